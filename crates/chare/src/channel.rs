@@ -1,0 +1,108 @@
+//! Channels: typed, in-order streams between two chares (Charm4Py's
+//! `Channel`). Each side opens its end with `ctx.channel_to(&peer)`; the n-th
+//! channel A opens to B pairs with the n-th channel B opens to A. Values are
+//! moved, never copied, on the local layer. `recv().await` suspends the
+//! calling async entry method until a value arrives.
+
+use crate::collection::CollInfo;
+use crate::message::{Addr, ChanKey, Msg};
+use crate::scheduler::{with_pe, WaitOn};
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// One end of a channel carrying values of type `T` in both directions.
+#[must_use = "a channel does nothing unless values are sent or received on it"]
+pub struct Channel<T> {
+    me: Addr,
+    peer: Addr,
+    peer_info: Arc<CollInfo>,
+    n: u32,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Channel<T> {
+    fn clone(&self) -> Self {
+        Channel { me: self.me, peer: self.peer, peer_info: self.peer_info.clone(), n: self.n, _t: PhantomData }
+    }
+}
+
+impl<T> fmt::Debug for Channel<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Channel(#{} to {}[{}])", self.n, self.peer_info.chare, self.peer.index)
+    }
+}
+
+impl<T: Send + 'static> Channel<T> {
+    pub(crate) fn open(me: Addr, peer: Addr, peer_info: Arc<CollInfo>) -> Channel<T> {
+        let n = with_pe(|pe| {
+            let mut counts = pe.chan_counts.borrow_mut();
+            let c = counts.entry((me, peer)).or_insert(0);
+            let n = *c;
+            *c += 1;
+            n
+        });
+        Channel { me, peer, peer_info, n, _t: PhantomData }
+    }
+
+    /// Sends a value to the other end. Never blocks.
+    #[inline]
+    pub fn send(&self, value: T) {
+        let to = self.peer_info.pe_of(&self.peer.index);
+        let key = ChanKey { from: self.me, to: self.peer, n: self.n };
+        with_pe(|pe| pe.send(to, Msg::Channel { key, value: Box::new(value) }));
+    }
+
+    /// Receives the next value, in send order; awaits until one arrives.
+    pub fn recv(&self) -> Recv<'_, T> {
+        Recv { ch: self }
+    }
+
+    /// Whether a value is waiting to be received.
+    pub fn ready(&self) -> bool {
+        let key = self.in_key();
+        with_pe(|pe| pe.channels.borrow().get(&key).is_some_and(|s| !s.queue.is_empty()))
+    }
+
+    fn in_key(&self) -> ChanKey {
+        ChanKey { from: self.peer, to: self.me, n: self.n }
+    }
+}
+
+/// Future returned by [`Channel::recv`].
+#[must_use = "recv() does nothing unless awaited"]
+pub struct Recv<'a, T> {
+    ch: &'a Channel<T>,
+}
+
+impl<T: Send + 'static> std::future::Future for Recv<'_, T> {
+    type Output = T;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let key = self.ch.in_key();
+        with_pe(|pe| {
+            let mut chans = pe.channels.borrow_mut();
+            let st = chans.entry(key).or_default();
+            match st.queue.pop_front() {
+                Some(v) => match v.downcast::<T>() {
+                    Ok(v) => Poll::Ready(*v),
+                    Err(_) => panic!(
+                        "channel from {}[{}] carried a value that is not {}",
+                        self.ch.peer_info.chare,
+                        self.ch.peer.index,
+                        std::any::type_name::<T>()
+                    ),
+                },
+                None => {
+                    st.waker = Some(cx.waker().clone());
+                    drop(chans);
+                    pe.note_wait(WaitOn::Channel { from: key.from });
+                    Poll::Pending
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,265 @@
+//! Collections: groups (one element per PE), N-d arrays with a placement map,
+//! and single chares; how they are created on every PE.
+//!
+//! Creation protocol:
+//! 1. the creator allocates a collection id and an immutable [`CollInfo`]
+//!    (shape, placement) that every proxy carries, so any PE can compute where
+//!    an element lives without asking anyone;
+//! 2. it sends one creation message to every PE;
+//! 3. each PE constructs the elements the placement gives it, then delivers
+//!    the calls and broadcasts that arrived for them before creation;
+//! 4. an awaitable creation counts PEs down and fulfils its future at zero.
+
+use crate::object::{Chare, ChareCell};
+use crate::ctx::Ctx;
+use crate::future::{Future, Reply};
+use crate::index::Index;
+use crate::message::{Addr, CollId, Msg};
+use crate::proxy::{CollRef, CollectionProxy, Proxy};
+use crate::scheduler::{with_pe, Pe};
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Where the elements of an array live.
+#[derive(Clone)]
+pub enum Placement {
+    /// Contiguous blocks of the row-major order: element `l` of `N` on PE `l * P / N`.
+    Block,
+    /// Element `l` of the row-major order on PE `l mod P`.
+    RoundRobin,
+    /// Every element on one PE.
+    OnPe(usize),
+    /// A user function of (index, number of PEs) -> PE, like Charm4Py's ArrayMap.
+    /// It must be deterministic: every PE evaluates it.
+    Custom(Arc<dyn Fn(Index, usize) -> usize + Send + Sync>),
+}
+
+impl Placement {
+    /// A placement from a closure.
+    pub fn custom(f: impl Fn(Index, usize) -> usize + Send + Sync + 'static) -> Placement {
+        Placement::Custom(Arc::new(f))
+    }
+}
+
+impl fmt::Debug for Placement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Placement::Block => f.write_str("Block"),
+            Placement::RoundRobin => f.write_str("RoundRobin"),
+            Placement::OnPe(p) => write!(f, "OnPe({p})"),
+            Placement::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+/// What kind of collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CollKind {
+    Main,
+    Group,
+    Array,
+}
+
+/// Immutable description of a collection, shared by all its proxies.
+pub struct CollInfo {
+    pub(crate) id: CollId,
+    pub(crate) kind: CollKind,
+    pub(crate) dims: Vec<usize>,
+    pub(crate) total: usize,
+    pub(crate) placement: Placement,
+    pub(crate) npes: usize,
+    pub(crate) chare: &'static str,
+}
+
+impl CollInfo {
+    pub(crate) fn main() -> CollInfo {
+        CollInfo {
+            id: 0,
+            kind: CollKind::Main,
+            dims: vec![1],
+            total: 1,
+            placement: Placement::OnPe(0),
+            npes: 1,
+            chare: "main",
+        }
+    }
+
+    /// The PE element `ix` lives on.
+    #[inline]
+    pub(crate) fn pe_of(&self, ix: &Index) -> usize {
+        match &self.placement {
+            Placement::OnPe(p) => *p,
+            Placement::Block => {
+                let lin = if self.dims.len() == 1 { ix.i() } else { ix.linear(&self.dims) };
+                ((lin as u128 * self.npes as u128) / self.total as u128) as usize
+            }
+            Placement::RoundRobin => {
+                let lin = if self.dims.len() == 1 { ix.i() } else { ix.linear(&self.dims) };
+                lin % self.npes
+            }
+            Placement::Custom(f) => {
+                let pe = f(*ix, self.npes);
+                assert!(
+                    pe < self.npes,
+                    "placement of {}[{ix}] gave PE {pe}, but the job has {} PEs",
+                    self.chare,
+                    self.npes
+                );
+                pe
+            }
+        }
+    }
+
+    /// Panics with a clear message if `ix` is not an element.
+    pub(crate) fn check(&self, ix: &Index) {
+        assert!(
+            ix.within(&self.dims),
+            "index [{ix}] is outside {} of shape {:?}",
+            self.chare,
+            self.dims
+        );
+    }
+}
+
+/// A collection as one PE sees it.
+pub(crate) struct LocalColl {
+    /// Elements living on this PE, in index order.
+    pub elems: Vec<Index>,
+}
+
+/// Builds a collection. Obtained from [`crate::Rt::array`], [`crate::Rt::group`]
+/// or [`crate::Rt::chare`].
+#[must_use = "a collection is created only by calling .create(..) or .create_awaitable(..)"]
+pub struct CollectionBuilder<T: Chare> {
+    kind: CollKind,
+    dims: Vec<usize>,
+    placement: Placement,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Chare> CollectionBuilder<T> {
+    pub(crate) fn array(dims: Index) -> Self {
+        let dims: Vec<usize> = dims.as_slice().iter().map(|&d| d as usize).collect();
+        assert!(dims.iter().all(|&d| d > 0), "array dimensions must be positive, got {dims:?}");
+        CollectionBuilder { kind: CollKind::Array, dims, placement: Placement::Block, _t: PhantomData }
+    }
+
+    pub(crate) fn group(npes: usize) -> Self {
+        CollectionBuilder {
+            kind: CollKind::Group,
+            dims: vec![npes],
+            placement: Placement::RoundRobin,
+            _t: PhantomData,
+        }
+    }
+
+    /// Sets the placement map (arrays only; default [`Placement::Block`]).
+    pub fn map(mut self, placement: Placement) -> Self {
+        assert!(self.kind == CollKind::Array, "a group's placement is fixed: one element per PE");
+        self.placement = placement;
+        self
+    }
+
+    /// Creates the collection; calls may be sent at once and are delivered
+    /// once each element exists. `init` is cloned for every element.
+    pub fn create(self, init: T::Init) -> CollectionProxy<T> {
+        self.start(init, None)
+    }
+
+    /// Creates the collection and returns a future of its proxy that is
+    /// fulfilled once every element has been constructed.
+    pub fn create_awaitable(
+        self,
+        init: T::Init,
+    ) -> impl std::future::Future<Output = CollectionProxy<T>> {
+        let npes = with_pe(|pe| pe.shared.num_pes());
+        let (done, reply): (Future<()>, Reply) = Reply::new_counted(npes);
+        let proxy = self.start(init, Some(reply));
+        async move {
+            done.await;
+            proxy
+        }
+    }
+
+    fn start(self, init: T::Init, done: Option<Reply>) -> CollectionProxy<T> {
+        with_pe(|pe| {
+            let npes = pe.shared.num_pes();
+            if let Placement::OnPe(p) = self.placement {
+                assert!(p < npes, "cannot place a chare on PE {p}: the job has {npes} PEs");
+            }
+            let id = pe.shared.next_coll.fetch_add(1, Ordering::Relaxed);
+            let info = Arc::new(CollInfo {
+                id,
+                kind: self.kind,
+                total: self.dims.iter().product(),
+                dims: self.dims,
+                placement: self.placement,
+                npes,
+                chare: T::NAME,
+            });
+            pe.shared.colls.lock().unwrap().insert(id, info.clone());
+            for target in 0..npes {
+                let info = info.clone();
+                let init = init.clone();
+                let done = done.clone();
+                pe.send(
+                    target,
+                    Msg::Control(Box::new(move |pe: &Pe| create_local::<T>(pe, info, init, done))),
+                );
+            }
+            CollectionProxy::from_raw(CollRef { info })
+        })
+    }
+}
+
+/// Builds a single chare on a chosen PE. Obtained from [`crate::Rt::chare`].
+#[must_use = "the chare is created only by calling .create(..)"]
+pub struct SingleBuilder<T: Chare> {
+    inner: CollectionBuilder<T>,
+}
+
+impl<T: Chare> SingleBuilder<T> {
+    pub(crate) fn new(pe: usize) -> Self {
+        SingleBuilder { inner: CollectionBuilder::array(Index::from(1)).map(Placement::OnPe(pe)) }
+    }
+    /// Creates the chare.
+    pub fn create(self, init: T::Init) -> Proxy<T> {
+        self.inner.create(init).elem(0)
+    }
+    /// Creates the chare; the future is fulfilled once it is constructed.
+    pub fn create_awaitable(self, init: T::Init) -> impl std::future::Future<Output = Proxy<T>> {
+        let f = self.inner.create_awaitable(init);
+        async move { f.await.elem(0) }
+    }
+}
+
+fn create_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, init: T::Init, done: Option<Reply>) {
+    let mut elems = Vec::new();
+    if info.kind == CollKind::Group {
+        elems.push(Index::from(pe.id));
+    } else {
+        for lin in 0..info.total {
+            let ix = Index::from_linear(lin, &info.dims);
+            if info.pe_of(&ix) == pe.id {
+                elems.push(ix);
+            }
+        }
+    }
+    for &ix in &elems {
+        let ctx = Ctx::<T>::new(info.clone(), ix);
+        let r = catch_unwind(AssertUnwindSafe(|| T::construct(&ctx, init.clone())));
+        match r {
+            Ok(obj) => pe.insert_chare(Addr { coll: info.id, index: ix }, Box::new(ChareCell::new(obj, ctx))),
+            Err(payload) => {
+                let desc = crate::scheduler::TaskDesc { chare: T::NAME, index: ix, entry: "new" };
+                pe.fail_panic(desc, payload);
+                return;
+            }
+        }
+    }
+    pe.collection_created(info.id, LocalColl { elems });
+    Reply::send_opt(done, ());
+}

@@ -1,0 +1,194 @@
+//! The user API's entry points: [`Rt`] (what the main task gets, and what
+//! every context dereferences to) and [`Ctx`] (an element's view of itself).
+
+use crate::object::Chare;
+use crate::channel::Channel;
+use crate::collection::{CollInfo, CollectionBuilder, SingleBuilder};
+use crate::future::{Future, RawFuture};
+use crate::index::Index;
+use crate::message::{Addr, Msg};
+use crate::proxy::{CollectionProxy, ElemRef, Proxy};
+use crate::reduction::{self, Contribution, Delivery, Reducer, Target};
+use crate::scheduler::{with_pe, Pe};
+use std::any::{Any, TypeId};
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Handle to the running job, valid on any PE thread. The main task receives
+/// one; a [`Ctx`] dereferences to one.
+#[derive(Clone)]
+pub struct Rt {
+    me: Addr,
+    info: Arc<CollInfo>,
+}
+
+impl Rt {
+    pub(crate) fn main(info: Arc<CollInfo>) -> Rt {
+        Rt { me: Addr { coll: 0, index: Index::from(0) }, info }
+    }
+
+    /// The PE running the caller.
+    pub fn my_pe(&self) -> usize {
+        with_pe(|pe| pe.id)
+    }
+
+    /// Number of PEs in the job.
+    pub fn num_pes(&self) -> usize {
+        with_pe(|pe| pe.shared.num_pes())
+    }
+
+    /// Name of the machine layer (`local`).
+    pub fn layer(&self) -> &'static str {
+        with_pe(|pe| pe.shared.machine.name())
+    }
+
+    /// A new future owned by the calling PE.
+    pub fn future<T: Send + 'static>(&self) -> Future<T> {
+        Future::new_here(1)
+    }
+
+    /// Starts building an array of `T` with the given shape (`n`, `(n, m)`,
+    /// `[n, m, k]`, ...): `rt.array::<W>([4, 4]).create((arg,))`.
+    pub fn array<T: Chare>(&self, dims: impl Into<Index>) -> CollectionBuilder<T> {
+        CollectionBuilder::array(dims.into())
+    }
+
+    /// Starts building a group of `T`: one element per PE, element `i` on PE `i`.
+    pub fn group<T: Chare>(&self) -> CollectionBuilder<T> {
+        CollectionBuilder::group(self.num_pes())
+    }
+
+    /// Starts building a single chare of `T` on PE `pe`.
+    pub fn chare<T: Chare>(&self, pe: usize) -> SingleBuilder<T> {
+        SingleBuilder::new(pe)
+    }
+
+    /// Broadcasts read-only data to every PE; the future completes when every
+    /// PE has it. Read it anywhere with [`Rt::readonly`].
+    pub fn set_readonly<T: Send + Sync + 'static>(&self, value: T) -> Future<()> {
+        let npes = self.num_pes();
+        let (done, reply) = crate::future::Reply::new_counted(npes);
+        let value: Arc<dyn Any + Send + Sync> = Arc::new(value);
+        with_pe(|pe| {
+            for to in 0..npes {
+                let v = value.clone();
+                let reply = reply.clone();
+                pe.send(
+                    to,
+                    Msg::Control(Box::new(move |pe: &Pe| {
+                        pe.readonly.borrow_mut().insert(TypeId::of::<T>(), v);
+                        crate::future::Reply::send_opt(Some(reply), ());
+                    })),
+                );
+            }
+        });
+        done
+    }
+
+    /// The read-only value of type `T`. Panics if it was never set.
+    pub fn readonly<T: Send + Sync + 'static>(&self) -> Arc<T> {
+        let v = with_pe(|pe| pe.readonly.borrow().get(&TypeId::of::<T>()).cloned());
+        match v {
+            Some(v) => v.downcast::<T>().expect("readonly entry has its type"),
+            None => panic!(
+                "read-only value of type {} was not set (call set_readonly first and await it)",
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+
+    /// A future fulfilled when the job is quiescent: every PE idle and no
+    /// message in flight (Charm4Py's `waitQD`).
+    pub fn wait_quiescence(&self) -> Future<()> {
+        let f = Future::<()>::new_here(1);
+        let raw = f.raw();
+        with_pe(|pe| {
+            pe.send(0, Msg::Control(Box::new(move |pe: &Pe| pe.qd_waiters.borrow_mut().push(raw))))
+        });
+        f
+    }
+
+    /// Ends the job on every PE with exit code `code`.
+    pub fn exit(&self, code: i32) {
+        with_pe(|pe| pe.shared.finish(Ok(code)));
+    }
+
+    /// Ends the job with an error message naming this PE.
+    pub fn abort(&self, message: &str) {
+        with_pe(|pe| {
+            pe.shared
+                .finish(Err(crate::JobError::Abort { pe: pe.id, message: message.to_string() }))
+        });
+    }
+
+    pub(crate) fn addr(&self) -> Addr {
+        self.me
+    }
+}
+
+/// An element's context: who it is, and the runtime. Every entry method and
+/// constructor may take `ctx: &Ctx<Self>`. Dereferences to [`Rt`].
+pub struct Ctx<T: Chare> {
+    rt: Rt,
+    /// Sequence number of this element's next reduction contribution.
+    red_seq: Cell<u64>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Chare> Deref for Ctx<T> {
+    type Target = Rt;
+    fn deref(&self) -> &Rt {
+        &self.rt
+    }
+}
+
+impl<T: Chare> Ctx<T> {
+    pub(crate) fn new(info: Arc<CollInfo>, index: Index) -> Ctx<T> {
+        Ctx { rt: Rt { me: Addr { coll: info.id, index }, info }, red_seq: Cell::new(0), _t: PhantomData }
+    }
+
+    /// This element's index.
+    pub fn index(&self) -> Index {
+        self.rt.me.index
+    }
+
+    /// Proxy to this element's whole collection (Charm4Py's `thisProxy`).
+    pub fn proxy(&self) -> CollectionProxy<T> {
+        CollectionProxy::from_raw(crate::proxy::CollRef { info: self.rt.info.clone() })
+    }
+
+    /// Proxy to this element.
+    pub fn this(&self) -> Proxy<T> {
+        Proxy::from_raw(ElemRef { info: self.rt.info.clone(), index: self.index() })
+    }
+
+    /// Opens the next channel to `peer` (see [`Channel`]).
+    pub fn channel_to<U: Chare, V: Send + 'static>(&self, peer: &Proxy<U>) -> Channel<V> {
+        let raw = peer.raw();
+        Channel::open(self.rt.addr(), raw.addr(), raw.info.clone())
+    }
+
+    /// Contributes `value` to this collection's next reduction with operation
+    /// `op`; the result goes to `target` (a `Future` or a `Callback`).
+    pub fn contribute<V, R: Reducer<V>>(&self, value: V, op: R, target: impl Into<Target<R::Out>>) {
+        self.contribute_with(value, op, reduction::delivery_of(target.into()));
+    }
+
+    /// Contributes to a reduction whose result every contributor receives.
+    pub fn allreduce<V, R: Reducer<V>>(&self, value: V, op: R) -> Future<R::Out> {
+        let f = Future::<R::Out>::new_here(1);
+        let raw: RawFuture = f.raw();
+        self.contribute_with(value, op, Delivery::All(vec![raw]));
+        f
+    }
+
+    fn contribute_with<V, R: Reducer<V>>(&self, value: V, op: R, d: Delivery) {
+        let seq = self.red_seq.get();
+        self.red_seq.set(seq + 1);
+        let info = &self.rt.info;
+        let c = Contribution::new(info.id, seq, info.total, self.index(), value, op, d);
+        with_pe(|pe| reduction::contribute_local(pe, c));
+    }
+}

@@ -1,0 +1,82 @@
+//! How a job ends when it does not end well.
+
+use std::fmt;
+
+/// Why a job failed. Every variant prints as one or more plain lines naming the
+/// PE, chare and entry method involved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobError {
+    /// User code panicked in an entry method, a constructor or the main task.
+    Panic {
+        /// PE the panic happened on.
+        pe: usize,
+        /// Chare type name (`main` for the main task).
+        chare: String,
+        /// Element index.
+        index: String,
+        /// Entry method name.
+        entry: String,
+        /// The panic message.
+        message: String,
+    },
+    /// `abort(message)` was called.
+    Abort {
+        /// PE that called abort.
+        pe: usize,
+        /// The message given.
+        message: String,
+    },
+    /// Every PE went idle while tasks still waited: the program cannot progress.
+    Deadlock {
+        /// One line per waiting task: PE, chare, index, entry, what it awaits.
+        waiting: Vec<String>,
+    },
+    /// The runtime found a misuse it cannot recover from (a future fulfilled
+    /// twice, a message to an element that does not exist, ...).
+    Usage {
+        /// PE that found it.
+        pe: usize,
+        /// What went wrong.
+        message: String,
+    },
+    /// Bad configuration (PE count, environment).
+    Config(String),
+}
+
+impl JobError {
+    /// The process exit code a launcher should use for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            JobError::Config(_) => 2,
+            JobError::Deadlock { .. } => 3,
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobError::Panic { pe, chare, index, entry, message } => write!(
+                f,
+                "PE {pe}: panic in {chare}[{index}].{entry}: {message}"
+            ),
+            JobError::Abort { pe, message } => write!(f, "PE {pe}: abort: {message}"),
+            JobError::Deadlock { waiting } => {
+                write!(
+                    f,
+                    "deadlock: every PE is idle and no message is in flight, but {} task(s) still wait:",
+                    waiting.len()
+                )?;
+                for w in waiting {
+                    write!(f, "\n  {w}")?;
+                }
+                Ok(())
+            }
+            JobError::Usage { pe, message } => write!(f, "PE {pe}: {message}"),
+            JobError::Config(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for JobError {}

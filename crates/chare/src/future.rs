@@ -1,0 +1,205 @@
+//! Futures: a value that some chare will provide later.
+//!
+//! A [`Future`] is a small handle (owning PE, id) that can be cloned and sent
+//! in messages. The value lives in a slot on the PE that created the future;
+//! `set` sends it there from anywhere; `.await` on the creating PE takes it.
+//!
+//! Rules:
+//! * a future is fulfilled once; a second fulfilment ends the job with an
+//!   error naming the future (a broadcast's `_ret` future instead counts down
+//!   one fulfilment per element);
+//! * it is awaited on the PE that created it, by one awaiter (the value moves
+//!   out); awaiting elsewhere panics with a clear message;
+//! * fulfilled slots stay as small tombstones so that a late second
+//!   fulfilment is still recognised.
+
+use crate::message::{Msg, Payload};
+use crate::scheduler::{with_pe, Pe, WaitOn};
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+/// The owner-side state of one future.
+pub(crate) struct FutureSlot {
+    /// Fulfilments still expected (1 for plain futures).
+    remaining: usize,
+    value: Option<Payload>,
+    waker: Option<Waker>,
+    /// The value was taken by an awaiter.
+    taken: bool,
+}
+
+/// Untyped future handle.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct RawFuture {
+    pub(crate) pe: usize,
+    pub(crate) id: u64,
+}
+
+impl RawFuture {
+    /// A new future owned by the calling PE, expecting `count` fulfilments.
+    pub(crate) fn new_on(pe: &Pe, count: usize) -> RawFuture {
+        let id = pe.next_future.get();
+        pe.next_future.set(id + 1);
+        pe.futures
+            .borrow_mut()
+            .insert(id, FutureSlot { remaining: count, value: None, waker: None, taken: false });
+        RawFuture { pe: pe.id, id }
+    }
+
+    pub(crate) fn set_any(&self, value: Payload) {
+        let (pe, id) = (self.pe, self.id);
+        with_pe(|me| me.send(pe, Msg::Future { id, value }));
+    }
+}
+
+/// Applies a fulfilment on the owning PE.
+pub(crate) fn fulfil(pe: &Pe, id: u64, value: Payload) {
+    let waker = {
+        let mut futs = pe.futures.borrow_mut();
+        let Some(slot) = futs.get_mut(&id) else {
+            drop(futs);
+            pe.fail_usage(format!("future #{id} of PE {} is unknown", pe.id));
+            return;
+        };
+        if slot.remaining == 0 {
+            drop(futs);
+            pe.fail_usage(format!("future #{id} of PE {} was fulfilled twice", pe.id));
+            return;
+        }
+        slot.remaining -= 1;
+        slot.value = Some(value);
+        if slot.remaining == 0 {
+            slot.waker.take()
+        } else {
+            None
+        }
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// A value that will be provided later, possibly by another PE.
+///
+/// Create with `rt.future()` / `ctx.future()`, pass it in entry calls, fulfil
+/// with [`Future::set`], and `.await` it on the PE that created it.
+#[must_use = "a future does nothing unless it is awaited or passed on"]
+pub struct Future<T> {
+    raw: RawFuture,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future { raw: self.raw, _t: PhantomData }
+    }
+}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Future(#{} on PE {})", self.raw.id, self.raw.pe)
+    }
+}
+
+impl<T: Send + 'static> Future<T> {
+    pub(crate) fn new_here(count: usize) -> Future<T> {
+        let raw = with_pe(|pe| RawFuture::new_on(pe, count));
+        Future { raw, _t: PhantomData }
+    }
+
+    /// Fulfils the future. Fulfilling a future twice ends the job with an error.
+    pub fn set(&self, value: T) {
+        self.raw.set_any(Box::new(value));
+    }
+
+    /// Untyped handle.
+    pub fn raw(&self) -> RawFuture {
+        self.raw
+    }
+
+    /// Whether the value has arrived (only meaningful on the owning PE).
+    pub fn is_ready(&self) -> bool {
+        with_pe(|pe| {
+            pe.id == self.raw.pe
+                && pe.futures.borrow().get(&self.raw.id).is_some_and(|s| s.remaining == 0 && !s.taken)
+        })
+    }
+}
+
+impl<T: Send + 'static> std::future::Future for Future<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let raw = self.raw;
+        with_pe(|pe| {
+            if pe.id != raw.pe {
+                panic!(
+                    "future #{} was created on PE {} and can only be awaited there (awaited on PE {})",
+                    raw.id, raw.pe, pe.id
+                );
+            }
+            let mut futs = pe.futures.borrow_mut();
+            let slot = futs.get_mut(&raw.id).expect("future slot exists on its owner");
+            if slot.remaining == 0 {
+                match slot.value.take() {
+                    Some(v) => {
+                        slot.taken = true;
+                        match v.downcast::<T>() {
+                            Ok(v) => Poll::Ready(*v),
+                            Err(_) => panic!(
+                                "future #{} was fulfilled with a value of another type than {}",
+                                raw.id,
+                                std::any::type_name::<T>()
+                            ),
+                        }
+                    }
+                    None => panic!("future #{} was already awaited: its value was taken", raw.id),
+                }
+            } else {
+                slot.waker = Some(cx.waker().clone());
+                drop(futs);
+                pe.note_wait(WaitOn::Future { pe: raw.pe, id: raw.id });
+                Poll::Pending
+            }
+        })
+    }
+}
+
+impl<T> Unpin for Future<T> {}
+
+/// Where an entry method's return value goes. Used by generated code.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    fut: RawFuture,
+    /// Send `()` instead of the return value (broadcast completion).
+    unit: bool,
+}
+
+impl Reply {
+    /// A future for one return value and its reply handle.
+    pub fn new_single<R: Send + 'static>() -> (Future<R>, Reply) {
+        let f = Future::<R>::new_here(1);
+        let raw = f.raw;
+        (f, Reply { fut: raw, unit: false })
+    }
+
+    /// A future fulfilled after `n` replies (each `()`).
+    pub fn new_counted(n: usize) -> (Future<()>, Reply) {
+        let f = Future::<()>::new_here(n);
+        let raw = f.raw;
+        (f, Reply { fut: raw, unit: true })
+    }
+
+    /// Sends `value` if there is a reply handle.
+    pub fn send_opt<R: Send + 'static>(reply: Option<Reply>, value: R) {
+        if let Some(r) = reply {
+            if r.unit {
+                r.fut.set_any(Box::new(()));
+            } else {
+                r.fut.set_any(Box::new(value));
+            }
+        }
+    }
+}

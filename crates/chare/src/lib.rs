@@ -1,0 +1,174 @@
+//! # Chare: Charm4Py's chare model in Rust
+//!
+//! A program is a set of **chares**: objects that live on processing elements
+//! (PEs) and call each other's **entry methods** asynchronously. Chares come
+//! in collections: a **group** has one element per PE, an **array** has any
+//! number of elements with 1- to 6-d indices placed by a map. Entry methods
+//! may be `async` and await **futures** and **channels**; collections
+//! **reduce** values to a future or an entry method. PEs are threads of one
+//! process (the `local` machine layer).
+//!
+//! ```
+//! use chare::prelude::*;
+//!
+//! struct Worker { steps: u64 }
+//!
+//! #[chare]
+//! impl Worker {
+//!     fn new(steps: u64) -> Self { Worker { steps } }
+//!
+//!     // A sync entry method: runs to completion on the element's PE.
+//!     #[entry]
+//!     fn work(&mut self, ctx: &Ctx<Self>, done: Future<f64>) {
+//!         let (i, n) = (ctx.index().i() as u64, ctx.proxy().len() as u64);
+//!         let h = 1.0 / (self.steps * n) as f64;
+//!         let part: f64 = (i * self.steps..(i + 1) * self.steps)
+//!             .map(|k| { let x = h * (k as f64 + 0.5); 4.0 / (1.0 + x * x) })
+//!             .sum();
+//!         ctx.contribute(part * h, Sum, done);   // reduction into a future
+//!     }
+//! }
+//!
+//! let code = chare::Runtime::with_pes(2).run(|rt| async move {
+//!     let workers = rt.array::<Worker>(8).create((10_000,));
+//!     let done = rt.future();
+//!     workers.work(done.clone());               // broadcast, asynchronous
+//!     let pi: f64 = done.await;
+//!     assert!((pi - std::f64::consts::PI).abs() < 1e-9);
+//! });
+//! assert_eq!(code, Ok(0));
+//! ```
+//!
+//! ## The model in one page
+//! * `#[chare] impl T { fn new(..) -> Self; #[entry] fn m(&mut self, ctx: &Ctx<Self>, ..) }`
+//!   declares a chare type. `ctx` is optional. Entry arguments are owned,
+//!   `Clone + Send` values. An `async fn` entry may `.await`.
+//! * Creation: `rt.array::<T>(dims).map(Placement::RoundRobin).create(init)`,
+//!   `rt.group::<T>().create(init)`, `rt.chare::<T>(pe).create(init)`; `init` is
+//!   the tuple of `new`'s arguments. `create_awaitable` waits for construction.
+//! * Calls: `coll.m(x)` broadcasts; `coll.elem(i).m(x)` calls one element;
+//!   `m_ret(x)` returns a [`Future`] of the result (for a broadcast: completion).
+//! * [`Future`]: `rt.future()`, pass it along, `set(v)` once, `.await` where created.
+//! * [`Channel`]: `ctx.channel_to(&peer)`; `send(v)`, `recv().await`, in order.
+//! * [`iwait`]: handle several futures or channel receives as each becomes ready.
+//! * Reductions: `ctx.contribute(v, Sum, target)` with [`Sum`], [`Product`],
+//!   [`Min`], [`Max`], [`And`], [`Or`], [`Gather`] (ordered by index), [`Nop`],
+//!   [`Custom`]; target a future or `proxy.m_callback()`; `ctx.allreduce(v, op)`.
+//! * `rt.set_readonly(v)` / `rt.readonly::<T>()`; `rt.wait_quiescence()`;
+//!   `rt.exit(code)`, `rt.abort(msg)`.
+//!
+//! ## Semantics
+//! * One entry method at a time per PE; a sync entry runs to completion.
+//! * An async entry holds its chare until it finishes; calls arriving
+//!   meanwhile wait and run afterwards in arrival order. Channel values and
+//!   future values reach the suspended task directly.
+//! * Calls from one chare to another arrive in send order.
+//! * The job ends when the main task returns, or on `exit`/`abort`. A panic in
+//!   any entry method ends it with an error naming PE, chare, index and entry.
+//!   If every PE is idle, no message is in flight and tasks still wait, the
+//!   job ends with [`JobError::Deadlock`] listing what each task waits on.
+//!
+//! ## Running
+//! [`run`] reads the PE count from `--pes N` / `+pN` on the command line, or
+//! `CHARE_PES`, default the number of cores (see [`config`]), and exits the
+//! process with a one-line error on failure. [`Runtime`] returns the outcome
+//! instead (for tests and embedding).
+
+mod channel;
+mod object;
+mod collection;
+pub mod config;
+mod ctx;
+mod error;
+mod future;
+mod index;
+mod iwait;
+mod machine;
+mod message;
+mod proxy;
+mod reduction;
+mod scheduler;
+
+extern crate self as chare;
+
+pub use crate::channel::{Channel, Recv};
+pub use crate::object::{Chare, Dispatch};
+pub use crate::collection::{CollInfo, CollectionBuilder, Placement, SingleBuilder};
+pub use crate::config::{Config, IdlePolicy};
+pub use crate::ctx::{Ctx, Rt};
+pub use crate::error::JobError;
+pub use crate::future::{Future, RawFuture, Reply};
+pub use crate::index::{Index, MAX_DIMS};
+pub use crate::iwait::{iwait, Iwait};
+pub use crate::proxy::{
+    Array, BroadcastOf, Callback, CollRef, CollectionProxy, ElemRef, EntriesOf, Group, Proxy,
+};
+pub use crate::reduction::{
+    And, Arith, Custom, Gather, Max, Min, Nop, Or, Product, Reducer, Sum, Target,
+};
+pub use chare_macros::{chare, entry};
+
+/// Everything a chare program usually needs.
+pub mod prelude {
+    pub use crate::{
+        chare, entry, iwait, And, Array, Callback, Channel, Chare, CollectionProxy, Ctx, Custom,
+        Future, Gather, Group, Index, Max, Min, Nop, Or, Placement, Product, Proxy, Rt, Sum,
+    };
+}
+
+/// Configures and starts a job, returning how it ended.
+pub struct Runtime {
+    cfg: Config,
+}
+
+impl Runtime {
+    /// A runtime configured from the environment and command line ([`Config::from_env`]).
+    pub fn from_env() -> Result<Runtime, JobError> {
+        Config::from_env().map(|cfg| Runtime { cfg }).map_err(|e| JobError::Config(e.0))
+    }
+
+    /// A runtime with `pes` PEs and default settings (ignores the environment).
+    pub fn with_pes(pes: usize) -> Runtime {
+        Runtime { cfg: Config::with_pes(pes) }
+    }
+
+    /// A runtime with an explicit configuration.
+    pub fn with_config(cfg: Config) -> Runtime {
+        Runtime { cfg }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Runs the job: `main`'s task runs on PE 0; the job ends when it returns
+    /// (`Ok(0)`), on `exit(code)` (`Ok(code)`), or with an error.
+    pub fn run<F, Fut>(self, main: F) -> Result<i32, JobError>
+    where
+        F: FnOnce(Rt) -> Fut + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        scheduler::run_job(self.cfg, main)
+    }
+}
+
+/// Runs a job configured from the command line and environment, as a
+/// program's `main` does. Returns normally when it ends with code 0; otherwise
+/// prints one line (or a deadlock report) to stderr and exits the process with
+/// the job's code (1 for failures, 2 for bad configuration, 3 for deadlock).
+pub fn run<F, Fut>(main: F)
+where
+    F: FnOnce(Rt) -> Fut + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let outcome = Runtime::from_env().and_then(|rt| rt.run(main));
+    match outcome {
+        Ok(0) => {}
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("chare: {e}");
+            std::process::exit(e.exit_code());
+        }
+    }
+}
