@@ -340,7 +340,12 @@ fn main() -> ExitCode {
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
                 e.exit(); // prints help/version on stdout, exit 0
             }
-            let msg = format!("{} (try --help)", one_line(&e.render().to_string()));
+            let msg = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                "a subcommand is required: latency or bandwidth".to_string()
+            } else {
+                one_line(&e.render().to_string())
+            };
+            let msg = format!("{msg} (try --help)");
             return fail(&Failure::Usage(msg));
         }
     };

@@ -41,6 +41,7 @@ fn other_usage_errors_are_one_line() {
     assert_usage_error(&["latency", "--model", "nope"]);
     assert_usage_error(&["bandwidth", "--model", "raw", "--format", "xml"]);
     assert_usage_error(&["latency"]);
+    assert_usage_error(&[]);
     let mpi = assert_usage_error(&["latency", "--model", "mpi"]);
     assert_eq!(
         mpi.trim_end(),
