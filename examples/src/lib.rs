@@ -1,1 +1,14 @@
-//! Examples live in examples/*.rs as binaries.
+//! Examples of the Chare runtime. Each one is a binary next to this
+//! package's `Cargo.toml`, teaching one feature:
+//!
+//! | binary | feature |
+//! |---|---|
+//! | `hello` | groups, N-d arrays, gather reductions, broadcast `_ret` futures |
+//! | `pi` | the Charm4Py README example: `Sum` reductions, and deterministic float sums |
+//! | `fibonacci` | nested parallelism: async entries creating chares and awaiting futures |
+//! | `parallel_map` | a parallel map over an array, results gathered in index order |
+//! | `ring` | channels between neighbours in a 1-D ring |
+//!
+//! Run one with `cargo run -p chare-examples --release --bin pi -- --pes 4`
+//! (or `+p4`, or `CHARE_PES=4`). Every example prints the same output for
+//! any number of PEs; `tests/examples.rs` checks that.

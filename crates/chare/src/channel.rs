@@ -5,7 +5,7 @@
 //! calling async entry method until a value arrives.
 
 use crate::collection::CollInfo;
-use crate::message::{Addr, ChanKey, Msg};
+use crate::message::{unpack, Addr, ChanKey, Msg, Packet};
 use crate::scheduler::{with_pe, WaitOn};
 use std::fmt;
 use std::marker::PhantomData;
@@ -52,7 +52,7 @@ impl<T: Send + 'static> Channel<T> {
     pub fn send(&self, value: T) {
         let to = self.peer_info.pe_of(&self.peer.index);
         let key = ChanKey { from: self.me, to: self.peer, n: self.n };
-        with_pe(|pe| pe.send(to, Msg::Channel { key, value: Box::new(value) }));
+        with_pe(|pe| pe.send(to, Msg::Channel(Box::new(Packet { head: key, body: value }))));
     }
 
     /// Receives the next value, in send order; awaits until one arrives.
@@ -87,9 +87,9 @@ impl<T: Send + 'static> std::future::Future for Recv<'_, T> {
             let mut chans = pe.channels.borrow_mut();
             let st = chans.entry(key).or_default();
             match st.queue.pop_front() {
-                Some(v) => match v.downcast::<T>() {
-                    Ok(v) => Poll::Ready(*v),
-                    Err(_) => panic!(
+                Some(p) => match unpack::<ChanKey, T>(p) {
+                    Some(v) => Poll::Ready(v),
+                    None => panic!(
                         "channel from {}[{}] carried a value that is not {}",
                         self.ch.peer_info.chare,
                         self.ch.peer.index,

@@ -40,21 +40,66 @@ pub(crate) struct ChanKey {
 /// A type-erased value moved between PEs of one process.
 pub(crate) type Payload = Box<dyn Any + Send>;
 
-/// A message to a PE.
+/// A value and its routing header in one allocation, so that a message is
+/// one pointer wide whatever its header (the queue's blocks stay small).
+pub(crate) struct Packet<H, T> {
+    pub head: H,
+    pub body: T,
+}
+
+/// A [`Packet`] seen without its body's type.
+pub(crate) trait Headed<H>: Send {
+    fn head(&self) -> &H;
+    /// The packet as `Box<dyn Any>`, to downcast to `Packet<H, T>`.
+    fn into_any(self: Box<Self>) -> Payload;
+}
+
+impl<H: Send + 'static, T: Send + 'static> Headed<H> for Packet<H, T> {
+    #[inline]
+    fn head(&self) -> &H {
+        &self.head
+    }
+    #[inline]
+    fn into_any(self: Box<Self>) -> Payload {
+        self
+    }
+}
+
+/// Takes the body of type `T` out of a packet; None if it holds another type.
+#[inline]
+pub(crate) fn unpack<H: 'static, T: 'static>(p: Box<dyn Headed<H>>) -> Option<T> {
+    p.into_any().downcast::<Packet<H, T>>().ok().map(|p| p.body)
+}
+
+/// A packet addressed to a chare.
+pub(crate) type EntryPacket = Box<dyn Headed<Addr>>;
+/// A packet on a channel.
+pub(crate) type ChanPacket = Box<dyn Headed<ChanKey>>;
+
+/// A message to a PE. Kept at most 32 bytes: see [`Packet`].
 pub(crate) enum Msg {
-    /// Call an entry method of one element; `body` is the chare's `Msg` enum.
-    Entry { to: Addr, body: Payload },
+    /// Call an entry method of one element; the body is the chare's `Msg` enum.
+    Entry(EntryPacket),
     /// Call an entry method on every local element of a collection; each
     /// element gets a clone of `body`.
     Broadcast { coll: CollId, body: Payload },
     /// Fulfil (or count down) a future owned by the receiving PE.
     Future { id: u64, value: Payload },
     /// One value on a channel.
-    Channel { key: ChanKey, value: Payload },
+    Channel(ChanPacket),
     /// A reduction contribution (partial result) travelling to the root.
     Reduce(Box<Contribution>),
     /// Wake a task of the receiving PE (from a waker used on another thread).
     Wake { task: u32, gen: u32 },
     /// Rare runtime-internal work: creation, read-only data, reports.
     Control(Box<dyn FnOnce(&Pe) + Send>),
+}
+
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn messages_stay_small() {
+        assert!(std::mem::size_of::<super::Msg>() <= 32, "{}", std::mem::size_of::<super::Msg>());
+    }
 }

@@ -10,7 +10,7 @@
 //! * calls from one sender chare to one receiver arrive in send order.
 
 use crate::ctx::Ctx;
-use crate::message::Payload;
+use crate::message::{unpack, Addr, EntryPacket};
 use crate::proxy::{BroadcastOf, EntriesOf};
 use crate::scheduler::{Pe, TaskDesc};
 use std::any::Any;
@@ -51,8 +51,8 @@ pub enum Dispatch<'a> {
 
 /// A chare cell seen without its type, as the PE's chare table holds it.
 pub(crate) trait AnyCell {
-    /// Delivers an entry call (`body` is the chare's `Msg`).
-    fn deliver(&self, pe: &Pe, body: Payload);
+    /// Delivers an entry call (the packet's body is the chare's `Msg`).
+    fn deliver(&self, pe: &Pe, packet: EntryPacket);
     /// Delivers a clone of a broadcast entry call.
     fn deliver_clone(&self, pe: &Pe, body: &(dyn Any + Send));
     /// The chare's async entry task finished.
@@ -128,10 +128,10 @@ impl<T: Chare> ChareCell<T> {
 }
 
 impl<T: Chare> AnyCell for ChareCell<T> {
-    fn deliver(&self, pe: &Pe, body: Payload) {
-        let msg = match body.downcast::<T::Msg>() {
-            Ok(m) => *m,
-            Err(_) => {
+    fn deliver(&self, pe: &Pe, packet: EntryPacket) {
+        let msg = match unpack::<Addr, T::Msg>(packet) {
+            Some(m) => m,
+            None => {
                 pe.fail_usage(format!("message of the wrong type for chare {}", T::NAME));
                 return;
             }

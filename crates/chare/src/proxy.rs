@@ -8,7 +8,7 @@
 use crate::object::Chare;
 use crate::collection::CollInfo;
 use crate::index::Index;
-use crate::message::{Addr, Msg, Payload};
+use crate::message::{Addr, EntryPacket, Msg, Packet, Payload};
 use crate::scheduler::with_pe;
 use std::any::Any;
 use std::fmt;
@@ -31,14 +31,13 @@ impl ElemRef {
     /// Sends an entry call to the element.
     #[inline]
     pub fn send<T: Chare>(&self, msg: T::Msg) {
-        self.send_payload(Box::new(msg));
+        self.send_packet(Box::new(Packet { head: self.addr(), body: msg }));
     }
 
     #[inline]
-    pub(crate) fn send_payload(&self, body: Payload) {
+    pub(crate) fn send_packet(&self, packet: EntryPacket) {
         let to = self.info.pe_of(&self.index);
-        let addr = self.addr();
-        with_pe(|pe| pe.send(to, Msg::Entry { to: addr, body }));
+        with_pe(|pe| pe.send(to, Msg::Entry(packet)));
     }
 
     /// The element's index.
@@ -212,48 +211,45 @@ impl<T: Chare> fmt::Debug for CollectionProxy<T> {
     }
 }
 
-enum CallbackTarget {
-    Elem(ElemRef),
-    All(CollRef, fn(&(dyn Any + Send)) -> Payload),
+enum CallbackTarget<R> {
+    Elem(ElemRef, Arc<dyn Fn(R) -> EntryPacket + Send + Sync>),
+    All(CollRef, Arc<dyn Fn(R) -> Payload + Send + Sync>, fn(&(dyn Any + Send)) -> Payload),
 }
 
 /// Where to deliver a value by calling an entry method: of one element, or of
 /// every element of a collection. Reduction targets use it. Generated methods
 /// `proxy.NAME_callback()` build one for each one-argument entry method.
 pub struct Callback<R> {
-    target: Arc<CallbackTarget>,
-    make: Arc<dyn Fn(R) -> Payload + Send + Sync>,
+    target: Arc<CallbackTarget<R>>,
 }
 
 impl<R> Clone for Callback<R> {
     fn clone(&self) -> Self {
-        Callback { target: self.target.clone(), make: self.make.clone() }
+        Callback { target: self.target.clone() }
     }
 }
 
 impl<R: Send + 'static> Callback<R> {
     /// Calls the entry that `make` builds on element `raw`. Used by generated code.
     pub fn to_elem<T: Chare>(raw: ElemRef, make: fn(R) -> T::Msg) -> Self {
-        Callback {
-            target: Arc::new(CallbackTarget::Elem(raw)),
-            make: Arc::new(move |r| Box::new(make(r)) as Payload),
-        }
+        let addr = raw.addr();
+        let build = move |r| Box::new(Packet { head: addr, body: make(r) }) as EntryPacket;
+        Callback { target: Arc::new(CallbackTarget::Elem(raw, Arc::new(build))) }
     }
 
     /// Calls the entry that `make` builds on every element. Used by generated code.
     pub fn to_all<T: Chare>(raw: CollRef, make: fn(R) -> T::Msg) -> Self {
+        let build = move |r| Box::new(make(r)) as Payload;
         Callback {
-            target: Arc::new(CallbackTarget::All(raw, clone_payload::<T::Msg>)),
-            make: Arc::new(move |r| Box::new(make(r)) as Payload),
+            target: Arc::new(CallbackTarget::All(raw, Arc::new(build), clone_payload::<T::Msg>)),
         }
     }
 
     /// Delivers `value`.
     pub fn send(&self, value: R) {
-        let body = (self.make)(value);
         match &*self.target {
-            CallbackTarget::Elem(e) => e.send_payload(body),
-            CallbackTarget::All(c, clone) => c.broadcast_payload(body, *clone),
+            CallbackTarget::Elem(e, build) => e.send_packet(build(value)),
+            CallbackTarget::All(c, build, clone) => c.broadcast_payload(build(value), *clone),
         }
     }
 }

@@ -29,7 +29,7 @@ use crate::error::JobError;
 use crate::future::{FutureSlot, RawFuture};
 use crate::index::Index;
 use crate::machine::{LocalMachine, Machine};
-use crate::message::{Addr, ChanKey, CollId, Msg, Payload};
+use crate::message::{Addr, ChanKey, ChanPacket, CollId, EntryPacket, Msg, Payload};
 use crate::reduction::ReductionTable;
 use crossbeam_utils::CachePadded;
 use rustc_hash::FxHashMap;
@@ -57,6 +57,9 @@ pub(crate) struct QdCounters {
 /// State shared by all PEs of a job.
 pub(crate) struct Shared {
     pub cfg: Config,
+    /// More PEs than cores, decided once before any thread is pinned (after
+    /// pinning, the OS reports one core per thread; asking is a system call).
+    pub oversubscribed: bool,
     pub machine: Machine,
     qd: Box<[CachePadded<QdCounters>]>,
     /// Messages sent from threads that are not PEs (wakers used elsewhere).
@@ -197,7 +200,7 @@ impl Wake for TaskWaker {
 /// Channel buffer of one direction, on the receiving PE.
 #[derive(Default)]
 pub(crate) struct ChanState {
-    pub queue: VecDeque<Payload>,
+    pub queue: VecDeque<ChanPacket>,
     pub waker: Option<Waker>,
 }
 
@@ -210,7 +213,7 @@ pub(crate) struct Pe {
     chares: RefCell<FxHashMap<Addr, Box<dyn AnyCell>>>,
     pub colls: RefCell<FxHashMap<CollId, LocalColl>>,
     /// Entry calls for elements of collections not yet created here.
-    pending: RefCell<FxHashMap<Addr, Vec<Payload>>>,
+    pending: RefCell<FxHashMap<Addr, Vec<EntryPacket>>>,
     /// Broadcasts to collections not yet created here.
     pending_bcast: RefCell<FxHashMap<CollId, Vec<Payload>>>,
     tasks: RefCell<Vec<TaskSlot>>,
@@ -339,8 +342,8 @@ impl Pe {
         for ix in elems {
             let addr = Addr { coll, index: ix };
             let waiting = self.pending.borrow_mut().remove(&addr);
-            for body in waiting.into_iter().flatten() {
-                self.deliver_entry(addr, body);
+            for packet in waiting.into_iter().flatten() {
+                self.deliver_entry(packet);
             }
         }
         let bcasts = self.pending_bcast.borrow_mut().remove(&coll);
@@ -349,11 +352,12 @@ impl Pe {
         }
     }
 
-    fn deliver_entry(&self, to: Addr, body: Payload) {
+    fn deliver_entry(&self, packet: EntryPacket) {
+        let to = *packet.head();
         match self.cell(&to) {
             // SAFETY: cells are boxed and never removed while the job runs, so
             // the pointer stays valid; no RefCell borrow is held across the call.
-            Some(cell) => unsafe { (*cell).deliver(self, body) },
+            Some(cell) => unsafe { (*cell).deliver(self, packet) },
             None => {
                 if self.colls.borrow().contains_key(&to.coll) {
                     let name = self.coll_name(to.coll);
@@ -362,7 +366,7 @@ impl Pe {
                         to.index
                     ));
                 } else {
-                    self.pending.borrow_mut().entry(to).or_default().push(body);
+                    self.pending.borrow_mut().entry(to).or_default().push(packet);
                 }
             }
         }
@@ -499,14 +503,14 @@ impl Pe {
 
     pub(crate) fn handle(&self, msg: Msg) {
         match msg {
-            Msg::Entry { to, body } => self.deliver_entry(to, body),
+            Msg::Entry(packet) => self.deliver_entry(packet),
             Msg::Broadcast { coll, body } => self.deliver_broadcast(coll, body),
             Msg::Future { id, value } => crate::future::fulfil(self, id, value),
-            Msg::Channel { key, value } => {
+            Msg::Channel(packet) => {
                 let waker = {
                     let mut chans = self.channels.borrow_mut();
-                    let st = chans.entry(key).or_default();
-                    st.queue.push_back(value);
+                    let st = chans.entry(*packet.head()).or_default();
+                    st.queue.push_back(packet);
                     st.waker.take()
                 };
                 if let Some(w) = waker {
@@ -529,8 +533,10 @@ impl Pe {
     fn run_loop(&self) {
         let cfg = &self.shared.cfg;
         let mut idle_since: Option<Instant> = None;
+        let mut idle_rounds: u64 = 0;
         let mut last_qd = Instant::now();
         let mut prev_snapshot = None;
+        let oversubscribed = self.shared.oversubscribed;
         loop {
             if self.shared.stopping() {
                 break;
@@ -539,7 +545,7 @@ impl Pe {
             for _ in 0..64 {
                 let Some(m) = self.next_msg() else { break };
                 if !worked {
-                    self.leave_idle(&mut idle_since);
+                    self.leave_idle(&mut idle_rounds, &mut idle_since);
                     worked = true;
                 }
                 self.handle(m);
@@ -548,7 +554,7 @@ impl Pe {
             }
             let n = self.ready.borrow().len();
             if n > 0 && !worked {
-                self.leave_idle(&mut idle_since);
+                self.leave_idle(&mut idle_rounds, &mut idle_since);
                 worked = true;
             }
             for _ in 0..n {
@@ -558,19 +564,30 @@ impl Pe {
             if worked {
                 continue;
             }
-            // Idle.
-            let since = *idle_since.get_or_insert_with(|| {
+            // Idle. The clock is read only every 256 idle rounds: reading it
+            // on every round would cost as much as handling a message.
+            if idle_rounds == 0 {
                 self.qd().idle.store(true, Ordering::SeqCst);
-                Instant::now()
-            });
-            if self.id == 0 && last_qd.elapsed() >= cfg.qd_interval {
-                last_qd = Instant::now();
+            }
+            idle_rounds += 1;
+            if idle_rounds % 256 != 0 && cfg.idle != IdlePolicy::Park {
+                if oversubscribed {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+                continue;
+            }
+            let now = Instant::now();
+            let since = *idle_since.get_or_insert(now);
+            if self.id == 0 && now.duration_since(last_qd) >= cfg.qd_interval {
+                last_qd = now;
                 self.check_quiescence(&mut prev_snapshot);
             }
             let park = match cfg.idle {
                 IdlePolicy::Spin => false,
                 IdlePolicy::Park => true,
-                IdlePolicy::SpinThenPark => since.elapsed() >= cfg.spin,
+                IdlePolicy::SpinThenPark => now.duration_since(since) >= cfg.spin,
             };
             if park {
                 let timeout = if self.id == 0 { cfg.qd_interval } else { Duration::from_millis(50) };
@@ -579,17 +596,14 @@ impl Pe {
                 self.shared
                     .local()
                     .park(id, timeout, || shared.stopping() || !self.local.borrow().is_empty());
-            } else if cfg.oversubscribed() {
-                std::thread::yield_now();
-            } else {
-                std::hint::spin_loop();
             }
         }
     }
 
     #[inline]
-    fn leave_idle(&self, idle_since: &mut Option<Instant>) {
-        if idle_since.take().is_some() {
+    fn leave_idle(&self, idle_rounds: &mut u64, idle_since: &mut Option<Instant>) {
+        *idle_since = None;
+        if std::mem::take(idle_rounds) > 0 {
             let q = self.qd();
             q.idle.store(false, Ordering::SeqCst);
             q.activity.fetch_add(1, Ordering::SeqCst);
@@ -734,6 +748,7 @@ where
         main_info,
         report: Mutex::new(Vec::new()),
         report_done: AtomicUsize::new(0),
+        oversubscribed: cfg.oversubscribed(),
         cfg,
     });
     let mut handles = Vec::with_capacity(pes.saturating_sub(1));

@@ -1,0 +1,147 @@
+//! Runs every example binary with 1, 2 and 8 PEs (8 oversubscribes small
+//! machines, which must still work), checks that each exits with status 0,
+//! prints the same output for every PE count, and prints the right values
+//! (computed independently here).
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long one run may take before it counts as hung.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `exe` with `args` and extra environment; returns stdout. Fails the
+/// test on a non-zero exit, or kills the child and fails after [`TIMEOUT`].
+fn run_with(exe: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(exe);
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).env_remove("CHARE_PES");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
+    // Drain both pipes on threads so a chatty child never blocks on a full pipe.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        out.read_to_string(&mut s).map(|_| s)
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).map(|_| s)
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait().expect("try_wait") {
+            Some(status) => break status,
+            None if start.elapsed() > TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{exe} {args:?} did not finish within {TIMEOUT:?}; killed");
+            }
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    let stdout = out_t.join().unwrap().expect("stdout is UTF-8");
+    let stderr = err_t.join().unwrap().expect("stderr is UTF-8");
+    assert!(
+        status.success(),
+        "{exe} {args:?} failed with {status}\n--- stdout\n{stdout}--- stderr\n{stderr}"
+    );
+    stdout
+}
+
+/// Runs `exe` with `--pes 1`, `--pes 2` and `--pes 8`, asserts that the
+/// outputs are identical and returns it.
+fn run_all_pes(exe: &str) -> String {
+    let outs: Vec<(usize, String)> =
+        [1, 2, 8].iter().map(|&p| (p, run_with(exe, &["--pes", &p.to_string()], &[]))).collect();
+    let (_, first) = &outs[0];
+    for (p, out) in &outs[1..] {
+        assert_eq!(out, first, "{exe}: output with {p} PEs differs from output with 1 PE");
+    }
+    first.clone()
+}
+
+/// The value after `prefix` on the first line that starts with it.
+fn value_after<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{out}"))
+        .trim()
+}
+
+#[test]
+fn hello() {
+    let out = run_all_pes(env!("CARGO_BIN_EXE_hello"));
+    let mut expected = vec![
+        "group: hello from group element 0".to_string(),
+        "group: one greeting per PE, in index order".to_string(),
+        "array: the broadcast reached all 12 elements".to_string(),
+    ];
+    for r in 0..3 {
+        for c in 0..4 {
+            expected.push(format!("array: hello from array element ({r}, {c}), which heard \"hi\""));
+        }
+    }
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn pi() {
+    let out = run_all_pes(env!("CARGO_BIN_EXE_pi"));
+    let pi: f64 = value_after(&out, "pi ~= ").parse().expect("pi is a number");
+    assert!((pi - std::f64::consts::PI).abs() < 1e-9, "pi = {pi}");
+    assert_eq!(value_after(&out, "pi ~= "), "3.1415926536");
+    assert!(value_after(&out, "bits  = ").starts_with("0x400921fb544"), "{out}");
+    assert_eq!(value_after(&out, "Sum reduction agrees within 1e-12: "), "true");
+}
+
+#[test]
+fn fibonacci() {
+    let out = run_all_pes(env!("CARGO_BIN_EXE_fibonacci"));
+    assert_eq!(out.trim(), "fib(20) = 6765");
+}
+
+#[test]
+fn parallel_map() {
+    let out = run_all_pes(env!("CARGO_BIN_EXE_parallel_map"));
+    let f = |i: u64| {
+        let (mut x, mut steps) = (i + 1, 0u64);
+        while x != 1 {
+            x = if x % 2 == 0 { x / 2 } else { 3 * x + 1 };
+            steps += 1;
+        }
+        steps
+    };
+    let values: Vec<u64> = (0..1000).map(f).collect();
+    let first: Vec<String> = values[..10].iter().map(|v| v.to_string()).collect();
+    let sum: u64 = values.iter().sum();
+    let checksum: u64 = values.iter().enumerate().map(|(i, v)| (i as u64 + 1) * v).sum();
+    assert_eq!(value_after(&out, "first 10: "), first.join(" "));
+    assert_eq!(value_after(&out, "sum = "), sum.to_string());
+    assert_eq!(value_after(&out, "checksum = "), checksum.to_string());
+}
+
+#[test]
+fn ring() {
+    let out = run_all_pes(env!("CARGO_BIN_EXE_ring"));
+    // Simulate the ring serially.
+    const N: usize = 8;
+    let mut v: Vec<u64> = (0..N as u64).map(|i| i * i + 1).collect();
+    for _ in 0..100 {
+        v = (0..N).map(|i| (v[(i + N - 1) % N] + 2 * v[i] + v[(i + 1) % N]) % 1_000_003).collect();
+    }
+    assert!(out.starts_with("token after one lap around 8 chares: 28 "), "{out}");
+    for (i, x) in v.iter().enumerate() {
+        assert_eq!(value_after(&out, &format!("  element {i}: ")), x.to_string());
+    }
+}
+
+/// The other ways to give the PE count: `+pN` and `CHARE_PES`.
+#[test]
+fn pe_count_from_plus_p_and_environment() {
+    let exe = env!("CARGO_BIN_EXE_fibonacci");
+    assert_eq!(run_with(exe, &["+p3"], &[]).trim(), "fib(20) = 6765");
+    assert_eq!(run_with(exe, &[], &[("CHARE_PES", "5")]).trim(), "fib(20) = 6765");
+}
