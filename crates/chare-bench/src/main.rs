@@ -464,23 +464,24 @@ mod tests {
     }
 
     #[test]
-    fn chare_model_reports_not_wired() {
+    fn chare_model_runs_every_size_in_one_launch() {
+        for via in ["channel", "entry"] {
+            let cli = parse(&[
+                "latency", "--model", "chare", "--via", via, "--max-size", "8", "--iters", "10",
+                "--warmup", "1", "--format", "csv",
+            ])
+            .unwrap();
+            let out = run(&cli, String::new()).unwrap_or_else(|f| panic!("{f:?}"));
+            let rows: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).skip(1).collect();
+            assert_eq!(rows.len(), 4, "{out}");
+        }
         let cli = parse(&[
-            "latency",
-            "--model",
-            "chare",
-            "--max-size",
-            "8",
-            "--iters",
-            "10",
-            "--warmup",
-            "1",
+            "bandwidth", "--model", "chare", "--max-size", "64", "--iters", "2", "--warmup", "1",
+            "--window", "4", "--format", "csv",
         ])
         .unwrap();
-        match run(&cli, String::new()) {
-            Err(Failure::Runtime(m)) => assert_eq!(m, osu::chare::NOT_WIRED),
-            Ok(_) => {} // once the chare model is wired this runs for real
-            Err(f) => panic!("{f:?}"),
-        }
+        let out = run(&cli, String::new()).unwrap_or_else(|f| panic!("{f:?}"));
+        let rows: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).skip(1).collect();
+        assert_eq!(rows.len(), 7, "{out}");
     }
 }

@@ -113,6 +113,14 @@ impl CollInfo {
         }
     }
 
+    /// The PEs that may hold elements: creation and broadcasts go only there.
+    pub(crate) fn pes(&self) -> std::ops::Range<usize> {
+        match self.placement {
+            Placement::OnPe(p) => p..p + 1,
+            _ => 0..self.npes,
+        }
+    }
+
     /// Panics with a clear message if `ix` is not an element.
     pub(crate) fn check(&self, ix: &Index) {
         assert!(
@@ -175,8 +183,11 @@ impl<T: Chare> CollectionBuilder<T> {
         self,
         init: T::Init,
     ) -> impl std::future::Future<Output = CollectionProxy<T>> {
-        let npes = with_pe(|pe| pe.shared.num_pes());
-        let (done, reply): (Future<()>, Reply) = Reply::new_counted(npes);
+        let targets = match self.placement {
+            Placement::OnPe(_) => 1,
+            _ => with_pe(|pe| pe.shared.num_pes()),
+        };
+        let (done, reply): (Future<()>, Reply) = Reply::new_counted(targets);
         let proxy = self.start(init, Some(reply));
         async move {
             done.await;
@@ -201,7 +212,7 @@ impl<T: Chare> CollectionBuilder<T> {
                 chare: T::NAME,
             });
             pe.shared.colls.lock().unwrap().insert(id, info.clone());
-            for target in 0..npes {
+            for target in info.pes() {
                 let info = info.clone();
                 let init = init.clone();
                 let done = done.clone();

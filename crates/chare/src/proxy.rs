@@ -65,12 +65,13 @@ impl CollRef {
 
     pub(crate) fn broadcast_payload(&self, body: Payload, clone: fn(&(dyn Any + Send)) -> Payload) {
         let coll = self.info.id;
+        let pes = self.info.pes();
+        let last = pes.end - 1;
         with_pe(|pe| {
-            let n = pe.shared.num_pes();
-            for to in 0..n - 1 {
+            for to in pes.start..last {
                 pe.send(to, Msg::Broadcast { coll, body: clone(&*body) });
             }
-            pe.send(n - 1, Msg::Broadcast { coll, body });
+            pe.send(last, Msg::Broadcast { coll, body });
         });
     }
 

@@ -114,7 +114,7 @@ fn entry_calls_return_futures_of_their_values() {
 }
 
 /// An async entry holds the chare: calls arriving meanwhile run afterwards, in order.
-struct Holder {
+pub struct Holder {
     log: Vec<String>,
 }
 
