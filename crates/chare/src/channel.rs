@@ -5,6 +5,7 @@
 //! calling async entry method until a value arrives.
 
 use crate::collection::CollInfo;
+use crate::index::Index;
 use crate::message::{unpack, Addr, ChanKey, Msg, Packet};
 use crate::scheduler::{with_pe, WaitOn};
 use std::fmt;
@@ -18,6 +19,7 @@ use std::task::{Context, Poll};
 pub struct Channel<T> {
     me: Addr,
     peer: Addr,
+    peer_index: Index,
     peer_info: Arc<CollInfo>,
     n: u32,
     _t: PhantomData<fn(T) -> T>,
@@ -25,18 +27,19 @@ pub struct Channel<T> {
 
 impl<T> Clone for Channel<T> {
     fn clone(&self) -> Self {
-        Channel { me: self.me, peer: self.peer, peer_info: self.peer_info.clone(), n: self.n, _t: PhantomData }
+        Channel { me: self.me, peer: self.peer, peer_index: self.peer_index, peer_info: self.peer_info.clone(), n: self.n, _t: PhantomData }
     }
 }
 
 impl<T> fmt::Debug for Channel<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Channel(#{} to {}[{}])", self.n, self.peer_info.chare, self.peer.index)
+        write!(f, "Channel(#{} to {}[{}])", self.n, self.peer_info.chare, self.peer_index)
     }
 }
 
 impl<T: Send + 'static> Channel<T> {
-    pub(crate) fn open(me: Addr, peer: Addr, peer_info: Arc<CollInfo>) -> Channel<T> {
+    pub(crate) fn open(me: Addr, peer_index: Index, peer_info: Arc<CollInfo>) -> Channel<T> {
+        let peer = peer_info.addr_of(&peer_index);
         let n = with_pe(|pe| {
             let mut counts = pe.chan_counts.borrow_mut();
             let c = counts.entry((me, peer)).or_insert(0);
@@ -44,13 +47,13 @@ impl<T: Send + 'static> Channel<T> {
             *c += 1;
             n
         });
-        Channel { me, peer, peer_info, n, _t: PhantomData }
+        Channel { me, peer, peer_index, peer_info, n, _t: PhantomData }
     }
 
     /// Sends a value to the other end. Never blocks.
     #[inline]
     pub fn send(&self, value: T) {
-        let to = self.peer_info.pe_of(&self.peer.index);
+        let to = self.peer_info.pe_of(&self.peer_index);
         let key = ChanKey { from: self.me, to: self.peer, n: self.n };
         with_pe(|pe| pe.send(to, Msg::Channel(Box::new(Packet { head: key, body: value }))));
     }
@@ -92,12 +95,14 @@ impl<T: Send + 'static> std::future::Future for Recv<'_, T> {
                     None => panic!(
                         "channel from {}[{}] carried a value that is not {}",
                         self.ch.peer_info.chare,
-                        self.ch.peer.index,
+                        self.ch.peer_index,
                         std::any::type_name::<T>()
                     ),
                 },
                 None => {
-                    st.waker = Some(cx.waker().clone());
+                    if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        st.waker = Some(cx.waker().clone());
+                    }
                     drop(chans);
                     pe.note_wait(WaitOn::Channel { from: key.from });
                     Poll::Pending

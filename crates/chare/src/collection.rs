@@ -113,6 +113,18 @@ impl CollInfo {
         }
     }
 
+    /// The address of element `ix`.
+    #[inline]
+    pub(crate) fn addr_of(&self, ix: &Index) -> Addr {
+        let lin = if self.dims.len() == 1 { ix.i() } else { ix.linear(&self.dims) };
+        Addr { coll: self.id, lin: lin as u32 }
+    }
+
+    /// The index of the element at `addr`.
+    pub(crate) fn index_of(&self, addr: &Addr) -> Index {
+        Index::from_linear(addr.lin as usize, &self.dims)
+    }
+
     /// The PEs that may hold elements: creation and broadcasts go only there.
     pub(crate) fn pes(&self) -> std::ops::Range<usize> {
         match self.placement {
@@ -135,7 +147,7 @@ impl CollInfo {
 /// A collection as one PE sees it.
 pub(crate) struct LocalColl {
     /// Elements living on this PE, in index order.
-    pub elems: Vec<Index>,
+    pub addrs: Vec<Addr>,
 }
 
 /// Builds a collection. Obtained from [`crate::Rt::array`], [`crate::Rt::group`]
@@ -263,7 +275,7 @@ fn create_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, init: T::Init, done: Opt
         let ctx = Ctx::<T>::new(info.clone(), ix);
         let r = catch_unwind(AssertUnwindSafe(|| T::construct(&ctx, init.clone())));
         match r {
-            Ok(obj) => pe.insert_chare(Addr { coll: info.id, index: ix }, Box::new(ChareCell::new(obj, ctx))),
+            Ok(obj) => pe.insert_chare(info.addr_of(&ix), Box::new(ChareCell::new(obj, ctx))),
             Err(payload) => {
                 let desc = crate::scheduler::TaskDesc { chare: T::NAME, index: ix, entry: "new" };
                 pe.fail_panic(desc, payload);
@@ -271,6 +283,7 @@ fn create_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, init: T::Init, done: Opt
             }
         }
     }
-    pe.collection_created(info.id, LocalColl { elems });
+    let addrs = elems.iter().map(|ix| info.addr_of(ix)).collect();
+    pe.collection_created(info.id, LocalColl { addrs });
     Reply::send_opt(done, ());
 }

@@ -21,12 +21,13 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Rt {
     me: Addr,
+    index: Index,
     info: Arc<CollInfo>,
 }
 
 impl Rt {
     pub(crate) fn main(info: Arc<CollInfo>) -> Rt {
-        Rt { me: Addr { coll: 0, index: Index::from(0) }, info }
+        Rt { me: Addr { coll: 0, lin: 0 }, index: Index::from(0), info }
     }
 
     /// The PE running the caller.
@@ -146,12 +147,13 @@ impl<T: Chare> Deref for Ctx<T> {
 
 impl<T: Chare> Ctx<T> {
     pub(crate) fn new(info: Arc<CollInfo>, index: Index) -> Ctx<T> {
-        Ctx { rt: Rt { me: Addr { coll: info.id, index }, info }, red_seq: Cell::new(0), _t: PhantomData }
+        let me = info.addr_of(&index);
+        Ctx { rt: Rt { me, index, info }, red_seq: Cell::new(0), _t: PhantomData }
     }
 
     /// This element's index.
     pub fn index(&self) -> Index {
-        self.rt.me.index
+        self.rt.index
     }
 
     /// Proxy to this element's whole collection (Charm4Py's `thisProxy`).
@@ -167,7 +169,7 @@ impl<T: Chare> Ctx<T> {
     /// Opens the next channel to `peer` (see [`Channel`]).
     pub fn channel_to<U: Chare, V: Send + 'static>(&self, peer: &Proxy<U>) -> Channel<V> {
         let raw = peer.raw();
-        Channel::open(self.rt.addr(), raw.addr(), raw.info.clone())
+        Channel::open(self.rt.addr(), raw.index, raw.info.clone())
     }
 
     /// Contributes `value` to this collection's next reduction with operation

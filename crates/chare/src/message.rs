@@ -12,7 +12,6 @@
 //!    async entry becomes a task), or queues the call while an async entry of
 //!    the same chare is suspended.
 
-use crate::index::Index;
 use crate::reduction::Contribution;
 use crate::scheduler::Pe;
 use std::any::Any;
@@ -20,11 +19,12 @@ use std::any::Any;
 /// Identifies a collection in a job. Id 0 is the main task's pseudo-collection.
 pub(crate) type CollId = u32;
 
-/// Address of one chare: its collection and its index.
+/// Address of one chare: its collection and the row-major position of its
+/// index in the collection's shape (8 bytes, cheap to hash and to send).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct Addr {
     pub coll: CollId,
-    pub index: Index,
+    pub lin: u32,
 }
 
 /// Names one direction of one channel: the `n`-th channel that `from` opened

@@ -25,7 +25,7 @@ pub struct ElemRef {
 
 impl ElemRef {
     pub(crate) fn addr(&self) -> Addr {
-        Addr { coll: self.info.id, index: self.index }
+        self.info.addr_of(&self.index)
     }
 
     /// Sends an entry call to the element.

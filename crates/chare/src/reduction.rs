@@ -308,7 +308,7 @@ const ROOT_PE: usize = 0;
 
 /// An element of this PE contributes.
 pub(crate) fn contribute_local(pe: &Pe, c: Contribution) {
-    let expected = pe.colls.borrow().get(&c.coll).map(|l| l.elems.len()).unwrap_or(1);
+    let expected = pe.colls.borrow().get(&c.coll).map(|l| l.addrs.len()).unwrap_or(1);
     let key = (c.coll, c.seq);
     let done = {
         let mut t = pe.reductions.borrow_mut();

@@ -140,7 +140,7 @@ impl fmt::Display for WaitOn {
             WaitOn::Unknown => f.write_str("something that is not a Chare future or channel"),
             WaitOn::Future { pe, id } => write!(f, "future #{id} (owned by PE {pe})"),
             WaitOn::Channel { from } => {
-                write!(f, "channel recv from collection {} element [{}]", from.coll, from.index)
+                write!(f, "channel recv from collection {} element #{}", from.coll, from.lin)
             }
         }
     }
@@ -337,10 +337,9 @@ impl Pe {
 
     /// Marks a collection created here and delivers what waited for it.
     pub(crate) fn collection_created(&self, coll: CollId, local: LocalColl) {
-        let elems = local.elems.clone();
+        let addrs = local.addrs.clone();
         self.colls.borrow_mut().insert(coll, local);
-        for ix in elems {
-            let addr = Addr { coll, index: ix };
+        for addr in addrs {
             let waiting = self.pending.borrow_mut().remove(&addr);
             for packet in waiting.into_iter().flatten() {
                 self.deliver_entry(packet);
@@ -360,11 +359,8 @@ impl Pe {
             Some(cell) => unsafe { (*cell).deliver(self, packet) },
             None => {
                 if self.colls.borrow().contains_key(&to.coll) {
-                    let name = self.coll_name(to.coll);
-                    self.fail_usage(format!(
-                        "message to {name}[{}], which does not exist on this PE",
-                        to.index
-                    ));
+                    let name = self.describe(&to);
+                    self.fail_usage(format!("message to {name}, which does not exist on this PE"));
                 } else {
                     self.pending.borrow_mut().entry(to).or_default().push(packet);
                 }
@@ -373,29 +369,31 @@ impl Pe {
     }
 
     fn deliver_broadcast(&self, coll: CollId, body: Payload) {
-        let elems = match self.colls.borrow().get(&coll) {
-            Some(c) => c.elems.clone(),
+        let addrs = match self.colls.borrow().get(&coll) {
+            Some(c) => c.addrs.clone(),
             None => {
                 self.pending_bcast.borrow_mut().entry(coll).or_default().push(body);
                 return;
             }
         };
-        for ix in elems {
-            if let Some(cell) = self.cell(&Addr { coll, index: ix }) {
+        for addr in addrs {
+            if let Some(cell) = self.cell(&addr) {
                 // SAFETY: as in `deliver_entry`.
                 unsafe { (*cell).deliver_clone(self, &*body) };
             }
         }
     }
 
-    fn coll_name(&self, coll: CollId) -> String {
-        self.shared
-            .colls
-            .lock()
-            .unwrap()
-            .get(&coll)
-            .map(|c| c.chare.to_string())
-            .unwrap_or_else(|| format!("collection {coll}"))
+    /// `Chare[index]` for an address, for messages.
+    pub(crate) fn describe(&self, addr: &Addr) -> String {
+        if addr.coll == 0 {
+            return "main".to_string();
+        }
+        let info = self.shared.colls.lock().unwrap().get(&addr.coll).cloned();
+        match info {
+            Some(c) => format!("{}[{}]", c.chare, c.index_of(addr)),
+            None => format!("collection {} element #{}", addr.coll, addr.lin),
+        }
     }
 
     // ---- tasks --------------------------------------------------------
@@ -507,14 +505,15 @@ impl Pe {
             Msg::Broadcast { coll, body } => self.deliver_broadcast(coll, body),
             Msg::Future { id, value } => crate::future::fulfil(self, id, value),
             Msg::Channel(packet) => {
-                let waker = {
-                    let mut chans = self.channels.borrow_mut();
-                    let st = chans.entry(*packet.head()).or_default();
-                    st.queue.push_back(packet);
-                    st.waker.take()
-                };
-                if let Some(w) = waker {
-                    w.wake();
+                // The waker stays registered (a receiver that polls again with
+                // the same waker need not clone it); a spurious wake of a task
+                // that no longer waits costs one poll. Waking only touches
+                // `ready`, never `channels`.
+                let mut chans = self.channels.borrow_mut();
+                let st = chans.entry(*packet.head()).or_default();
+                st.queue.push_back(packet);
+                if let Some(w) = &st.waker {
+                    w.wake_by_ref();
                 }
             }
             Msg::Reduce(c) => crate::reduction::receive(self, *c),
@@ -655,10 +654,11 @@ impl Pe {
             .iter()
             .filter(|t| t.live)
             .map(|t| {
-                format!(
-                    "PE {}: {}[{}].{} waits on {}",
-                    self.id, t.desc.chare, t.desc.index, t.desc.entry, t.waiting
-                )
+                let waiting = match t.waiting {
+                    WaitOn::Channel { from } => format!("channel recv from {}", self.describe(&from)),
+                    w => w.to_string(),
+                };
+                format!("PE {}: {}[{}].{} waits on {}", self.id, t.desc.chare, t.desc.index, t.desc.entry, waiting)
             })
             .collect()
     }
