@@ -605,7 +605,8 @@ impl Pe {
         if std::mem::take(idle_rounds) > 0 {
             let q = self.qd();
             q.idle.store(false, Ordering::SeqCst);
-            q.activity.fetch_add(1, Ordering::SeqCst);
+            // Only this PE writes `activity`: a plain store suffices (no RMW).
+            q.activity.store(q.activity.load(Ordering::Relaxed) + 1, Ordering::SeqCst);
         }
     }
 
