@@ -19,12 +19,20 @@ pub struct MachineInfo {
 impl MachineInfo {
     /// Reads the machine information of the host this process runs on.
     pub fn detect() -> Self {
-        let cores = std::thread::available_parallelism()
+        // A process started by mpirun may be bound to one core, and then the
+        // affinity-aware count says 1: count the machine's processors instead.
+        let cpuinfo = fs::read_to_string("/proc/cpuinfo").ok();
+        let listed = cpuinfo
+            .as_deref()
+            .map(|t| t.lines().filter(|l| l.starts_with("processor")).count())
+            .unwrap_or(0);
+        let affinity = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let cpu_model = fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|text| cpu_model_from_cpuinfo(&text))
+        let cores = listed.max(affinity);
+        let cpu_model = cpuinfo
+            .as_deref()
+            .and_then(cpu_model_from_cpuinfo)
             .unwrap_or_else(|| "unknown".to_string());
         let hostname = ["/proc/sys/kernel/hostname", "/etc/hostname"]
             .iter()

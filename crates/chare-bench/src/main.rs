@@ -9,6 +9,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "mpi")]
+mod launch;
 mod machine_info;
 mod osu;
 
@@ -150,6 +152,9 @@ enum Failure {
 fn check_model(model: Model) -> Result<(), String> {
     match model {
         Model::Chare | Model::Raw => Ok(()),
+        #[cfg(feature = "mpi")]
+        Model::Mpi | Model::CMpi => Ok(()),
+        #[cfg(not(feature = "mpi"))]
         Model::Mpi | Model::CMpi => Err(format!(
             "model {} needs the `mpi` feature (not built)",
             model.name()
@@ -221,21 +226,40 @@ fn bandwidth_params(a: &BandwidthArgs) -> Result<BandwidthParams, String> {
     ))
 }
 
+/// One model's implementation of both benchmarks.
+struct ModelFns {
+    latency: fn(&LatencyParams) -> Result<Vec<Timing>, String>,
+    bandwidth: fn(&BandwidthParams) -> Result<Vec<Timing>, String>,
+    layer: &'static str,
+}
+
+impl Model {
+    fn fns(self) -> ModelFns {
+        match self {
+            Model::Raw => ModelFns { latency: osu::raw::latency, bandwidth: osu::raw::bandwidth, layer: "local" },
+            Model::Chare => {
+                ModelFns { latency: osu::chare::latency, bandwidth: osu::chare::bandwidth, layer: "local" }
+            }
+            #[cfg(feature = "mpi")]
+            Model::Mpi => ModelFns { latency: osu::mpi::latency, bandwidth: osu::mpi::bandwidth, layer: "mpi" },
+            #[cfg(feature = "mpi")]
+            Model::CMpi => {
+                ModelFns { latency: osu::c_mpi::latency, bandwidth: osu::c_mpi::bandwidth, layer: "mpi" }
+            }
+            #[cfg(not(feature = "mpi"))]
+            Model::Mpi | Model::CMpi => unreachable!("rejected by check_model"),
+        }
+    }
+}
+
 /// Runs the model and checks what it returned.
 fn measure<P>(
-    model: Model,
+    run: fn(&P) -> Result<Vec<Timing>, String>,
     params: &P,
-    raw: fn(&P) -> Result<Vec<Timing>, String>,
-    chare: fn(&P) -> Result<Vec<Timing>, String>,
     steps: &[osu::Step],
     runs: usize,
 ) -> Result<Vec<Timing>, Failure> {
-    let timings = match model {
-        Model::Raw => raw(params),
-        Model::Chare => chare(params),
-        Model::Mpi | Model::CMpi => unreachable!("rejected by check_model"),
-    }
-    .map_err(Failure::Runtime)?;
+    let timings = run(params).map_err(Failure::Runtime)?;
     osu::check_timings(steps, runs, &timings).map_err(Failure::Runtime)?;
     Ok(timings)
 }
@@ -246,14 +270,8 @@ fn run(cli: &Cli, command: String) -> Result<String, Failure> {
     match &cli.command {
         Command::Latency(a) => {
             let p = latency_params(a).map_err(Failure::Usage)?;
-            let timings = measure(
-                a.model,
-                &p,
-                osu::raw::latency,
-                osu::chare::latency,
-                &p.steps,
-                p.runs,
-            )?;
+            let fns = a.model.fns();
+            let timings = measure(fns.latency, &p, &p.steps, p.runs)?;
             let rows: Vec<LatencyRow> = timings.iter().map(LatencyRow::from_timing).collect();
             let info = RunInfo {
                 benchmark: "latency",
@@ -269,19 +287,14 @@ fn run(cli: &Cli, command: String) -> Result<String, Failure> {
                     a.warmup
                 ),
                 machine: &machine,
+                layer: fns.layer,
             };
             Ok(osu::latency_report(&info, &rows).render(a.format))
         }
         Command::Bandwidth(a) => {
             let p = bandwidth_params(a).map_err(Failure::Usage)?;
-            let timings = measure(
-                a.model,
-                &p,
-                osu::raw::bandwidth,
-                osu::chare::bandwidth,
-                &p.steps,
-                p.runs,
-            )?;
+            let fns = a.model.fns();
+            let timings = measure(fns.bandwidth, &p, &p.steps, p.runs)?;
             let rows: Vec<BandwidthRow> = timings
                 .iter()
                 .map(|t| BandwidthRow::from_timing(t, p.window))
@@ -302,6 +315,7 @@ fn run(cli: &Cli, command: String) -> Result<String, Failure> {
                     osu::ACK_BYTES
                 ),
                 machine: &machine,
+                layer: fns.layer,
             };
             Ok(osu::bandwidth_report(&info, &rows).render(a.format))
         }
@@ -349,7 +363,26 @@ fn main() -> ExitCode {
             return fail(&Failure::Usage(msg));
         }
     };
+    #[cfg(feature = "mpi")]
+    {
+        let model = match &cli.command {
+            Command::Latency(a) => a.model,
+            Command::Bandwidth(a) => a.model,
+        };
+        if model == Model::Mpi && launch::launcher_rank().is_none() {
+            // Not started by mpirun: start the two ranks ourselves.
+            return match launch::relaunch(2) {
+                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+                Err(m) => fail(&Failure::Runtime(m)),
+            };
+        }
+    }
+    #[cfg(feature = "mpi")]
+    let quiet = launch::launcher_rank().is_some_and(|r| r != 0);
+    #[cfg(not(feature = "mpi"))]
+    let quiet = false;
     match run(&cli, osu::command_line(std::env::args())) {
+        Ok(_) if quiet => ExitCode::SUCCESS,
         Ok(text) => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth reporting.
@@ -410,14 +443,17 @@ mod tests {
         assert!(err(&["--model", "raw", "--pes", "4"]).contains("2 threads"));
         assert!(err(&["--model", "chare", "--pes", "1"]).contains("--pes"));
         assert!(err(&["--model", "raw", "--max-size", "4294967296"]).contains("limit"));
-        assert_eq!(
-            err(&["--model", "mpi"]),
-            "model mpi needs the `mpi` feature (not built)"
-        );
-        assert_eq!(
-            err(&["--model", "c-mpi"]),
-            "model c-mpi needs the `mpi` feature (not built)"
-        );
+        #[cfg(not(feature = "mpi"))]
+        {
+            assert_eq!(
+                err(&["--model", "mpi"]),
+                "model mpi needs the `mpi` feature (not built)"
+            );
+            assert_eq!(
+                err(&["--model", "c-mpi"]),
+                "model c-mpi needs the `mpi` feature (not built)"
+            );
+        }
         assert!(latency_params(&latency_args(&[
             "--model", "chare", "--pes", "4", "--via", "entry"
         ]))
@@ -440,6 +476,7 @@ mod tests {
             "1073741824"
         ])
         .contains("limit"));
+        #[cfg(not(feature = "mpi"))]
         assert_eq!(
             err(&["--model", "mpi"]),
             "model mpi needs the `mpi` feature (not built)"

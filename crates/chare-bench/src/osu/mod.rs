@@ -37,6 +37,10 @@
 //! See [`raw`] for the reference implementation and [`chare`] for the runtime.
 
 pub mod chare;
+#[cfg(feature = "mpi")]
+pub mod c_mpi;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod raw;
 
 use std::fmt::Write as _;
@@ -371,6 +375,9 @@ pub struct RunInfo<'a> {
     pub iterations: String,
     /// The machine.
     pub machine: &'a MachineInfo,
+    /// How the PEs or ranks communicate: `local` (threads of one process) or
+    /// `mpi` (processes under mpirun).
+    pub layer: &'static str,
 }
 
 fn header_lines(info: &RunInfo<'_>) -> Vec<String> {
@@ -379,7 +386,7 @@ fn header_lines(info: &RunInfo<'_>) -> Vec<String> {
         format!("chare-bench {} (OSU-style)", info.benchmark),
         format!("command: {}", info.command),
         format!("model: {}", info.model),
-        "layer: local".to_string(),
+        format!("layer: {}", info.layer),
         format!("pes: {}", info.pes),
         format!("via: {}", info.via.map_or("n/a", Via::name)),
         format!("iterations: {}", info.iterations),
@@ -648,6 +655,7 @@ mod tests {
             runs,
             iterations: "1000".into(),
             machine,
+            layer: "local",
         }
     }
 

@@ -1,0 +1,119 @@
+/*
+ * The raw MPI floor for chare-bench: OSU-style ping-pong latency and windowed
+ * bandwidth in plain C MPI, timed exactly as chare-bench's other models.
+ *
+ *   mpirun -np 2 osu_pingpong latency   WINDOW RUNS SIZE:ITERS:WARMUP ...
+ *   mpirun -np 2 osu_pingpong bandwidth WINDOW RUNS SIZE:ITERS:WARMUP ...
+ *
+ * For every step and run, rank 0 prints one line `SIZE,ITERS,ELAPSED_S`;
+ * chare-bench computes the metrics (WINDOW is ignored for latency).
+ * Latency: blocking MPI_Send/MPI_Recv ping-pong, MPI_Barrier after warm-up.
+ * Bandwidth: WINDOW MPI_Isend + MPI_Waitall, then a 4-byte ack (receiver:
+ * WINDOW MPI_Irecv + MPI_Waitall + MPI_Send(ack)).
+ */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void touch(const volatile unsigned char *buf, size_t n) {
+    if (n > 0) {
+        (void)buf[0];
+        (void)buf[n - 1];
+    }
+}
+
+static double latency(int rank, size_t size, long iters, long warmup, unsigned char *buf) {
+    double t0 = 0.0;
+    for (long i = 0; i < warmup + iters; i++) {
+        if (i == warmup) {
+            MPI_Barrier(MPI_COMM_WORLD);
+            t0 = MPI_Wtime();
+        }
+        if (rank == 0) {
+            MPI_Send(buf, (int)size, MPI_BYTE, 1, 1, MPI_COMM_WORLD);
+            MPI_Recv(buf, (int)size, MPI_BYTE, 1, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            touch(buf, size);
+        } else {
+            MPI_Recv(buf, (int)size, MPI_BYTE, 0, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            touch(buf, size);
+            MPI_Send(buf, (int)size, MPI_BYTE, 0, 1, MPI_COMM_WORLD);
+        }
+    }
+    return MPI_Wtime() - t0;
+}
+
+static double bandwidth(int rank, size_t size, long iters, long warmup, int window,
+                        unsigned char **bufs, MPI_Request *reqs) {
+    double t0 = 0.0;
+    unsigned char ack[4] = {0, 0, 0, 0};
+    for (long i = 0; i < warmup + iters; i++) {
+        if (i == warmup) {
+            MPI_Barrier(MPI_COMM_WORLD);
+            t0 = MPI_Wtime();
+        }
+        if (rank == 0) {
+            for (int w = 0; w < window; w++)
+                MPI_Isend(bufs[w], (int)size, MPI_BYTE, 1, 100, MPI_COMM_WORLD, &reqs[w]);
+            MPI_Waitall(window, reqs, MPI_STATUSES_IGNORE);
+            MPI_Recv(ack, 4, MPI_BYTE, 1, 101, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        } else {
+            for (int w = 0; w < window; w++)
+                MPI_Irecv(bufs[w], (int)size, MPI_BYTE, 0, 100, MPI_COMM_WORLD, &reqs[w]);
+            MPI_Waitall(window, reqs, MPI_STATUSES_IGNORE);
+            for (int w = 0; w < window; w++) touch(bufs[w], size);
+            MPI_Send(ack, 4, MPI_BYTE, 0, 101, MPI_COMM_WORLD);
+        }
+    }
+    return MPI_Wtime() - t0;
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    int rank, nranks;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    if (argc < 4 || nranks != 2 ||
+        (strcmp(argv[1], "latency") != 0 && strcmp(argv[1], "bandwidth") != 0)) {
+        if (rank == 0)
+            fprintf(stderr, "usage: mpirun -np 2 %s latency|bandwidth WINDOW RUNS SIZE:ITERS:WARMUP...\n",
+                    argv[0]);
+        MPI_Finalize();
+        return 2;
+    }
+    int is_bw = strcmp(argv[1], "bandwidth") == 0;
+    int window = atoi(argv[2]);
+    int runs = atoi(argv[3]);
+    if (window < 1 || runs < 1) {
+        if (rank == 0) fprintf(stderr, "osu_pingpong: WINDOW and RUNS must be positive\n");
+        MPI_Finalize();
+        return 2;
+    }
+    MPI_Request *reqs = malloc(sizeof(MPI_Request) * (size_t)window);
+    for (int a = 4; a < argc; a++) {
+        size_t size;
+        long iters, warmup;
+        if (sscanf(argv[a], "%zu:%ld:%ld", &size, &iters, &warmup) != 3 || size == 0 || iters < 1 ||
+            warmup < 0) {
+            if (rank == 0) fprintf(stderr, "osu_pingpong: bad step `%s`\n", argv[a]);
+            MPI_Abort(MPI_COMM_WORLD, 2);
+        }
+        int nbufs = is_bw ? window : 1;
+        unsigned char **bufs = malloc(sizeof(unsigned char *) * (size_t)nbufs);
+        for (int w = 0; w < nbufs; w++) {
+            bufs[w] = malloc(size);
+            memset(bufs[w], 1, size);
+        }
+        for (int r = 0; r < runs; r++) {
+            double t = is_bw ? bandwidth(rank, size, iters, warmup, window, bufs, reqs)
+                             : latency(rank, size, iters, warmup, bufs[0]);
+            if (rank == 0) printf("%zu,%ld,%.9f\n", size, iters, t);
+        }
+        for (int w = 0; w < nbufs; w++) free(bufs[w]);
+        free(bufs);
+    }
+    fflush(stdout);
+    free(reqs);
+    MPI_Finalize();
+    return 0;
+}

@@ -1,0 +1,119 @@
+//! The `mpi` model: the benchmarks written directly on rsmpi (the `mpi`
+//! crate), exactly as the OSU benchmarks and the paper's mpi4py versions do.
+//!
+//! * Latency: blocking `Send`/`Recv` ping-pong between ranks 0 and 1, a
+//!   barrier between warm-up and timing.
+//! * Bandwidth: rank 0 posts `window` `Isend`s and waits for all, then
+//!   receives a 4-byte ack; rank 1 posts `window` `Irecv`s, waits for all,
+//!   touches every buffer and sends the ack.
+//!
+//! Runs under `mpirun -np 2`; `chare-bench` relaunches itself that way when
+//! started without a launcher. Both ranks return the same step list; only
+//! rank 0's timings are meaningful and only rank 0 prints.
+
+use super::{BandwidthParams, LatencyParams, Timing, ACK_BYTES};
+use mpi::traits::*;
+use std::hint::black_box;
+
+fn touch(buf: &[u8]) {
+    if let (Some(a), Some(b)) = (buf.first(), buf.last()) {
+        black_box(*a);
+        black_box(*b);
+    }
+}
+
+fn init() -> Result<mpi::environment::Universe, String> {
+    mpi::initialize().ok_or_else(|| "MPI was already initialised".to_string())
+}
+
+fn check_size(n: i32) -> Result<(), String> {
+    if n != 2 {
+        return Err(format!("model mpi runs on exactly 2 ranks, got {n} (use mpirun -np 2)"));
+    }
+    Ok(())
+}
+
+/// Ping-pong latency for every step of `p`.
+pub fn latency(p: &LatencyParams) -> Result<Vec<Timing>, String> {
+    let universe = init()?;
+    let world = universe.world();
+    check_size(world.size())?;
+    let rank = world.rank();
+    let peer = world.process_at_rank(1 - rank);
+    let mut out = Vec::new();
+    for s in &p.steps {
+        let mut t = Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() };
+        let mut buf = vec![1u8; s.size];
+        for _ in 0..p.runs {
+            let mut t0 = 0.0;
+            for i in 0..s.warmup + s.iters {
+                if i == s.warmup {
+                    world.barrier();
+                    t0 = mpi::time();
+                }
+                if rank == 0 {
+                    peer.send(&buf[..]);
+                    peer.receive_into(&mut buf[..]);
+                    touch(&buf);
+                } else {
+                    peer.receive_into(&mut buf[..]);
+                    touch(&buf);
+                    peer.send(&buf[..]);
+                }
+            }
+            t.elapsed_s.push((mpi::time() - t0).max(f64::MIN_POSITIVE));
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+/// Windowed bandwidth for every step of `p`.
+pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String> {
+    let universe = init()?;
+    let world = universe.world();
+    check_size(world.size())?;
+    let rank = world.rank();
+    let peer = world.process_at_rank(1 - rank);
+    let window = p.window;
+    let mut out = Vec::new();
+    for s in &p.steps {
+        let mut t = Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() };
+        let mut bufs: Vec<Vec<u8>> = (0..window).map(|_| vec![1u8; s.size]).collect();
+        let mut ack = [0u8; ACK_BYTES];
+        for _ in 0..p.runs {
+            let mut t0 = 0.0;
+            for i in 0..s.warmup + s.iters {
+                if i == s.warmup {
+                    world.barrier();
+                    t0 = mpi::time();
+                }
+                if rank == 0 {
+                    mpi::request::multiple_scope(window, |scope, coll| {
+                        for b in &bufs {
+                            coll.add(peer.immediate_send_with_tag(scope, &b[..], 100));
+                        }
+                        let mut st = Vec::with_capacity(window);
+                        coll.wait_all(&mut st);
+                    });
+                    peer.receive_into_with_tag(&mut ack[..], 101);
+                } else {
+                    mpi::request::multiple_scope(window, |scope, coll| {
+                        for b in bufs.iter_mut() {
+                            coll.add(peer.immediate_receive_into_with_tag(scope, &mut b[..], 100));
+                        }
+                        let mut st = Vec::with_capacity(window);
+                        coll.wait_all(&mut st);
+                    });
+                    for b in &bufs {
+                        touch(b);
+                    }
+                    peer.send_with_tag(&ack[..], 101);
+                }
+            }
+            t.elapsed_s.push((mpi::time() - t0).max(f64::MIN_POSITIVE));
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
