@@ -55,7 +55,7 @@ pub fn num_cores() -> usize {
 
 fn parse_pes(s: &str, what: &str) -> Result<usize, ConfigError> {
     match s.trim().parse::<usize>() {
-        Ok(n) if n >= 1 && n <= 4096 => Ok(n),
+        Ok(n) if (1..=4096).contains(&n) => Ok(n),
         _ => Err(ConfigError(format!("{what} must be a PE count from 1 to 4096, got `{s}`"))),
     }
 }

@@ -28,6 +28,7 @@ pub fn iwait<F: Future + Unpin>(items: impl IntoIterator<Item = F>) -> Iwait<F> 
     Iwait { items, left }
 }
 
+#[allow(clippy::should_implement_trait)] // async: `next` returns a future, as in streams
 impl<F: Future + Unpin> Iwait<F> {
     /// The next ready item as (position, value); `None` when all were yielded.
     pub fn next(&mut self) -> Next<'_, F> {

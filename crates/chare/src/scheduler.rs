@@ -569,7 +569,7 @@ impl Pe {
                 self.qd().idle.store(true, Ordering::SeqCst);
             }
             idle_rounds += 1;
-            if idle_rounds % 256 != 0 && cfg.idle != IdlePolicy::Park {
+            if idle_rounds & 255 != 0 && cfg.idle != IdlePolicy::Park {
                 if oversubscribed {
                     std::thread::yield_now();
                 } else {
