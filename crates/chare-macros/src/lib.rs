@@ -286,7 +286,8 @@ fn expand(mut input: ItemImpl) -> syn::Result<TokenStream2> {
 
         #[doc = #msg_doc]
         #[allow(non_camel_case_types)]
-        #[derive(Clone)]
+        #[derive(Clone, ::chare::__private::serde::Serialize, ::chare::__private::serde::Deserialize)]
+        #[serde(crate = "::chare::__private::serde")]
         pub enum #msg { #(#variants),* }
 
         impl ::chare::Chare for #self_ty {

@@ -56,7 +56,7 @@ impl fmt::Debug for Placement {
 }
 
 /// What kind of collection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum CollKind {
     Main,
     Group,
@@ -286,4 +286,94 @@ fn create_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, init: T::Init, done: Opt
     let addrs = elems.iter().map(|ix| info.addr_of(ix)).collect();
     pe.collection_created(info.id, LocalColl { addrs });
     Reply::send_opt(done, ());
+}
+
+/// A placement as it travels between processes: a closure cannot, so a
+/// custom placement is known by name only and must be registered locally.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum PlacementDesc {
+    Block,
+    RoundRobin,
+    OnPe(usize),
+    Custom,
+}
+
+/// A collection's description as it travels inside proxies and creation
+/// messages: enough to rebuild its [`CollInfo`] on a process that has not
+/// seen the collection yet.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct CollDesc {
+    id: CollId,
+    kind: CollKind,
+    dims: Vec<usize>,
+    npes: usize,
+    placement: PlacementDesc,
+    chare: String,
+}
+
+impl CollInfo {
+    pub(crate) fn desc(&self) -> CollDesc {
+        CollDesc {
+            id: self.id,
+            kind: self.kind,
+            dims: self.dims.clone(),
+            npes: self.npes,
+            placement: match self.placement {
+                Placement::Block => PlacementDesc::Block,
+                Placement::RoundRobin => PlacementDesc::RoundRobin,
+                Placement::OnPe(p) => PlacementDesc::OnPe(p),
+                Placement::Custom(_) => PlacementDesc::Custom,
+            },
+            chare: self.chare.to_string(),
+        }
+    }
+}
+
+impl CollDesc {
+    /// The collection's info on this PE: the registered one, or one rebuilt
+    /// from the description (and registered). Checks the description, since
+    /// it came from outside.
+    pub(crate) fn resolve(self) -> Result<Arc<CollInfo>, String> {
+        if self.id == 0 {
+            return Ok(with_pe(|pe| pe.shared.main_info.clone()));
+        }
+        with_pe(|pe| {
+            let mut colls = pe.shared.colls.lock().unwrap();
+            if let Some(info) = colls.get(&self.id) {
+                return Ok(info.clone());
+            }
+            let npes = pe.shared.num_pes();
+            let total = self.dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            let placement = match self.placement {
+                PlacementDesc::Block => Placement::Block,
+                PlacementDesc::RoundRobin => Placement::RoundRobin,
+                PlacementDesc::OnPe(p) if p < npes => Placement::OnPe(p),
+                PlacementDesc::OnPe(p) => return Err(format!("collection placed on PE {p} of {npes}")),
+                PlacementDesc::Custom => {
+                    return Err(format!(
+                        "a proxy to collection {} ({}) with a custom placement arrived before the collection was created here",
+                        self.id, self.chare
+                    ))
+                }
+            };
+            let ok_shape = !self.dims.is_empty()
+                && self.dims.len() <= crate::index::MAX_DIMS
+                && self.dims.iter().all(|&d| d > 0)
+                && total.is_some_and(|t| t <= u32::MAX as usize);
+            if !ok_shape || self.npes != npes {
+                return Err(format!("malformed description of collection {}", self.id));
+            }
+            let info = Arc::new(CollInfo {
+                id: self.id,
+                kind: self.kind,
+                total: total.unwrap_or(0),
+                dims: self.dims,
+                placement,
+                npes,
+                chare: Box::leak(self.chare.into_boxed_str()),
+            });
+            colls.insert(info.id, info.clone());
+            Ok(info)
+        })
+    }
 }

@@ -31,7 +31,7 @@ pub(crate) struct FutureSlot {
 }
 
 /// Untyped future handle.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RawFuture {
     pub(crate) pe: usize,
     pub(crate) id: u64,
@@ -169,8 +169,20 @@ impl<T: Send + 'static> std::future::Future for Future<T> {
 
 impl<T> Unpin for Future<T> {}
 
+impl<T> serde::Serialize for Future<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+impl<'de, T> serde::Deserialize<'de> for Future<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Future { raw: RawFuture::deserialize(d)?, _t: PhantomData })
+    }
+}
+
 /// Where an entry method's return value goes. Used by generated code.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Reply {
     fut: RawFuture,
     /// Send `()` instead of the return value (broadcast completion).

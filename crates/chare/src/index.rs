@@ -10,7 +10,7 @@ pub const MAX_DIMS: usize = 6;
 /// Groups and 1-D arrays use one dimension. Build an index from `usize`,
 /// tuples `(i, j)`, `(i, j, k)` or arrays `[usize; N]`; read it with
 /// [`Index::get`], [`Index::i`] (1-D) or [`Index::as_slice`].
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Index {
     ndims: u8,
     coords: [u32; MAX_DIMS],

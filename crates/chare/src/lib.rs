@@ -108,6 +108,13 @@ pub use crate::reduction::{
 };
 pub use chare_macros::{chare, entry};
 
+/// Used by code that `#[chare]` generates; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+    pub use serde;
+}
+
 /// Everything a chare program usually needs.
 pub mod prelude {
     pub use crate::{

@@ -13,6 +13,8 @@ use crate::ctx::Ctx;
 use crate::message::{unpack, Addr, EntryPacket};
 use crate::proxy::{BroadcastOf, EntriesOf};
 use crate::scheduler::{Pe, TaskDesc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
@@ -24,9 +26,10 @@ use std::pin::Pin;
 pub trait Chare: Sized + Send + 'static {
     /// Constructor arguments as a tuple, given once per collection and cloned
     /// for every element.
-    type Init: Clone + Send + 'static;
-    /// One variant per entry method.
-    type Msg: Clone + Send + 'static;
+    type Init: Clone + Send + Serialize + DeserializeOwned + 'static;
+    /// One variant per entry method. Serialisable: on the MPI layer calls
+    /// between processes travel as bytes.
+    type Msg: Clone + Send + Serialize + DeserializeOwned + 'static;
     /// What an element proxy (`Proxy<Self>`) dereferences to.
     type Entries: EntriesOf;
     /// What a collection proxy (`CollectionProxy<Self>`) dereferences to.

@@ -254,3 +254,72 @@ impl<R: Send + 'static> Callback<R> {
         }
     }
 }
+
+/// On the wire a proxy is its collection's description and an index.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ProxyWire {
+    coll: crate::collection::CollDesc,
+    index: Option<Index>,
+}
+
+fn resolve_wire<E: serde::de::Error>(w: ProxyWire) -> Result<(Arc<CollInfo>, Option<Index>), E> {
+    let info = w.coll.resolve().map_err(E::custom)?;
+    if let Some(ix) = &w.index {
+        if !ix.within(&info.dims) {
+            return Err(E::custom(format!("index [{ix}] outside collection {}", info.id)));
+        }
+    }
+    Ok((info, w.index))
+}
+
+impl serde::Serialize for ElemRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ProxyWire { coll: self.info.desc(), index: Some(self.index) }.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ElemRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match resolve_wire(ProxyWire::deserialize(d)?)? {
+            (info, Some(index)) => Ok(ElemRef { info, index }),
+            (_, None) => Err(serde::de::Error::custom("element proxy without an index")),
+        }
+    }
+}
+
+impl serde::Serialize for CollRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ProxyWire { coll: self.info.desc(), index: None }.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CollRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (info, _) = resolve_wire(ProxyWire::deserialize(d)?)?;
+        Ok(CollRef { info })
+    }
+}
+
+impl<T: Chare> serde::Serialize for Proxy<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw().serialize(s)
+    }
+}
+
+impl<'de, T: Chare> serde::Deserialize<'de> for Proxy<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Proxy::from_raw(ElemRef::deserialize(d)?))
+    }
+}
+
+impl<T: Chare> serde::Serialize for CollectionProxy<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.bcast.raw().serialize(s)
+    }
+}
+
+impl<'de, T: Chare> serde::Deserialize<'de> for CollectionProxy<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(CollectionProxy::from_raw(CollRef::deserialize(d)?))
+    }
+}

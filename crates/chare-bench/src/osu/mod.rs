@@ -85,7 +85,7 @@ pub enum Format {
 }
 
 /// One message size of a benchmark, with its iteration counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Step {
     /// Payload bytes of each message.
     pub size: usize,
@@ -120,7 +120,7 @@ pub struct BandwidthParams {
 }
 
 /// What a model measured for one [`Step`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Timing {
     /// The step's message size.
     pub size: usize,
