@@ -6,7 +6,9 @@
 
 use crate::collection::CollInfo;
 use crate::index::Index;
-use crate::message::{unpack, Addr, ChanKey, Msg, Packet};
+use crate::message::{Addr, ChanKey, Msg, Packet};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use crate::scheduler::{with_pe, WaitOn};
 use std::fmt;
 use std::marker::PhantomData;
@@ -37,7 +39,7 @@ impl<T> fmt::Debug for Channel<T> {
     }
 }
 
-impl<T: Send + 'static> Channel<T> {
+impl<T: Serialize + DeserializeOwned + Send + 'static> Channel<T> {
     pub(crate) fn open(me: Addr, peer_index: Index, peer_info: Arc<CollInfo>) -> Channel<T> {
         let peer = peer_info.addr_of(&peer_index);
         let n = with_pe(|pe| {
@@ -80,7 +82,7 @@ pub struct Recv<'a, T> {
     ch: &'a Channel<T>,
 }
 
-impl<T: Send + 'static> std::future::Future for Recv<'_, T> {
+impl<T: Serialize + DeserializeOwned + Send + 'static> std::future::Future for Recv<'_, T> {
     type Output = T;
 
     #[inline]
@@ -90,13 +92,11 @@ impl<T: Send + 'static> std::future::Future for Recv<'_, T> {
             let mut chans = pe.channels.borrow_mut();
             let st = chans.entry(key).or_default();
             match st.queue.pop_front() {
-                Some(p) => match unpack::<ChanKey, T>(p) {
-                    Some(v) => Poll::Ready(v),
-                    None => panic!(
-                        "channel from {}[{}] carried a value that is not {}",
-                        self.ch.peer_info.chare,
-                        self.ch.peer_index,
-                        std::any::type_name::<T>()
+                Some(item) => match item.take::<T>() {
+                    Ok(v) => Poll::Ready(v),
+                    Err(e) => panic!(
+                        "channel from {}[{}]: {e}",
+                        self.ch.peer_info.chare, self.ch.peer_index
                     ),
                 },
                 None => {

@@ -10,6 +10,8 @@ use crate::message::{Addr, Msg};
 use crate::proxy::{CollectionProxy, ElemRef, Proxy};
 use crate::reduction::{self, Contribution, Delivery, Reducer, Target};
 use crate::scheduler::{with_pe, Pe};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::any::{Any, TypeId};
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -46,7 +48,7 @@ impl Rt {
     }
 
     /// A new future owned by the calling PE.
-    pub fn future<T: Send + 'static>(&self) -> Future<T> {
+    pub fn future<T: Serialize + DeserializeOwned + Send + 'static>(&self) -> Future<T> {
         Future::new_here(1)
     }
 
@@ -167,30 +169,34 @@ impl<T: Chare> Ctx<T> {
     }
 
     /// Opens the next channel to `peer` (see [`Channel`]).
-    pub fn channel_to<U: Chare, V: Send + 'static>(&self, peer: &Proxy<U>) -> Channel<V> {
+    pub fn channel_to<U: Chare, V: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        peer: &Proxy<U>,
+    ) -> Channel<V> {
         let raw = peer.raw();
         Channel::open(self.rt.addr(), raw.index, raw.info.clone())
     }
 
     /// Contributes `value` to this collection's next reduction with operation
     /// `op`; the result goes to `target` (a `Future` or a `Callback`).
-    pub fn contribute<V, R: Reducer<V>>(&self, value: V, op: R, target: impl Into<Target<R::Out>>) {
+    pub fn contribute<V: 'static, R: Reducer<V>>(&self, value: V, op: R, target: impl Into<Target<R::Out>>) {
         self.contribute_with(value, op, reduction::delivery_of(target.into()));
     }
 
     /// Contributes to a reduction whose result every contributor receives.
-    pub fn allreduce<V, R: Reducer<V>>(&self, value: V, op: R) -> Future<R::Out> {
+    pub fn allreduce<V: 'static, R: Reducer<V>>(&self, value: V, op: R) -> Future<R::Out> {
         let f = Future::<R::Out>::new_here(1);
         let raw: RawFuture = f.raw();
         self.contribute_with(value, op, Delivery::All(vec![raw]));
         f
     }
 
-    fn contribute_with<V, R: Reducer<V>>(&self, value: V, op: R, d: Delivery) {
+    fn contribute_with<V: 'static, R: Reducer<V>>(&self, value: V, op: R, d: Delivery) {
         let seq = self.red_seq.get();
         self.red_seq.set(seq + 1);
         let info = &self.rt.info;
-        let c = Contribution::new(info.id, seq, info.total, self.index(), value, op, d);
+        let root = info.pe_of(&Index::from_linear(0, &info.dims));
+        let c = Contribution::new(info.id, seq, info.total, root, self.index(), value, op, d);
         with_pe(|pe| reduction::contribute_local(pe, c));
     }
 }

@@ -14,6 +14,9 @@
 //!   fulfilment is still recognised.
 
 use crate::message::{Msg, Payload};
+use crate::value::Body;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use crate::scheduler::{with_pe, Pe, WaitOn};
 use std::fmt;
 use std::marker::PhantomData;
@@ -24,7 +27,7 @@ use std::task::{Context, Poll, Waker};
 pub(crate) struct FutureSlot {
     /// Fulfilments still expected (1 for plain futures).
     remaining: usize,
-    value: Option<Payload>,
+    value: Option<Body>,
     waker: Option<Waker>,
     /// The value was taken by an awaiter.
     taken: bool,
@@ -55,7 +58,7 @@ impl RawFuture {
 }
 
 /// Applies a fulfilment on the owning PE.
-pub(crate) fn fulfil(pe: &Pe, id: u64, value: Payload) {
+pub(crate) fn fulfil(pe: &Pe, id: u64, value: Body) {
     let waker = {
         let mut futs = pe.futures.borrow_mut();
         let Some(slot) = futs.get_mut(&id) else {
@@ -97,13 +100,20 @@ impl<T> Clone for Future<T> {
     }
 }
 
+impl<T> Future<T> {
+    /// Untyped handle.
+    pub fn raw(&self) -> RawFuture {
+        self.raw
+    }
+}
+
 impl<T> fmt::Debug for Future<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Future(#{} on PE {})", self.raw.id, self.raw.pe)
     }
 }
 
-impl<T: Send + 'static> Future<T> {
+impl<T: Serialize + DeserializeOwned + Send + 'static> Future<T> {
     pub(crate) fn new_here(count: usize) -> Future<T> {
         let raw = with_pe(|pe| RawFuture::new_on(pe, count));
         Future { raw, _t: PhantomData }
@@ -112,11 +122,6 @@ impl<T: Send + 'static> Future<T> {
     /// Fulfils the future. Fulfilling a future twice ends the job with an error.
     pub fn set(&self, value: T) {
         self.raw.set_any(Box::new(value));
-    }
-
-    /// Untyped handle.
-    pub fn raw(&self) -> RawFuture {
-        self.raw
     }
 
     /// Whether the value has arrived (only meaningful on the owning PE).
@@ -128,7 +133,7 @@ impl<T: Send + 'static> Future<T> {
     }
 }
 
-impl<T: Send + 'static> std::future::Future for Future<T> {
+impl<T: DeserializeOwned + Send + 'static> std::future::Future for Future<T> {
     type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
@@ -146,13 +151,9 @@ impl<T: Send + 'static> std::future::Future for Future<T> {
                 match slot.value.take() {
                     Some(v) => {
                         slot.taken = true;
-                        match v.downcast::<T>() {
-                            Ok(v) => Poll::Ready(*v),
-                            Err(_) => panic!(
-                                "future #{} was fulfilled with a value of another type than {}",
-                                raw.id,
-                                std::any::type_name::<T>()
-                            ),
+                        match v.take::<T>() {
+                            Ok(v) => Poll::Ready(v),
+                            Err(e) => panic!("future #{}: {e}", raw.id),
                         }
                     }
                     None => panic!("future #{} was already awaited: its value was taken", raw.id),
@@ -191,7 +192,7 @@ pub struct Reply {
 
 impl Reply {
     /// A future for one return value and its reply handle.
-    pub fn new_single<R: Send + 'static>() -> (Future<R>, Reply) {
+    pub fn new_single<R: Serialize + DeserializeOwned + Send + 'static>() -> (Future<R>, Reply) {
         let f = Future::<R>::new_here(1);
         let raw = f.raw;
         (f, Reply { fut: raw, unit: false })
@@ -205,7 +206,7 @@ impl Reply {
     }
 
     /// Sends `value` if there is a reply handle.
-    pub fn send_opt<R: Send + 'static>(reply: Option<Reply>, value: R) {
+    pub fn send_opt<R: Serialize + Send + 'static>(reply: Option<Reply>, value: R) {
         if let Some(r) = reply {
             if r.unit {
                 r.fut.set_any(Box::new(()));

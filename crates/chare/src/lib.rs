@@ -88,6 +88,7 @@ mod message;
 mod proxy;
 mod reduction;
 mod scheduler;
+mod value;
 
 extern crate self as chare;
 

@@ -14,14 +14,15 @@
 
 use crate::reduction::Contribution;
 use crate::scheduler::Pe;
-use std::any::Any;
+use crate::value::Value;
+use serde::Serialize;
 
 /// Identifies a collection in a job. Id 0 is the main task's pseudo-collection.
 pub(crate) type CollId = u32;
 
 /// Address of one chare: its collection and the row-major position of its
 /// index in the collection's shape (8 bytes, cheap to hash and to send).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Addr {
     pub coll: CollId,
     pub lin: u32,
@@ -30,7 +31,7 @@ pub(crate) struct Addr {
 /// Names one direction of one channel: the `n`-th channel that `from` opened
 /// towards `to`. Both ends count their channels to each peer, so the n-th
 /// channel A opens to B pairs with the n-th B opens to A.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ChanKey {
     pub from: Addr,
     pub to: Addr,
@@ -38,7 +39,7 @@ pub(crate) struct ChanKey {
 }
 
 /// A type-erased value moved between PEs of one process.
-pub(crate) type Payload = Box<dyn Any + Send>;
+pub(crate) type Payload = Box<dyn Value>;
 
 /// A value and its routing header in one allocation, so that a message is
 /// one pointer wide whatever its header (the queue's blocks stay small).
@@ -51,17 +52,22 @@ pub(crate) struct Packet<H, T> {
 pub(crate) trait Headed<H>: Send {
     fn head(&self) -> &H;
     /// The packet as `Box<dyn Any>`, to downcast to `Packet<H, T>`.
-    fn into_any(self: Box<Self>) -> Payload;
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+    /// The body as bytes, for another process.
+    fn encode_body(&self) -> Result<Vec<u8>, String>;
 }
 
-impl<H: Send + 'static, T: Send + 'static> Headed<H> for Packet<H, T> {
+impl<H: Send + 'static, T: Serialize + Send + 'static> Headed<H> for Packet<H, T> {
     #[inline]
     fn head(&self) -> &H {
         &self.head
     }
     #[inline]
-    fn into_any(self: Box<Self>) -> Payload {
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
         self
+    }
+    fn encode_body(&self) -> Result<Vec<u8>, String> {
+        crate::value::encode(&self.body)
     }
 }
 
@@ -69,6 +75,24 @@ impl<H: Send + 'static, T: Send + 'static> Headed<H> for Packet<H, T> {
 #[inline]
 pub(crate) fn unpack<H: 'static, T: 'static>(p: Box<dyn Headed<H>>) -> Option<T> {
     p.into_any().downcast::<Packet<H, T>>().ok().map(|p| p.body)
+}
+
+/// An entry call or channel value as it reached its PE: a packet from this
+/// process or the body's bytes from another.
+pub(crate) enum Incoming<H> {
+    Packet(Box<dyn Headed<H>>),
+    Bytes(Vec<u8>),
+}
+
+impl<H: 'static> Incoming<H> {
+    /// The body as a `T`.
+    pub(crate) fn take<T: serde::de::DeserializeOwned + 'static>(self) -> Result<T, String> {
+        match self {
+            Incoming::Packet(p) => unpack::<H, T>(p)
+                .ok_or_else(|| format!("a message is not of the expected type {}", std::any::type_name::<T>())),
+            Incoming::Bytes(b) => crate::value::decode(&b),
+        }
+    }
 }
 
 /// A packet addressed to a chare.

@@ -15,7 +15,7 @@ use crate::proxy::{BroadcastOf, EntriesOf};
 use crate::scheduler::{Pe, TaskDesc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::any::Any;
+use crate::value::Value;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -57,7 +57,7 @@ pub(crate) trait AnyCell {
     /// Delivers an entry call (the packet's body is the chare's `Msg`).
     fn deliver(&self, pe: &Pe, packet: EntryPacket);
     /// Delivers a clone of a broadcast entry call.
-    fn deliver_clone(&self, pe: &Pe, body: &(dyn Any + Send));
+    fn deliver_clone(&self, pe: &Pe, body: &dyn Value);
     /// The chare's async entry task finished.
     fn task_done(&self, pe: &Pe);
 }
@@ -142,8 +142,8 @@ impl<T: Chare> AnyCell for ChareCell<T> {
         self.accept(pe, msg);
     }
 
-    fn deliver_clone(&self, pe: &Pe, body: &(dyn Any + Send)) {
-        match body.downcast_ref::<T::Msg>() {
+    fn deliver_clone(&self, pe: &Pe, body: &dyn Value) {
+        match body.as_any().downcast_ref::<T::Msg>() {
             Some(m) => self.accept(pe, m.clone()),
             None => pe.fail_usage(format!("broadcast of the wrong type for chare {}", T::NAME)),
         }

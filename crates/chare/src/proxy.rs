@@ -10,7 +10,8 @@ use crate::collection::CollInfo;
 use crate::index::Index;
 use crate::message::{Addr, EntryPacket, Msg, Packet, Payload};
 use crate::scheduler::with_pe;
-use std::any::Any;
+use crate::value::Value;
+use serde::Serialize;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -63,7 +64,7 @@ impl CollRef {
         self.broadcast_payload(Box::new(msg), clone_payload::<T::Msg>);
     }
 
-    pub(crate) fn broadcast_payload(&self, body: Payload, clone: fn(&(dyn Any + Send)) -> Payload) {
+    pub(crate) fn broadcast_payload(&self, body: Payload, clone: fn(&dyn Value) -> Payload) {
         let coll = self.info.id;
         let pes = self.info.pes();
         let last = pes.end - 1;
@@ -92,8 +93,8 @@ impl CollRef {
     }
 }
 
-pub(crate) fn clone_payload<M: Clone + Send + 'static>(p: &(dyn Any + Send)) -> Payload {
-    Box::new(p.downcast_ref::<M>().expect("payload type").clone())
+pub(crate) fn clone_payload<M: Clone + Serialize + Send + 'static>(p: &dyn Value) -> Payload {
+    Box::new(p.as_any().downcast_ref::<M>().expect("payload type").clone())
 }
 
 /// Generated per chare type: the entry methods of one element.
@@ -214,7 +215,7 @@ impl<T: Chare> fmt::Debug for CollectionProxy<T> {
 
 enum CallbackTarget<R> {
     Elem(ElemRef, Arc<dyn Fn(R) -> EntryPacket + Send + Sync>),
-    All(CollRef, Arc<dyn Fn(R) -> Payload + Send + Sync>, fn(&(dyn Any + Send)) -> Payload),
+    All(CollRef, Arc<dyn Fn(R) -> Payload + Send + Sync>, fn(&dyn Value) -> Payload),
 }
 
 /// Where to deliver a value by calling an entry method: of one element, or of

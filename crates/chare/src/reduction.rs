@@ -14,28 +14,34 @@
 
 use crate::future::{Future, RawFuture};
 use crate::index::Index;
-use crate::message::{CollId, Msg, Payload};
+use crate::message::{CollId, Msg};
 use crate::proxy::Callback;
 use crate::scheduler::Pe;
+use crate::value::Body;
 use rustc_hash::FxHashMap;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::any::Any;
+use std::marker::PhantomData;
 
-/// A reduction operation over values of type `V`.
+/// A reduction operation over values of type `V`. Partials and results are
+/// serialisable: on the MPI layer they travel between processes.
 pub trait Reducer<V>: Send + 'static {
     /// What is combined on the way to the root.
-    type Partial: Send + 'static;
+    type Partial: Serialize + DeserializeOwned + Send + 'static;
     /// The result delivered to the target.
-    type Out: Clone + Send + 'static;
+    type Out: Clone + Serialize + DeserializeOwned + Send + 'static;
     /// One element's contribution as a partial.
     fn lift(&self, index: Index, value: V) -> Self::Partial;
     /// Folds `other` into `acc`.
-    fn combine(acc: &mut Self::Partial, other: Self::Partial);
+    fn combine(&self, acc: &mut Self::Partial, other: Self::Partial);
     /// The final result.
-    fn finish(p: Self::Partial) -> Self::Out;
+    fn finish(&self, p: Self::Partial) -> Self::Out;
 }
 
 /// Values that `Sum`, `Product`, `Min` and `Max` can reduce: numbers, and
 /// vectors of numbers (element-wise; all contributions must have one length).
-pub trait Arith: Clone + Send + 'static {
+pub trait Arith: Clone + Send + Serialize + DeserializeOwned + 'static {
     /// `self += o`
     fn add(&mut self, o: Self);
     /// `self *= o`
@@ -91,10 +97,10 @@ macro_rules! arith_reducer {
             fn lift(&self, _: Index, v: V) -> V {
                 v
             }
-            fn combine(acc: &mut V, o: V) {
+            fn combine(&self, acc: &mut V, o: V) {
                 acc.$method(o)
             }
-            fn finish(p: V) -> V {
+            fn finish(&self, p: V) -> V {
                 p
             }
         }
@@ -114,10 +120,10 @@ impl Reducer<bool> for And {
     fn lift(&self, _: Index, v: bool) -> bool {
         v
     }
-    fn combine(acc: &mut bool, o: bool) {
+    fn combine(&self, acc: &mut bool, o: bool) {
         *acc = *acc && o
     }
-    fn finish(p: bool) -> bool {
+    fn finish(&self, p: bool) -> bool {
         p
     }
 }
@@ -131,10 +137,10 @@ impl Reducer<bool> for Or {
     fn lift(&self, _: Index, v: bool) -> bool {
         v
     }
-    fn combine(acc: &mut bool, o: bool) {
+    fn combine(&self, acc: &mut bool, o: bool) {
         *acc = *acc || o
     }
-    fn finish(p: bool) -> bool {
+    fn finish(&self, p: bool) -> bool {
         p
     }
 }
@@ -142,19 +148,19 @@ impl Reducer<bool> for Or {
 /// All contributions as a vector ordered by element index.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gather;
-impl<V: Clone + Send + 'static> Reducer<V> for Gather {
+impl<V: Clone + Serialize + DeserializeOwned + Send + 'static> Reducer<V> for Gather {
     type Partial = Vec<(Index, V)>;
     type Out = Vec<V>;
     fn lift(&self, ix: Index, v: V) -> Vec<(Index, V)> {
         vec![(ix, v)]
     }
-    fn combine(acc: &mut Vec<(Index, V)>, mut o: Vec<(Index, V)>) {
+    fn combine(&self, acc: &mut Vec<(Index, V)>, mut o: Vec<(Index, V)>) {
         if acc.len() < o.len() {
             std::mem::swap(acc, &mut o);
         }
         acc.extend(o);
     }
-    fn finish(mut p: Vec<(Index, V)>) -> Vec<V> {
+    fn finish(&self, mut p: Vec<(Index, V)>) -> Vec<V> {
         p.sort_unstable_by_key(|(ix, _)| *ix);
         p.into_iter().map(|(_, v)| v).collect()
     }
@@ -167,8 +173,8 @@ impl Reducer<()> for Nop {
     type Partial = ();
     type Out = ();
     fn lift(&self, _: Index, _: ()) {}
-    fn combine(_: &mut (), _: ()) {}
-    fn finish(_: ()) {}
+    fn combine(&self, _: &mut (), _: ()) {}
+    fn finish(&self, _: ()) {}
 }
 
 /// A user function combining two values; it must be associative and
@@ -180,18 +186,20 @@ impl<V> Clone for Custom<V> {
     }
 }
 impl<V> Copy for Custom<V> {}
-impl<V: Clone + Send + 'static> Reducer<V> for Custom<V> {
-    type Partial = (fn(V, V) -> V, Option<V>);
+impl<V: Clone + Serialize + DeserializeOwned + Send + 'static> Reducer<V> for Custom<V> {
+    type Partial = Option<V>;
     type Out = V;
-    fn lift(&self, _: Index, v: V) -> Self::Partial {
-        (self.0, Some(v))
+    fn lift(&self, _: Index, v: V) -> Option<V> {
+        Some(v)
     }
-    fn combine(acc: &mut Self::Partial, o: Self::Partial) {
-        let a = acc.1.take().expect("partial holds a value");
-        acc.1 = Some((acc.0)(a, o.1.expect("partial holds a value")));
+    fn combine(&self, acc: &mut Option<V>, o: Option<V>) {
+        *acc = match (acc.take(), o) {
+            (Some(a), Some(b)) => Some((self.0)(a, b)),
+            (a, b) => a.or(b),
+        };
     }
-    fn finish(p: Self::Partial) -> V {
-        p.1.expect("partial holds a value")
+    fn finish(&self, p: Option<V>) -> V {
+        p.expect("a reduction has at least one contribution")
     }
 }
 
@@ -216,8 +224,56 @@ impl<R> From<Callback<R>> for Target<R> {
 
 pub(crate) enum Delivery {
     Future(RawFuture),
-    Callback(Payload),
+    Callback(Box<dyn Any + Send>),
     All(Vec<RawFuture>),
+    /// A partial from another process: the root delivers with its own target.
+    AtRoot,
+}
+
+/// The target as it travels with a partial between processes.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) enum WireDelivery {
+    Future(RawFuture),
+    All(Vec<RawFuture>),
+    AtRoot,
+}
+
+/// How to combine and finish one reduction's partials; known where an
+/// element contributed (the types are erased here).
+trait Combiner: Send {
+    fn combine(&self, acc: Body, other: Body) -> Result<Body, String>;
+    fn finish(&self, acc: Body, delivery: Delivery) -> Result<(), String>;
+}
+
+struct Typed<V, R> {
+    op: R,
+    _v: PhantomData<fn(V)>,
+}
+
+impl<V: 'static, R: Reducer<V>> Combiner for Typed<V, R> {
+    fn combine(&self, acc: Body, other: Body) -> Result<Body, String> {
+        let mut a: R::Partial = acc.take()?;
+        self.op.combine(&mut a, other.take()?);
+        Ok(Body::Obj(Box::new(a)))
+    }
+
+    fn finish(&self, acc: Body, delivery: Delivery) -> Result<(), String> {
+        let out = self.op.finish(acc.take()?);
+        match delivery {
+            Delivery::Future(f) => f.set_any(Box::new(out)),
+            Delivery::Callback(cb) => match cb.downcast::<Callback<R::Out>>() {
+                Ok(cb) => cb.send(out),
+                Err(_) => return Err("reduction callback of the wrong type".into()),
+            },
+            Delivery::All(fs) => {
+                for f in fs {
+                    f.set_any(Box::new(out.clone()));
+                }
+            }
+            Delivery::AtRoot => return Err("reduction reached its root without a target".into()),
+        }
+        Ok(())
+    }
 }
 
 /// A partial result of reduction `seq` of collection `coll`.
@@ -228,62 +284,85 @@ pub(crate) struct Contribution {
     pub count: usize,
     /// Elements of the collection.
     pub total: usize,
-    partial: Payload,
-    combine: fn(&mut Payload, Payload),
-    finish: fn(Payload, Delivery),
+    /// The PE that finishes the reduction: the PE of element 0.
+    pub root: usize,
+    partial: Body,
+    combiner: Option<Box<dyn Combiner>>,
     delivery: Delivery,
 }
 
-fn combine_erased<V, R: Reducer<V>>(acc: &mut Payload, other: Payload) {
-    let acc = acc.downcast_mut::<R::Partial>().expect("one reduction mixes value types");
-    let other = *other.downcast::<R::Partial>().expect("one reduction mixes value types");
-    R::combine(acc, other);
-}
-
-fn finish_erased<V, R: Reducer<V>>(partial: Payload, delivery: Delivery) {
-    let p = *partial.downcast::<R::Partial>().expect("one reduction mixes value types");
-    let out = R::finish(p);
-    match delivery {
-        Delivery::Future(f) => f.set_any(Box::new(out)),
-        Delivery::Callback(cb) => match cb.downcast::<Callback<R::Out>>() {
-            Ok(cb) => cb.send(out),
-            Err(_) => panic!("reduction callback of the wrong type"),
-        },
-        Delivery::All(fs) => {
-            for f in fs {
-                f.set_any(Box::new(out.clone()));
-            }
-        }
-    }
+/// A contribution as it travels between processes.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct WireContribution {
+    coll: CollId,
+    seq: u64,
+    count: usize,
+    total: usize,
+    root: usize,
+    partial: Vec<u8>,
+    delivery: WireDelivery,
 }
 
 impl Contribution {
-    pub(crate) fn new<V, R: Reducer<V>>(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new<V: 'static, R: Reducer<V>>(
         coll: CollId,
         seq: u64,
         total: usize,
+        root: usize,
         index: Index,
         value: V,
         op: R,
         delivery: Delivery,
     ) -> Contribution {
+        let partial = Body::Obj(Box::new(op.lift(index, value)));
         Contribution {
             coll,
             seq,
             count: 1,
             total,
-            partial: Box::new(op.lift(index, value)),
-            combine: combine_erased::<V, R>,
-            finish: finish_erased::<V, R>,
+            root,
+            partial,
+            combiner: Some(Box::new(Typed { op, _v: PhantomData })),
             delivery,
         }
     }
 
-    fn merge(&mut self, other: Contribution) {
-        (self.combine)(&mut self.partial, other.partial);
-        self.count += other.count;
-        if let (Delivery::All(a), Delivery::All(b)) = (&mut self.delivery, other.delivery) {
-            a.extend(b);
+    pub(crate) fn to_wire(&self) -> Result<WireContribution, String> {
+        let partial = match &self.partial {
+            Body::Obj(v) => v.encode()?,
+            Body::Bytes(b) => b.clone(),
+        };
+        let delivery = match &self.delivery {
+            Delivery::Future(f) => WireDelivery::Future(*f),
+            Delivery::All(fs) => WireDelivery::All(fs.clone()),
+            Delivery::Callback(_) | Delivery::AtRoot => WireDelivery::AtRoot,
+        };
+        Ok(WireContribution {
+            coll: self.coll,
+            seq: self.seq,
+            count: self.count,
+            total: self.total,
+            root: self.root,
+            partial,
+            delivery,
+        })
+    }
+
+    pub(crate) fn from_wire(w: WireContribution) -> Contribution {
+        Contribution {
+            coll: w.coll,
+            seq: w.seq,
+            count: w.count,
+            total: w.total,
+            root: w.root,
+            partial: Body::Bytes(w.partial),
+            combiner: None,
+            delivery: match w.delivery {
+                WireDelivery::Future(f) => Delivery::Future(f),
+                WireDelivery::All(fs) => Delivery::All(fs),
+                WireDelivery::AtRoot => Delivery::AtRoot,
+            },
         }
     }
 }
@@ -295,62 +374,135 @@ pub(crate) fn delivery_of<R: Send + 'static>(t: Target<R>) -> Delivery {
     }
 }
 
+/// One reduction being combined on a PE.
+struct Pending {
+    count: usize,
+    total: usize,
+    root: usize,
+    partial: Option<Body>,
+    /// Partials from other processes that arrived before a local one told
+    /// how to combine them.
+    waiting: Vec<Body>,
+    combiner: Option<Box<dyn Combiner>>,
+    delivery: Delivery,
+}
+
+impl Pending {
+    fn new(c: &Contribution) -> Pending {
+        Pending {
+            count: 0,
+            total: c.total,
+            root: c.root,
+            partial: None,
+            waiting: Vec::new(),
+            combiner: None,
+            delivery: Delivery::AtRoot,
+        }
+    }
+
+    fn fold(&mut self, p: Body) -> Result<(), String> {
+        match (self.partial.take(), &self.combiner) {
+            (None, _) => self.partial = Some(p),
+            (Some(acc), Some(c)) => self.partial = Some(c.combine(acc, p)?),
+            (Some(acc), None) => {
+                self.partial = Some(acc);
+                self.waiting.push(p);
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, c: Contribution) -> Result<(), String> {
+        self.count += c.count;
+        if self.combiner.is_none() && c.combiner.is_some() {
+            self.combiner = c.combiner;
+        }
+        self.delivery = match (std::mem::replace(&mut self.delivery, Delivery::AtRoot), c.delivery) {
+            (Delivery::All(mut a), Delivery::All(b)) => {
+                a.extend(b);
+                Delivery::All(a)
+            }
+            (Delivery::AtRoot, d) => d,
+            (d, Delivery::AtRoot) => d,
+            // Every element names the same target; keep the first.
+            (d, _) => d,
+        };
+        self.fold(c.partial)?;
+        if self.combiner.is_some() {
+            for p in std::mem::take(&mut self.waiting) {
+                self.fold(p)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn complete(&self, expected: usize) -> bool {
+        self.count >= expected && self.waiting.is_empty()
+    }
+}
+
 /// Reductions in progress on one PE.
 #[derive(Default)]
 pub(crate) struct ReductionTable {
     /// Combining the contributions of this PE's elements.
-    local: FxHashMap<(CollId, u64), Contribution>,
+    local: FxHashMap<(CollId, u64), Pending>,
     /// On the root: combining the PEs' partials.
-    root: FxHashMap<(CollId, u64), Contribution>,
+    root: FxHashMap<(CollId, u64), Pending>,
 }
-
-const ROOT_PE: usize = 0;
 
 /// An element of this PE contributes.
 pub(crate) fn contribute_local(pe: &Pe, c: Contribution) {
     let expected = pe.colls.borrow().get(&c.coll).map(|l| l.addrs.len()).unwrap_or(1);
     let key = (c.coll, c.seq);
-    let done = {
+    let r = {
         let mut t = pe.reductions.borrow_mut();
-        let merged = match t.local.remove(&key) {
-            Some(mut acc) => {
-                acc.merge(c);
-                acc
-            }
-            None => c,
-        };
-        if merged.count >= expected {
-            Some(merged)
-        } else {
-            t.local.insert(key, merged);
-            None
+        let p = t.local.entry(key).or_insert_with(|| Pending::new(&c));
+        match p.add(c) {
+            Ok(()) if p.complete(expected) => Ok(t.local.remove(&key)),
+            Ok(()) => Ok(None),
+            Err(e) => Err(e),
         }
     };
-    if let Some(part) = done {
-        pe.send(ROOT_PE, Msg::Reduce(Box::new(part)));
+    match r {
+        Ok(Some(p)) => {
+            let part = Contribution {
+                coll: key.0,
+                seq: key.1,
+                count: p.count,
+                total: p.total,
+                root: p.root,
+                partial: p.partial.expect("a complete reduction has a partial"),
+                combiner: p.combiner,
+                delivery: p.delivery,
+            };
+            pe.send(part.root, Msg::Reduce(Box::new(part)));
+        }
+        Ok(None) => {}
+        Err(e) => pe.fail_usage(format!("reduction {} of collection {}: {e}", key.1, key.0)),
     }
 }
 
 /// The root receives a PE's partial.
 pub(crate) fn receive(pe: &Pe, c: Contribution) {
     let key = (c.coll, c.seq);
-    let done = {
+    let r = {
         let mut t = pe.reductions.borrow_mut();
-        let merged = match t.root.remove(&key) {
-            Some(mut acc) => {
-                acc.merge(c);
-                acc
-            }
-            None => c,
-        };
-        if merged.count >= merged.total {
-            Some(merged)
-        } else {
-            t.root.insert(key, merged);
-            None
+        let p = t.root.entry(key).or_insert_with(|| Pending::new(&c));
+        match p.add(c) {
+            Ok(()) if p.complete(p.total) => Ok(t.root.remove(&key)),
+            Ok(()) => Ok(None),
+            Err(e) => Err(e),
         }
     };
-    if let Some(c) = done {
-        (c.finish)(c.partial, c.delivery);
+    let done = match r {
+        Ok(Some(p)) => p,
+        Ok(None) => return,
+        Err(e) => return pe.fail_usage(format!("reduction {} of collection {}: {e}", key.1, key.0)),
+    };
+    let (Some(combiner), Some(partial)) = (done.combiner, done.partial) else {
+        return pe.fail_usage(format!("reduction {} of collection {} finished without its root's contribution", key.1, key.0));
+    };
+    if let Err(e) = combiner.finish(partial, done.delivery) {
+        pe.fail_usage(format!("reduction {} of collection {}: {e}", key.1, key.0));
     }
 }

@@ -29,7 +29,7 @@ use crate::error::JobError;
 use crate::future::{FutureSlot, RawFuture};
 use crate::index::Index;
 use crate::machine::{LocalMachine, Machine};
-use crate::message::{Addr, ChanKey, ChanPacket, CollId, EntryPacket, Msg, Payload};
+use crate::message::{Addr, ChanKey, CollId, EntryPacket, Incoming, Msg, Payload};
 use crate::reduction::ReductionTable;
 use crossbeam_utils::CachePadded;
 use rustc_hash::FxHashMap;
@@ -200,7 +200,7 @@ impl Wake for TaskWaker {
 /// Channel buffer of one direction, on the receiving PE.
 #[derive(Default)]
 pub(crate) struct ChanState {
-    pub queue: VecDeque<ChanPacket>,
+    pub queue: VecDeque<Incoming<ChanKey>>,
     pub waker: Option<Waker>,
 }
 
@@ -503,7 +503,7 @@ impl Pe {
         match msg {
             Msg::Entry(packet) => self.deliver_entry(packet),
             Msg::Broadcast { coll, body } => self.deliver_broadcast(coll, body),
-            Msg::Future { id, value } => crate::future::fulfil(self, id, value),
+            Msg::Future { id, value } => crate::future::fulfil(self, id, crate::value::Body::Obj(value)),
             Msg::Channel(packet) => {
                 // The waker stays registered (a receiver that polls again with
                 // the same waker need not clone it); a spurious wake of a task
@@ -511,7 +511,7 @@ impl Pe {
                 // `ready`, never `channels`.
                 let mut chans = self.channels.borrow_mut();
                 let st = chans.entry(*packet.head()).or_default();
-                st.queue.push_back(packet);
+                st.queue.push_back(Incoming::Packet(packet));
                 if let Some(w) = &st.waker {
                     w.wake_by_ref();
                 }

@@ -1,0 +1,91 @@
+//! Values moving between PEs: as objects within a process, as bytes between
+//! processes.
+//!
+//! Every value a message carries (entry arguments, channel values, future
+//! values, reduction partials) is serialisable. Within a process it moves as
+//! a boxed object ([`Value`]), never serialised. Between processes it travels
+//! as postcard bytes and is decoded where its type is known again: by the
+//! receiving chare, `recv::<T>`, `await` on a `Future<T>`, or the reduction
+//! root. Decoding never trusts the bytes: a malformed value is an error.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::any::Any;
+
+/// A typed value seen without its type.
+pub(crate) trait Value: Send {
+    fn as_any(&self) -> &dyn Any;
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+    /// The value as postcard bytes.
+    fn encode(&self) -> Result<Vec<u8>, String>;
+}
+
+impl<T: Serialize + Send + 'static> Value for T {
+    #[inline]
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    #[inline]
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        encode(self)
+    }
+}
+
+/// Serialises `v`.
+pub(crate) fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, String> {
+    postcard::to_allocvec(v).map_err(|e| format!("cannot serialise {}: {e}", std::any::type_name::<T>()))
+}
+
+/// Deserialises a `T`; trailing bytes are an error too.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((v, rest)) if rest.is_empty() => Ok(v),
+        Ok(_) => Err(format!("{} trailing bytes after a {}", bytes.len(), std::any::type_name::<T>())),
+        Err(e) => Err(format!("malformed {}: {e}", std::any::type_name::<T>())),
+    }
+}
+
+/// A value as it arrived: an object from this process or bytes from another.
+pub(crate) enum Body {
+    Obj(Box<dyn Value>),
+    Bytes(Vec<u8>),
+}
+
+impl Body {
+    /// The value as a `T`.
+    pub(crate) fn take<T: DeserializeOwned + 'static>(self) -> Result<T, String> {
+        match self {
+            Body::Obj(v) => v.into_any().downcast::<T>().map(|b| *b).map_err(|_| {
+                format!("a value is not of the expected type {}", std::any::type_name::<T>())
+            }),
+            Body::Bytes(b) => decode(&b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_and_bytes_give_the_same_value() {
+        let v = (7u32, "x".to_string(), vec![1.5f64, 2.5]);
+        let bytes = Body::Bytes(encode(&v).unwrap());
+        let obj = Body::Obj(Box::new(v.clone()));
+        assert_eq!(bytes.take::<(u32, String, Vec<f64>)>().unwrap(), v);
+        assert_eq!(obj.take::<(u32, String, Vec<f64>)>().unwrap(), v);
+        assert!(Body::Obj(Box::new(1u8)).take::<u16>().is_err());
+    }
+
+    #[test]
+    fn truncated_and_trailing_bytes_are_errors() {
+        let b = encode(&(1u64, vec![1u8, 2, 3])).unwrap();
+        assert!(decode::<(u64, Vec<u8>)>(&b[..b.len() - 1]).is_err());
+        let mut longer = b.clone();
+        longer.push(0);
+        assert!(decode::<(u64, Vec<u8>)>(&longer).is_err());
+    }
+}
