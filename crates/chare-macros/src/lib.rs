@@ -296,6 +296,7 @@ fn expand(mut input: ItemImpl) -> syn::Result<TokenStream2> {
             type Entries = #entries_ty;
             type Broadcast = #bcast_ty;
             const NAME: &'static str = #name_str;
+            const PATH: &'static str = ::core::concat!(::core::module_path!(), "::", #name_str);
             #construct
             fn entry_name(msg: &Self::Msg) -> &'static str {
                 match msg { #(#name_arms),* }
@@ -303,6 +304,13 @@ fn expand(mut input: ItemImpl) -> syn::Result<TokenStream2> {
             fn dispatch<'a>(&'a mut self, ctx: &'a ::chare::Ctx<Self>, msg: Self::Msg) -> ::chare::Dispatch<'a> {
                 let _ = &ctx;
                 match msg { #(#dispatch_arms),* }
+            }
+        }
+
+        ::chare::__private::inventory::submit! {
+            ::chare::__private::ChareType {
+                path: ::core::concat!(::core::module_path!(), "::", #name_str),
+                create: ::chare::__private::create_from_wire::<#self_ty>,
             }
         }
 

@@ -213,7 +213,10 @@ impl<T: Chare> CollectionBuilder<T> {
             if let Placement::OnPe(p) = self.placement {
                 assert!(p < npes, "cannot place a chare on PE {p}: the job has {npes} PEs");
             }
-            let id = pe.shared.next_coll.fetch_add(1, Ordering::Relaxed);
+            // Ids must be unique in the whole job: on the MPI layer every
+            // process allocates its own, interleaved by PE.
+            let k = pe.shared.next_coll.fetch_add(1, Ordering::Relaxed);
+            let id = if pe.shared.machine.local().is_some() { k } else { (k - 1) * npes as u32 + pe.id as u32 + 1 };
             let info = Arc::new(CollInfo {
                 id,
                 kind: self.kind,
@@ -225,6 +228,10 @@ impl<T: Chare> CollectionBuilder<T> {
             });
             pe.shared.colls.lock().unwrap().insert(id, info.clone());
             for target in info.pes() {
+                if !pe.in_process(target) {
+                    pe.send_create::<T>(target, &info, &init, done.clone());
+                    continue;
+                }
                 let info = info.clone();
                 let init = init.clone();
                 let done = done.clone();
@@ -257,6 +264,15 @@ impl<T: Chare> SingleBuilder<T> {
         let f = self.inner.create_awaitable(init);
         async move { f.await.elem(0) }
     }
+}
+
+/// Creates this PE's elements of a collection described in a message from
+/// another process.
+pub(crate) fn create_from_wire<T: Chare>(w: crate::registry::WireCreate<'_>) -> Result<(), String> {
+    let info = w.desc.resolve()?;
+    let init: T::Init = crate::value::decode(&w.init)?;
+    create_local::<T>(w.pe, info, init, w.done);
+    Ok(())
 }
 
 fn create_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, init: T::Init, done: Option<Reply>) {

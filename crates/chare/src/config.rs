@@ -8,6 +8,9 @@
 //! | spin time before parking | | `CHARE_SPIN_US` | 200 us (0 when oversubscribed) |
 //! | pin PE threads to cores | | `CHARE_PIN` = `0`/`1` | on unless oversubscribed |
 //! | deadlock check interval | | `CHARE_QD_MS` | 2 ms |
+//! | machine layer | | `CHARE_MACHINE` = `local`, `mpi` | `mpi` when started by `mpirun`, else `local` |
+//!
+//! On the MPI layer the PE count is the number of ranks; `--pes` is ignored.
 
 use std::time::Duration;
 
@@ -22,9 +25,20 @@ pub enum IdlePolicy {
     SpinThenPark,
 }
 
+/// Which machine layer runs the job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    /// PEs are threads of this process.
+    Local,
+    /// One PE per MPI rank (cargo feature `mpi`).
+    Mpi,
+}
+
 /// Settings of one job. Build with [`Config::from_env`] and adjust fields.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The machine layer.
+    pub layer: Layer,
     /// Number of processing elements (PE threads).
     pub pes: usize,
     /// Idle policy of every PE.
@@ -101,6 +115,20 @@ impl Config {
         };
         let mut cfg = Config::with_pes(pes);
         cfg.idle = idle;
+        let launched = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"].iter().any(|v| var(v).is_some());
+        cfg.layer = match var("CHARE_MACHINE").as_deref() {
+            None if launched => Layer::Mpi,
+            None | Some("local") => Layer::Local,
+            Some("mpi") => Layer::Mpi,
+            Some(other) => {
+                return Err(ConfigError(format!("CHARE_MACHINE must be local or mpi, got `{other}`")))
+            }
+        };
+        if cfg.layer == Layer::Mpi && !cfg!(feature = "mpi") {
+            return Err(ConfigError(
+                "started under mpirun (or CHARE_MACHINE=mpi) but built without the cargo feature `mpi`; rebuild with --features chare/mpi, or set CHARE_MACHINE=local".into(),
+            ));
+        }
         if let Some(v) = var("CHARE_SPIN_US") {
             let us: u64 = v
                 .parse()
@@ -128,6 +156,7 @@ impl Config {
         assert!(pes >= 1, "a job needs at least one PE");
         let oversubscribed = pes > num_cores();
         Config {
+            layer: Layer::Local,
             pes,
             idle: IdlePolicy::SpinThenPark,
             spin: if oversubscribed { Duration::ZERO } else { Duration::from_micros(200) },

@@ -70,12 +70,22 @@ impl Rt {
 
     /// Broadcasts read-only data to every PE; the future completes when every
     /// PE has it. Read it anywhere with [`Rt::readonly`].
-    pub fn set_readonly<T: Send + Sync + 'static>(&self, value: T) -> Future<()> {
+    pub fn set_readonly<T: Serialize + DeserializeOwned + Send + Sync + 'static>(&self, value: T) -> Future<()> {
         let npes = self.num_pes();
         let (done, reply) = crate::future::Reply::new_counted(npes);
-        let value: Arc<dyn Any + Send + Sync> = Arc::new(value);
         with_pe(|pe| {
+            let mut bytes = None;
             for to in 0..npes {
+                if !pe.in_process(to) {
+                    let b = bytes.get_or_insert_with(|| crate::value::encode(&value));
+                    match b {
+                        Ok(b) => pe.send_readonly(to, readonly_key::<T>(), b.clone(), reply.clone()),
+                        Err(e) => pe.fail_usage(format!("read-only value: {e}")),
+                    }
+                }
+            }
+            let value: Arc<dyn Any + Send + Sync> = Arc::new(value);
+            for to in (0..npes).filter(|&to| pe.in_process(to)) {
                 let v = value.clone();
                 let reply = reply.clone();
                 pe.send(
@@ -91,8 +101,20 @@ impl Rt {
     }
 
     /// The read-only value of type `T`. Panics if it was never set.
-    pub fn readonly<T: Send + Sync + 'static>(&self) -> Arc<T> {
-        let v = with_pe(|pe| pe.readonly.borrow().get(&TypeId::of::<T>()).cloned());
+    pub fn readonly<T: Serialize + DeserializeOwned + Send + Sync + 'static>(&self) -> Arc<T> {
+        let v = with_pe(|pe| {
+            if let Some(v) = pe.readonly.borrow().get(&TypeId::of::<T>()) {
+                return Some(v.clone());
+            }
+            // From another process: decode once, on first use.
+            let bytes = pe.readonly_bytes(readonly_key::<T>())?;
+            let v: Arc<dyn Any + Send + Sync> = match crate::value::decode::<T>(&bytes) {
+                Ok(v) => Arc::new(v),
+                Err(e) => panic!("read-only value: {e}"),
+            };
+            pe.readonly.borrow_mut().insert(TypeId::of::<T>(), v.clone());
+            Some(v)
+        });
         match v {
             Some(v) => v.downcast::<T>().expect("readonly entry has its type"),
             None => panic!(
@@ -108,7 +130,11 @@ impl Rt {
         let f = Future::<()>::new_here(1);
         let raw = f.raw();
         with_pe(|pe| {
-            pe.send(0, Msg::Control(Box::new(move |pe: &Pe| pe.qd_waiters.borrow_mut().push(raw))))
+            if pe.in_process(0) {
+                pe.send(0, Msg::Control(Box::new(move |pe: &Pe| pe.qd_waiters.borrow_mut().push(raw))))
+            } else {
+                pe.send_qd_register(raw)
+            }
         });
         f
     }
@@ -129,6 +155,11 @@ impl Rt {
     pub(crate) fn addr(&self) -> Addr {
         self.me
     }
+}
+
+/// The key of a read-only value's type, the same in every process.
+fn readonly_key<T>() -> u64 {
+    crate::registry::stable_id(std::any::type_name::<T>())
 }
 
 /// An element's context: who it is, and the runtime. Every entry method and

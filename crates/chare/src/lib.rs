@@ -85,17 +85,21 @@ mod index;
 mod iwait;
 mod machine;
 mod message;
+#[cfg(feature = "mpi")]
+mod net;
 mod proxy;
 mod reduction;
+mod registry;
 mod scheduler;
 mod value;
+mod wire;
 
 extern crate self as chare;
 
 pub use crate::channel::{Channel, Recv};
 pub use crate::object::{Chare, Dispatch};
 pub use crate::collection::{CollInfo, CollectionBuilder, Placement, SingleBuilder};
-pub use crate::config::{Config, IdlePolicy};
+pub use crate::config::{Config, IdlePolicy, Layer};
 pub use crate::ctx::{Ctx, Rt};
 pub use crate::error::JobError;
 pub use crate::future::{Future, RawFuture, Reply};
@@ -112,8 +116,14 @@ pub use chare_macros::{chare, entry};
 /// Used by code that `#[chare]` generates; not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::registry::{ChareType, WireCreate};
     pub use inventory;
     pub use serde;
+
+    /// Creates this PE's elements of a collection from a creation message.
+    pub fn create_from_wire<T: crate::Chare>(w: WireCreate<'_>) -> Result<(), String> {
+        crate::collection::create_from_wire::<T>(w)
+    }
 }
 
 /// Everything a chare program usually needs.

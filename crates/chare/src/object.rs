@@ -10,7 +10,7 @@
 //! * calls from one sender chare to one receiver arrive in send order.
 
 use crate::ctx::Ctx;
-use crate::message::{unpack, Addr, EntryPacket};
+use crate::message::{Addr, Incoming};
 use crate::proxy::{BroadcastOf, EntriesOf};
 use crate::scheduler::{Pe, TaskDesc};
 use serde::de::DeserializeOwned;
@@ -36,6 +36,8 @@ pub trait Chare: Sized + Send + 'static {
     type Broadcast: BroadcastOf;
     /// The type's name, for reports.
     const NAME: &'static str;
+    /// The type's path (`module::Type`): its stable identity across processes.
+    const PATH: &'static str;
     /// Builds one element.
     fn construct(ctx: &Ctx<Self>, init: Self::Init) -> Self;
     /// The entry method a message calls.
@@ -54,8 +56,8 @@ pub enum Dispatch<'a> {
 
 /// A chare cell seen without its type, as the PE's chare table holds it.
 pub(crate) trait AnyCell {
-    /// Delivers an entry call (the packet's body is the chare's `Msg`).
-    fn deliver(&self, pe: &Pe, packet: EntryPacket);
+    /// Delivers an entry call (its body is the chare's `Msg`).
+    fn deliver(&self, pe: &Pe, item: Incoming<Addr>);
     /// Delivers a clone of a broadcast entry call.
     fn deliver_clone(&self, pe: &Pe, body: &dyn Value);
     /// The chare's async entry task finished.
@@ -131,11 +133,11 @@ impl<T: Chare> ChareCell<T> {
 }
 
 impl<T: Chare> AnyCell for ChareCell<T> {
-    fn deliver(&self, pe: &Pe, packet: EntryPacket) {
-        let msg = match unpack::<Addr, T::Msg>(packet) {
-            Some(m) => m,
-            None => {
-                pe.fail_usage(format!("message of the wrong type for chare {}", T::NAME));
+    fn deliver(&self, pe: &Pe, item: Incoming<Addr>) {
+        let msg = match item.take::<T::Msg>() {
+            Ok(m) => m,
+            Err(e) => {
+                pe.fail_usage(format!("entry call to chare {}: {e}", T::NAME));
                 return;
             }
         };

@@ -29,7 +29,8 @@ use crate::error::JobError;
 use crate::future::{FutureSlot, RawFuture};
 use crate::index::Index;
 use crate::machine::{LocalMachine, Machine};
-use crate::message::{Addr, ChanKey, CollId, EntryPacket, Incoming, Msg, Payload};
+use crate::message::{Addr, ChanKey, CollId, Incoming, Msg};
+use crate::value::Body;
 use crate::reduction::ReductionTable;
 use crossbeam_utils::CachePadded;
 use rustc_hash::FxHashMap;
@@ -48,9 +49,9 @@ use std::time::{Duration, Instant};
 /// Quiescence counters of one PE. Written only by that PE; read by PE 0.
 #[derive(Default)]
 pub(crate) struct QdCounters {
-    sent: AtomicU64,
-    handled: AtomicU64,
-    activity: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) handled: AtomicU64,
+    pub(crate) activity: AtomicU64,
     idle: AtomicBool,
 }
 
@@ -71,17 +72,11 @@ pub(crate) struct Shared {
     /// Every collection of the job, by id.
     pub colls: Mutex<FxHashMap<CollId, Arc<CollInfo>>>,
     pub main_info: Arc<CollInfo>,
-    report: Mutex<Vec<String>>,
-    report_done: AtomicUsize,
+    pub(crate) report: Mutex<Vec<String>>,
+    pub(crate) report_done: AtomicUsize,
 }
 
 impl Shared {
-    fn local(&self) -> &LocalMachine {
-        match &self.machine {
-            Machine::Local(m) => m,
-        }
-    }
-
     pub(crate) fn num_pes(&self) -> usize {
         self.cfg.pes
     }
@@ -95,9 +90,16 @@ impl Shared {
             }
         }
         self.stop.store(true, Ordering::SeqCst);
-        for pe in 0..self.num_pes() {
-            self.local().wake_pe(pe);
+        if let Some(m) = self.machine.local() {
+            for pe in 0..self.num_pes() {
+                m.wake_pe(pe);
+            }
         }
+    }
+
+    /// The job's outcome, if decided.
+    pub(crate) fn outcome_snapshot(&self) -> Option<Result<i32, JobError>> {
+        self.outcome.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn stopping(&self) -> bool {
@@ -106,8 +108,11 @@ impl Shared {
 
     /// Sends from a thread that is not a PE of this job.
     pub(crate) fn send_external(&self, to: usize, msg: Msg) {
-        self.extern_sent.fetch_add(1, Ordering::SeqCst);
-        self.local().send(to, msg);
+        // On the MPI layer the PE is the only thread that uses the runtime.
+        if let Some(m) = self.machine.local() {
+            self.extern_sent.fetch_add(1, Ordering::SeqCst);
+            m.send(to, msg);
+        }
     }
 
     /// (sent, handled, activity) summed over PEs, or None if a PE is busy.
@@ -213,9 +218,9 @@ pub(crate) struct Pe {
     chares: RefCell<FxHashMap<Addr, Box<dyn AnyCell>>>,
     pub colls: RefCell<FxHashMap<CollId, LocalColl>>,
     /// Entry calls for elements of collections not yet created here.
-    pending: RefCell<FxHashMap<Addr, Vec<EntryPacket>>>,
+    pending: RefCell<FxHashMap<Addr, Vec<Incoming<Addr>>>>,
     /// Broadcasts to collections not yet created here.
-    pending_bcast: RefCell<FxHashMap<CollId, Vec<Payload>>>,
+    pending_bcast: RefCell<FxHashMap<CollId, Vec<Body>>>,
     tasks: RefCell<Vec<TaskSlot>>,
     free_tasks: RefCell<Vec<u32>>,
     ready: RefCell<VecDeque<(u32, u32)>>,
@@ -227,7 +232,10 @@ pub(crate) struct Pe {
     pub reductions: RefCell<ReductionTable>,
     pub readonly: RefCell<FxHashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     pub qd_waiters: RefCell<Vec<RawFuture>>,
-    collecting_report: Cell<bool>,
+    pub(crate) collecting_report: Cell<bool>,
+    /// The MPI endpoint and its protocol state (MPI layer only).
+    #[cfg(feature = "mpi")]
+    pub(crate) net: Option<crate::net::NetState>,
 }
 
 thread_local! {
@@ -258,7 +266,7 @@ pub(crate) fn on_pe() -> bool {
 }
 
 impl Pe {
-    fn new(id: usize, shared: Arc<Shared>) -> Pe {
+    fn new(id: usize, shared: Arc<Shared>, #[cfg(feature = "mpi")] net: Option<crate::net::NetState>) -> Pe {
         Pe {
             id,
             shared,
@@ -279,10 +287,12 @@ impl Pe {
             readonly: RefCell::default(),
             qd_waiters: RefCell::default(),
             collecting_report: Cell::new(false),
+            #[cfg(feature = "mpi")]
+            net,
         }
     }
 
-    fn qd(&self) -> &QdCounters {
+    pub(crate) fn qd(&self) -> &QdCounters {
         &self.shared.qd[self.id]
     }
 
@@ -295,8 +305,53 @@ impl Pe {
         if to == self.id {
             self.local.borrow_mut().push_back(msg);
         } else {
-            self.shared.local().send(to, msg);
+            match self.shared.machine.local() {
+                Some(m) => m.send(to, msg),
+                None => self.send_remote(to, msg),
+            }
         }
+    }
+
+    /// Whether PE `to` shares this process (messages to it move as objects).
+    #[inline]
+    pub(crate) fn in_process(&self, to: usize) -> bool {
+        to == self.id || self.shared.machine.local().is_some()
+    }
+
+    #[cfg(not(feature = "mpi"))]
+    fn send_remote(&self, _to: usize, _msg: Msg) {
+        unreachable!("only the MPI layer has PEs in other processes")
+    }
+
+    #[cfg(not(feature = "mpi"))]
+    pub(crate) fn send_create<T: crate::object::Chare>(
+        &self,
+        _to: usize,
+        _info: &CollInfo,
+        _init: &T::Init,
+        _done: Option<crate::future::Reply>,
+    ) {
+        unreachable!("only the MPI layer has PEs in other processes")
+    }
+
+    #[cfg(not(feature = "mpi"))]
+    pub(crate) fn send_readonly(&self, _to: usize, _key: u64, _value: Vec<u8>, _done: crate::future::Reply) {
+        unreachable!("only the MPI layer has PEs in other processes")
+    }
+
+    #[cfg(not(feature = "mpi"))]
+    pub(crate) fn send_qd_register(&self, _fut: RawFuture) {
+        unreachable!("only the MPI layer has PEs in other processes")
+    }
+
+    #[cfg(not(feature = "mpi"))]
+    pub(crate) fn readonly_bytes(&self, _key: u64) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Whether work is queued on this PE (for quiescence waves).
+    pub(crate) fn busy(&self) -> bool {
+        !self.local.borrow().is_empty() || !self.ready.borrow().is_empty()
     }
 
     /// Records what the task being polled now waits on (for deadlock reports).
@@ -341,8 +396,8 @@ impl Pe {
         self.colls.borrow_mut().insert(coll, local);
         for addr in addrs {
             let waiting = self.pending.borrow_mut().remove(&addr);
-            for packet in waiting.into_iter().flatten() {
-                self.deliver_entry(packet);
+            for item in waiting.into_iter().flatten() {
+                self.deliver_entry(addr, item);
             }
         }
         let bcasts = self.pending_bcast.borrow_mut().remove(&coll);
@@ -351,24 +406,23 @@ impl Pe {
         }
     }
 
-    fn deliver_entry(&self, packet: EntryPacket) {
-        let to = *packet.head();
+    pub(crate) fn deliver_entry(&self, to: Addr, item: Incoming<Addr>) {
         match self.cell(&to) {
             // SAFETY: cells are boxed and never removed while the job runs, so
             // the pointer stays valid; no RefCell borrow is held across the call.
-            Some(cell) => unsafe { (*cell).deliver(self, packet) },
+            Some(cell) => unsafe { (*cell).deliver(self, item) },
             None => {
                 if self.colls.borrow().contains_key(&to.coll) {
                     let name = self.describe(&to);
                     self.fail_usage(format!("message to {name}, which does not exist on this PE"));
                 } else {
-                    self.pending.borrow_mut().entry(to).or_default().push(packet);
+                    self.pending.borrow_mut().entry(to).or_default().push(item);
                 }
             }
         }
     }
 
-    fn deliver_broadcast(&self, coll: CollId, body: Payload) {
+    pub(crate) fn deliver_broadcast(&self, coll: CollId, body: Body) {
         let addrs = match self.colls.borrow().get(&coll) {
             Some(c) => c.addrs.clone(),
             None => {
@@ -379,7 +433,12 @@ impl Pe {
         for addr in addrs {
             if let Some(cell) = self.cell(&addr) {
                 // SAFETY: as in `deliver_entry`.
-                unsafe { (*cell).deliver_clone(self, &*body) };
+                unsafe {
+                    match &body {
+                        Body::Obj(v) => (*cell).deliver_clone(self, &**v),
+                        Body::Bytes(b) => (*cell).deliver(self, Incoming::Bytes(b.clone())),
+                    }
+                }
             }
         }
     }
@@ -501,8 +560,8 @@ impl Pe {
 
     pub(crate) fn handle(&self, msg: Msg) {
         match msg {
-            Msg::Entry(packet) => self.deliver_entry(packet),
-            Msg::Broadcast { coll, body } => self.deliver_broadcast(coll, body),
+            Msg::Entry(packet) => self.deliver_entry(*packet.head(), Incoming::Packet(packet)),
+            Msg::Broadcast { coll, body } => self.deliver_broadcast(coll, Body::Obj(body)),
             Msg::Future { id, value } => crate::future::fulfil(self, id, crate::value::Body::Obj(value)),
             Msg::Channel(packet) => {
                 // The waker stays registered (a receiver that polls again with
@@ -526,7 +585,12 @@ impl Pe {
         if let Some(m) = self.local.borrow_mut().pop_front() {
             return Some(m);
         }
-        self.shared.local().try_recv(self.id)
+        self.shared.machine.local().and_then(|m| m.try_recv(self.id))
+    }
+
+    pub(crate) fn count_handled(&self) {
+        let q = self.qd();
+        q.handled.store(q.handled.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
     fn run_loop(&self) {
@@ -548,8 +612,12 @@ impl Pe {
                     worked = true;
                 }
                 self.handle(m);
-                let q = self.qd();
-                q.handled.store(q.handled.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                self.count_handled();
+            }
+            #[cfg(feature = "mpi")]
+            if self.net.is_some() && self.poll_network() && !worked {
+                self.leave_idle(&mut idle_rounds, &mut idle_since);
+                worked = true;
             }
             let n = self.ready.borrow().len();
             if n > 0 && !worked {
@@ -581,7 +649,18 @@ impl Pe {
             let since = *idle_since.get_or_insert(now);
             if self.id == 0 && now.duration_since(last_qd) >= cfg.qd_interval {
                 last_qd = now;
+                #[cfg(feature = "mpi")]
+                if self.net.is_some() {
+                    self.quiescence_wave();
+                    continue;
+                }
                 self.check_quiescence(&mut prev_snapshot);
+            }
+            #[cfg(feature = "mpi")]
+            if self.net.is_some() {
+                // MPI needs polling: an idle rank never parks.
+                std::thread::yield_now();
+                continue;
             }
             let park = match cfg.idle {
                 IdlePolicy::Spin => false,
@@ -592,9 +671,9 @@ impl Pe {
                 let timeout = if self.id == 0 { cfg.qd_interval } else { Duration::from_millis(50) };
                 let shared = &self.shared;
                 let id = self.id;
-                self.shared
-                    .local()
-                    .park(id, timeout, || shared.stopping() || !self.local.borrow().is_empty());
+                if let Some(m) = self.shared.machine.local() {
+                    m.park(id, timeout, || shared.stopping() || !self.local.borrow().is_empty());
+                }
             }
         }
     }
@@ -649,7 +728,7 @@ impl Pe {
     }
 
     /// One line per suspended task of this PE.
-    fn waiting_tasks(&self) -> Vec<String> {
+    pub(crate) fn waiting_tasks(&self) -> Vec<String> {
         let tasks = self.tasks.borrow();
         tasks
             .iter()
@@ -671,7 +750,9 @@ impl Pe {
         let chares = std::mem::take(&mut *self.chares.borrow_mut());
         drop(chares);
         self.local.borrow_mut().clear();
-        while self.shared.local().try_recv(self.id).is_some() {}
+        if let Some(m) = self.shared.machine.local() {
+            while m.try_recv(self.id).is_some() {}
+        }
     }
 }
 
@@ -699,10 +780,22 @@ fn pin_thread(pe: usize, cfg: &Config) {
 
 /// Runs PE `id` on the calling thread until the job stops. PE 0 also starts
 /// the main task.
-fn run_pe(shared: Arc<Shared>, id: usize, main: Option<BoxedMain>) {
+fn run_pe(
+    shared: Arc<Shared>,
+    id: usize,
+    main: Option<BoxedMain>,
+    #[cfg(feature = "mpi")] net: Option<crate::net::NetState>,
+) {
     pin_thread(id, &shared.cfg);
-    shared.local().register_thread(id);
-    let pe = Pe::new(id, shared.clone());
+    if let Some(m) = shared.machine.local() {
+        m.register_thread(id);
+    }
+    let pe = Pe::new(
+        id,
+        shared.clone(),
+        #[cfg(feature = "mpi")]
+        net,
+    );
     CURRENT.with(|c| c.set(&pe as *const Pe));
     let r = catch_unwind(AssertUnwindSafe(|| {
         if let Some(main) = main {
@@ -718,6 +811,10 @@ fn run_pe(shared: Arc<Shared>, id: usize, main: Option<BoxedMain>) {
             pe: id,
             message: format!("internal runtime error: {}", panic_message(&*payload)),
         }));
+    }
+    #[cfg(feature = "mpi")]
+    if pe.net.is_some() {
+        pe.end_of_job();
     }
     let _ = catch_unwind(AssertUnwindSafe(|| pe.shutdown()));
     CURRENT.with(|c| c.set(std::ptr::null()));
@@ -736,10 +833,58 @@ where
     if on_pe() {
         return Err(JobError::Config("a job cannot be started from inside another job".into()));
     }
+    #[cfg(feature = "mpi")]
+    if cfg.layer == crate::config::Layer::Mpi {
+        return run_mpi_job(cfg, main);
+    }
+    #[cfg(not(feature = "mpi"))]
+    if cfg.layer == crate::config::Layer::Mpi {
+        return Err(JobError::Config(
+            "the MPI layer is not built: rebuild with the cargo feature `mpi`".into(),
+        ));
+    }
+    let pes = cfg.pes;
+    let shared = new_shared(cfg, Machine::Local(LocalMachine::new(pes)));
+    let mut handles = Vec::with_capacity(pes.saturating_sub(1));
+    for id in 1..pes {
+        let sh = shared.clone();
+        let h = std::thread::Builder::new().name(format!("chare-pe-{id}")).spawn(move || {
+            run_pe(
+                sh,
+                id,
+                None,
+                #[cfg(feature = "mpi")]
+                None,
+            )
+        });
+        match h {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                shared.finish(Err(JobError::Config(format!("cannot start PE thread {id}: {e}"))));
+                break;
+            }
+        }
+    }
+    let boxed: BoxedMain = Box::new(move |rt| Box::pin(main(rt)) as BoxedTask);
+    run_pe(
+        shared.clone(),
+        0,
+        Some(boxed),
+        #[cfg(feature = "mpi")]
+        None,
+    );
+    for h in handles {
+        let _ = h.join();
+    }
+    let outcome = shared.outcome.lock().unwrap().take();
+    outcome.unwrap_or(Ok(0))
+}
+
+fn new_shared(cfg: Config, machine: Machine) -> Arc<Shared> {
     let pes = cfg.pes;
     let main_info = Arc::new(CollInfo::main());
-    let shared = Arc::new(Shared {
-        machine: Machine::Local(LocalMachine::new(pes)),
+    Arc::new(Shared {
+        machine,
         qd: (0..pes).map(|_| CachePadded::new(QdCounters::default())).collect(),
         extern_sent: AtomicU64::new(0),
         stop: AtomicBool::new(false),
@@ -751,26 +896,32 @@ where
         report_done: AtomicUsize::new(0),
         oversubscribed: cfg.oversubscribed(),
         cfg,
-    });
-    let mut handles = Vec::with_capacity(pes.saturating_sub(1));
-    for id in 1..pes {
-        let sh = shared.clone();
-        let h = std::thread::Builder::new()
-            .name(format!("chare-pe-{id}"))
-            .spawn(move || run_pe(sh, id, None));
-        match h {
-            Ok(h) => handles.push(h),
-            Err(e) => {
-                shared.finish(Err(JobError::Config(format!("cannot start PE thread {id}: {e}"))));
-                break;
-            }
-        }
+    })
+}
+
+/// Runs this process's PE of a job on the MPI layer (one PE per rank).
+#[cfg(feature = "mpi")]
+fn run_mpi_job<F, Fut>(mut cfg: Config, main: F) -> Result<i32, JobError>
+where
+    F: FnOnce(Rt) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let ep = crate::machine::mpi::MpiEndpoint::init().map_err(JobError::Config)?;
+    let (rank, size) = (ep.rank, ep.size);
+    let mine = crate::registry::registry_hash();
+    let all = ep.all_gather(mine);
+    if let Some(other) = all.iter().position(|&h| h != all[0]) {
+        drop(ep);
+        return Err(JobError::Config(format!(
+            "ranks 0 and {other} run different programs (their chare-type registries differ): start the same binary on every rank"
+        )));
     }
-    let boxed: BoxedMain = Box::new(move |rt| Box::pin(main(rt)) as BoxedTask);
-    run_pe(shared.clone(), 0, Some(boxed));
-    for h in handles {
-        let _ = h.join();
-    }
+    cfg.pes = size;
+    cfg.pin = false; // mpirun binds ranks
+    let shared = new_shared(cfg, Machine::Mpi { rank });
+    let main: Option<BoxedMain> =
+        (rank == 0).then(|| Box::new(move |rt| Box::pin(main(rt)) as BoxedTask) as BoxedMain);
+    run_pe(shared.clone(), rank, main, Some(crate::net::NetState::new(ep)));
     let outcome = shared.outcome.lock().unwrap().take();
     outcome.unwrap_or(Ok(0))
 }

@@ -9,10 +9,13 @@
 //! * [`local`]: every PE is a thread of this process; a message is the typed
 //!   value itself, moved through a lock-free queue, never serialised.
 //!
-//! An MPI layer (one PE per rank, serde on the wire) is planned behind the
-//! cargo feature `mpi`; it is not built yet.
+//! * `mpi` (cargo feature `mpi`): one PE per MPI rank; messages between
+//!   ranks are serialised (`crate::wire`) and moved by MPI. The endpoint
+//!   lives in the PE itself (only its thread touches MPI).
 
 pub(crate) mod local;
+#[cfg(feature = "mpi")]
+pub(crate) mod mpi;
 
 pub(crate) use local::LocalMachine;
 
@@ -20,6 +23,10 @@ pub(crate) use local::LocalMachine;
 pub(crate) enum Machine {
     /// All PEs are threads of this process.
     Local(LocalMachine),
+    /// One PE per MPI rank; this process is PE `rank`.
+    #[cfg(feature = "mpi")]
+    #[allow(dead_code)] // rank: for reports
+    Mpi { rank: usize },
 }
 
 impl Machine {
@@ -27,6 +34,18 @@ impl Machine {
     pub(crate) fn name(&self) -> &'static str {
         match self {
             Machine::Local(_) => "local",
+            #[cfg(feature = "mpi")]
+            Machine::Mpi { .. } => "mpi",
+        }
+    }
+
+    /// The local layer, if this is it.
+    #[inline]
+    pub(crate) fn local(&self) -> Option<&LocalMachine> {
+        match self {
+            Machine::Local(m) => Some(m),
+            #[cfg(feature = "mpi")]
+            Machine::Mpi { .. } => None,
         }
     }
 }

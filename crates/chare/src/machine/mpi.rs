@@ -1,0 +1,122 @@
+//! The MPI layer: one PE per MPI rank, over rsmpi (the `mpi` crate).
+//!
+//! * Start-up: `MPI_Init` (by `mpi::initialize`) on the thread that becomes
+//!   the PE; every rank then compares the chare-type registry hash with the
+//!   others (`MPI_Allgather`).
+//! * Sending: a message is serialised (see `crate::wire`) into a buffer that
+//!   is handed to `MPI_Isend`; the buffer is owned by this endpoint until the
+//!   request completes, then freed. Sends never block the scheduler.
+//! * Receiving: the scheduler polls with `MPI_Improbe` and receives a matched
+//!   message with `MPI_Mrecv` into a fresh vector. No thread besides the PE
+//!   touches MPI (MPI is initialised single-threaded).
+//! * Ending: `finish` waits for outstanding sends, then `MPI_Finalize` runs
+//!   when the universe drops; errors end the whole job with `MPI_Abort`.
+
+use mpi::environment::Universe;
+use mpi::request::{Request, StaticScope};
+use mpi::topology::SimpleCommunicator;
+use mpi::point_to_point::MatchedReceiveVec;
+use mpi::traits::*;
+use std::time::{Duration, Instant};
+
+/// A buffer lent to MPI for one `MPI_Isend`.
+struct InFlight {
+    req: Request<'static, [u8], StaticScope>,
+    /// From `Box::leak`; reclaimed once `req` completed.
+    buf: *mut [u8],
+}
+
+/// This process's MPI endpoint, owned by its PE thread.
+pub(crate) struct MpiEndpoint {
+    in_flight: Vec<InFlight>,
+    world: SimpleCommunicator,
+    pub rank: usize,
+    pub size: usize,
+    // Dropped last: finalises MPI.
+    _universe: Universe,
+}
+
+impl MpiEndpoint {
+    /// Initialises MPI.
+    pub(crate) fn init() -> Result<MpiEndpoint, String> {
+        let universe = mpi::initialize().ok_or("MPI was already initialised in this process")?;
+        let world = universe.world();
+        let rank = world.rank() as usize;
+        let size = world.size() as usize;
+        Ok(MpiEndpoint { in_flight: Vec::new(), world, rank, size, _universe: universe })
+    }
+
+    /// Every rank's value of `v`, by rank.
+    pub(crate) fn all_gather(&self, v: u64) -> Vec<u64> {
+        let mut all = vec![0u64; self.size];
+        self.world.all_gather_into(&v, &mut all[..]);
+        all
+    }
+
+    /// Starts sending `bytes` to rank `to`.
+    pub(crate) fn send(&mut self, to: usize, bytes: Vec<u8>) {
+        let buf: &'static mut [u8] = Box::leak(bytes.into_boxed_slice());
+        let ptr: *mut [u8] = buf;
+        // SAFETY: `ptr` comes from `Box::leak` just above, so it is valid for
+        // 'static until we reclaim it; we only do that after the request that
+        // reads it has completed (`progress`, `flush`), and never hand out
+        // another reference to it in between.
+        let shared: &'static [u8] = unsafe { &*ptr };
+        let req = self.world.process_at_rank(to as i32).immediate_send(StaticScope, shared);
+        self.in_flight.push(InFlight { req, buf: ptr });
+        if self.in_flight.len() >= 64 {
+            self.progress();
+        }
+    }
+
+    /// Completes finished sends and frees their buffers.
+    pub(crate) fn progress(&mut self) {
+        let mut i = 0;
+        while i < self.in_flight.len() {
+            let InFlight { req, buf } = self.in_flight.swap_remove(i);
+            match req.test() {
+                Ok(_) => {
+                    // SAFETY: the request completed, MPI no longer reads the
+                    // buffer, and `buf` came from `Box::leak` in `send`.
+                    drop(unsafe { Box::from_raw(buf) });
+                }
+                Err(req) => {
+                    self.in_flight.push(InFlight { req, buf });
+                    let last = self.in_flight.len() - 1;
+                    self.in_flight.swap(i, last);
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// The next message that arrived, with its source rank.
+    pub(crate) fn try_recv(&mut self) -> Option<(usize, Vec<u8>)> {
+        let probed = self.world.any_process().immediate_matched_probe()?;
+        let source = probed.1.source_rank() as usize;
+        let (bytes, _) = probed.matched_receive_vec::<u8>();
+        Some((source, bytes))
+    }
+
+    /// Waits (up to `limit`) for outstanding sends, so that MPI can finalise.
+    pub(crate) fn flush(&mut self, limit: Duration) {
+        let t0 = Instant::now();
+        while !self.in_flight.is_empty() && t0.elapsed() < limit {
+            self.progress();
+            // Receive (and drop) what still arrives, so that peers' sends to us
+            // complete too.
+            while self.try_recv().is_some() {}
+            std::thread::yield_now();
+        }
+        // Requests that never completed would panic on drop: forget them (and
+        // leak their buffers) rather than crash at exit.
+        for f in self.in_flight.drain(..) {
+            std::mem::forget(f.req);
+        }
+    }
+
+    /// Ends every rank of the job at once.
+    pub(crate) fn abort(&self, code: i32) -> ! {
+        self.world.abort(code)
+    }
+}
