@@ -238,7 +238,12 @@ impl Model {
         match self {
             Model::Raw => ModelFns { latency: osu::raw::latency, bandwidth: osu::raw::bandwidth, layer: "local" },
             Model::Chare => {
-                ModelFns { latency: osu::chare::latency, bandwidth: osu::chare::bandwidth, layer: "local" }
+                // Under mpirun the runtime picks its MPI layer.
+                let launched = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"]
+                    .iter()
+                    .any(|v| std::env::var_os(v).is_some());
+                let layer = if launched { "mpi" } else { "local" };
+                ModelFns { latency: osu::chare::latency, bandwidth: osu::chare::bandwidth, layer }
             }
             #[cfg(feature = "mpi")]
             Model::Mpi => ModelFns { latency: osu::mpi::latency, bandwidth: osu::mpi::bandwidth, layer: "mpi" },

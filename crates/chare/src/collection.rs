@@ -33,8 +33,11 @@ pub enum Placement {
     /// Every element on one PE.
     OnPe(usize),
     /// A user function of (index, number of PEs) -> PE, like Charm4Py's ArrayMap.
-    /// It must be deterministic: every PE evaluates it.
+    /// It must be deterministic. On the MPI layer the creating process
+    /// evaluates it for every element and sends the resulting table.
     Custom(Arc<dyn Fn(Index, usize) -> usize + Send + Sync>),
+    /// The PE of every element, in row-major order.
+    Table(Arc<[u32]>),
 }
 
 impl Placement {
@@ -51,6 +54,7 @@ impl fmt::Debug for Placement {
             Placement::RoundRobin => f.write_str("RoundRobin"),
             Placement::OnPe(p) => write!(f, "OnPe({p})"),
             Placement::Custom(_) => f.write_str("Custom"),
+            Placement::Table(t) => write!(f, "Table({} elements)", t.len()),
         }
     }
 }
@@ -99,6 +103,10 @@ impl CollInfo {
             Placement::RoundRobin => {
                 let lin = if self.dims.len() == 1 { ix.i() } else { ix.linear(&self.dims) };
                 lin % self.npes
+            }
+            Placement::Table(t) => {
+                let lin = if self.dims.len() == 1 { ix.i() } else { ix.linear(&self.dims) };
+                t[lin] as usize
             }
             Placement::Custom(f) => {
                 let pe = f(*ix, self.npes);
@@ -311,7 +319,10 @@ enum PlacementDesc {
     Block,
     RoundRobin,
     OnPe(usize),
+    /// A custom placement, known only where the collection was created.
     Custom,
+    /// A custom placement evaluated for every element (creation messages).
+    Table(Vec<u32>),
 }
 
 /// A collection's description as it travels inside proxies and creation
@@ -328,17 +339,29 @@ pub(crate) struct CollDesc {
 }
 
 impl CollInfo {
+    /// The description sent in creation messages: a custom placement goes
+    /// as the table of every element's PE.
+    pub(crate) fn desc_for_creation(&self) -> CollDesc {
+        let mut d = self.desc();
+        if let Placement::Custom(_) = self.placement {
+            let table = (0..self.total).map(|l| self.pe_of(&Index::from_linear(l, &self.dims)) as u32).collect();
+            d.placement = PlacementDesc::Table(table);
+        }
+        d
+    }
+
     pub(crate) fn desc(&self) -> CollDesc {
         CollDesc {
             id: self.id,
             kind: self.kind,
             dims: self.dims.clone(),
             npes: self.npes,
-            placement: match self.placement {
+            placement: match &self.placement {
                 Placement::Block => PlacementDesc::Block,
                 Placement::RoundRobin => PlacementDesc::RoundRobin,
-                Placement::OnPe(p) => PlacementDesc::OnPe(p),
+                Placement::OnPe(p) => PlacementDesc::OnPe(*p),
                 Placement::Custom(_) => PlacementDesc::Custom,
+                Placement::Table(t) => PlacementDesc::Table(t.to_vec()),
             },
             chare: self.chare.to_string(),
         }
@@ -365,6 +388,12 @@ impl CollDesc {
                 PlacementDesc::RoundRobin => Placement::RoundRobin,
                 PlacementDesc::OnPe(p) if p < npes => Placement::OnPe(p),
                 PlacementDesc::OnPe(p) => return Err(format!("collection placed on PE {p} of {npes}")),
+                PlacementDesc::Table(t) => {
+                    if t.iter().any(|&p| p as usize >= npes) || Some(t.len()) != total {
+                        return Err(format!("malformed placement table of collection {}", self.id));
+                    }
+                    Placement::Table(t.into())
+                }
                 PlacementDesc::Custom => {
                     return Err(format!(
                         "a proxy to collection {} ({}) with a custom placement arrived before the collection was created here",

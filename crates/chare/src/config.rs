@@ -67,6 +67,24 @@ pub fn num_cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
+/// Number of processors of the machine, whatever this process is bound to
+/// (mpirun binds each rank to one core).
+pub fn machine_cores() -> usize {
+    let listed = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|t| t.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(0);
+    listed.max(num_cores())
+}
+
+/// On the MPI layer: more ranks on this machine than it has processors.
+pub fn ranks_oversubscribed() -> bool {
+    let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMI_LOCAL_SIZE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
+        .unwrap_or(1);
+    local > machine_cores()
+}
+
 fn parse_pes(s: &str, what: &str) -> Result<usize, ConfigError> {
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=4096).contains(&n) => Ok(n),

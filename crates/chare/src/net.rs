@@ -101,7 +101,7 @@ impl Pe {
         match encode(init) {
             Ok(init) => self.send_wire(
                 to,
-                Wire::Create { chare: crate::registry::stable_id(T::PATH), desc: info.desc(), init, done },
+                Wire::Create { chare: crate::registry::stable_id(T::PATH), desc: info.desc_for_creation(), init, done },
             ),
             Err(e) => self.fail_usage(format!("creating {}: {e}", T::NAME)),
         }

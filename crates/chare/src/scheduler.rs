@@ -659,7 +659,9 @@ impl Pe {
             #[cfg(feature = "mpi")]
             if self.net.is_some() {
                 // MPI needs polling: an idle rank never parks.
-                std::thread::yield_now();
+                if oversubscribed {
+                    std::thread::yield_now();
+                }
                 continue;
             }
             let park = match cfg.idle {
@@ -919,6 +921,13 @@ where
     cfg.pes = size;
     cfg.pin = false; // mpirun binds ranks
     let shared = new_shared(cfg, Machine::Mpi { rank });
+    // `new_shared` judged oversubscription by this process's PE count
+    // against its cores; with one PE per rank it is ranks per machine.
+    let shared = {
+        let mut s = Arc::try_unwrap(shared).unwrap_or_else(|_| unreachable!("not shared yet"));
+        s.oversubscribed = crate::config::ranks_oversubscribed();
+        Arc::new(s)
+    };
     let main: Option<BoxedMain> =
         (rank == 0).then(|| Box::new(move |rt| Box::pin(main(rt)) as BoxedTask) as BoxedMain);
     run_pe(shared.clone(), rank, main, Some(crate::net::NetState::new(ep)));

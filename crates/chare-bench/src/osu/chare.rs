@@ -19,7 +19,7 @@
 
 use super::{BandwidthParams, LatencyParams, Step, Timing, Via, ACK_BYTES};
 use chare::prelude::*;
-use chare::{Config, Runtime};
+use chare::{Config, Layer, Runtime};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -42,18 +42,37 @@ fn run_job<T: Send + 'static>(
 ) -> Result<T, String> {
     let out = std::rc::Rc::new(std::cell::RefCell::new(None));
     let out2 = out.clone();
-    let cfg = Config::from_env().map_err(|e| e.0)?;
-    let mut cfg2 = Config::with_pes(pes);
-    cfg2.idle = cfg.idle;
-    let r = Runtime::with_config(cfg2).run(move |rt| async move {
+    // The environment decides the layer (mpi under mpirun) and idle policy;
+    // on the local layer the benchmark's --pes decides the PE count.
+    let mut cfg = Config::from_env().map_err(|e| e.0)?;
+    if cfg.layer == Layer::Local {
+        let env = cfg;
+        cfg = Config::with_pes(pes);
+        cfg.idle = env.idle;
+    }
+    let layer = cfg.layer;
+    let r = Runtime::with_config(cfg).run(move |rt| async move {
         let v = body(rt).await;
         *out2.borrow_mut() = Some(v);
     });
-    match r {
-        Ok(0) => out.borrow_mut().take().ok_or_else(|| "benchmark produced no result".to_string()),
-        Ok(code) => Err(format!("runtime exited with code {code}")),
-        Err(e) => Err(e.to_string()),
+    let v = out.borrow_mut().take();
+    match (r, v) {
+        (Ok(0), Some(v)) => Ok(v),
+        // On the MPI layer only rank 0 runs the main task and has results.
+        (Ok(0), None) if layer == Layer::Mpi => Err(NOT_ROOT.to_string()),
+        (Ok(0), None) => Err("benchmark produced no result".to_string()),
+        (Ok(code), _) => Err(format!("runtime exited with code {code}")),
+        (Err(e), _) => Err(e.to_string()),
     }
+}
+
+/// What ranks other than 0 return on the MPI layer: they take part in the
+/// job but have no results to print.
+pub const NOT_ROOT: &str = "not the root rank";
+
+/// Timings for ranks that have none (see [`NOT_ROOT`]).
+fn placeholder(steps: &[Step], runs: usize) -> Vec<Timing> {
+    steps.iter().map(|s| Timing { size: s.size, iters: s.iters, elapsed_s: vec![1.0; runs] }).collect()
 }
 
 /// One latency end point.
@@ -186,7 +205,7 @@ impl Pinger {
 /// Ping-pong latency for every step of `p`, in one runtime launch.
 pub fn latency(p: &LatencyParams) -> Result<Vec<Timing>, String> {
     let (steps, runs, via, pes) = (p.steps.clone(), p.runs, p.via, p.pes);
-    run_job(pes, move |rt| {
+    let r = run_job(pes, move |rt| {
         Box::pin(async move {
             let pair = rt.array::<Pinger>(2).map(two_ends()).create_awaitable(()).await;
             match via {
@@ -204,7 +223,11 @@ pub fn latency(p: &LatencyParams) -> Result<Vec<Timing>, String> {
                 }
             }
         })
-    })
+    });
+    match r {
+        Err(e) if e == NOT_ROOT => Ok(placeholder(&p.steps, p.runs)),
+        r => r,
+    }
 }
 
 /// One bandwidth end point.
@@ -263,7 +286,7 @@ impl Streamer {
 /// Windowed streaming bandwidth for every step of `p`, in one runtime launch.
 pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String> {
     let (steps, runs, window) = (p.steps.clone(), p.runs, p.window);
-    run_job(2, move |rt| {
+    let r = run_job(2, move |rt| {
         Box::pin(async move {
             let pair = rt.array::<Streamer>(2).map(two_ends()).create_awaitable(()).await;
             let a = pair.elem(0).stream_ret(steps.clone(), runs, window);
@@ -272,5 +295,9 @@ pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String> {
             b.await;
             t
         })
-    })
+    });
+    match r {
+        Err(e) if e == NOT_ROOT => Ok(placeholder(&p.steps, p.runs)),
+        r => r,
+    }
 }
