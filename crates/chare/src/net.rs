@@ -123,7 +123,6 @@ impl Pe {
     /// any counted message was handled.
     pub(crate) fn poll_network(&self) -> bool {
         let net = self.net();
-        net.ep.borrow_mut().progress();
         let mut worked = false;
         for _ in 0..64 {
             let got = net.ep.borrow_mut().try_recv();

@@ -6,8 +6,10 @@
 //! * Sending: a message is serialised (see `crate::wire`) into a buffer that
 //!   is handed to `MPI_Isend`; the buffer is owned by this endpoint until the
 //!   request completes, then freed. Sends never block the scheduler.
-//! * Receiving: the scheduler polls with `MPI_Improbe` and receives a matched
-//!   message with `MPI_Mrecv` into a fresh vector. No thread besides the PE
+//! * Receiving: messages up to `EAGER` bytes (tag 0) land in one receive
+//!   that is always posted (`MPI_Irecv`, tested by the scheduler's loop, the
+//!   fast path); larger ones (tag 1) are found with `MPI_Improbe` and received
+//!   with `MPI_Mrecv` into a vector of their size. No thread besides the PE
 //!   touches MPI (MPI is initialised single-threaded).
 //! * Ending: `finish` waits for outstanding sends, then `MPI_Finalize` runs
 //!   when the universe drops; errors end the whole job with `MPI_Abort`.
@@ -26,9 +28,27 @@ struct InFlight {
     buf: *mut [u8],
 }
 
+/// Largest message that travels through the always-posted receive.
+const EAGER: usize = 16 * 1024;
+const TAG_SMALL: i32 = 0;
+const TAG_LARGE: i32 = 1;
+
+/// The always-posted receive and its buffer.
+struct Posted {
+    req: Request<'static, [u8], StaticScope>,
+    /// From `Box::leak`, `EAGER` bytes; reclaimed in `Drop` after the
+    /// request was cancelled and completed.
+    buf: *mut [u8],
+}
+
 /// This process's MPI endpoint, owned by its PE thread.
 pub(crate) struct MpiEndpoint {
     in_flight: Vec<InFlight>,
+    posted: Option<Posted>,
+    /// Polls since the last look for large messages and finished sends:
+    /// those MPI calls each drive MPI's progress engine, so the hot path
+    /// (one test of the posted receive) makes them only every 16th poll.
+    polls: u32,
     world: SimpleCommunicator,
     pub rank: usize,
     pub size: usize,
@@ -43,7 +63,20 @@ impl MpiEndpoint {
         let world = universe.world();
         let rank = world.rank() as usize;
         let size = world.size() as usize;
-        Ok(MpiEndpoint { in_flight: Vec::new(), world, rank, size, _universe: universe })
+        let mut ep =
+            MpiEndpoint { in_flight: Vec::new(), posted: None, polls: 0, world, rank, size, _universe: universe };
+        let buf: *mut [u8] = Box::leak(vec![0u8; EAGER].into_boxed_slice());
+        ep.post(buf);
+        Ok(ep)
+    }
+
+    fn post(&mut self, buf: *mut [u8]) {
+        // SAFETY: `buf` is the leaked eager buffer; only the posted request
+        // uses it until that request completes (then `try_recv` reads it and
+        // posts it again) or is cancelled (`Drop`).
+        let slice: &'static mut [u8] = unsafe { &mut *buf };
+        let req = self.world.any_process().immediate_receive_into_with_tag(StaticScope, slice, TAG_SMALL);
+        self.posted = Some(Posted { req, buf });
     }
 
     /// Every rank's value of `v`, by rank.
@@ -55,6 +88,7 @@ impl MpiEndpoint {
 
     /// Starts sending `bytes` to rank `to`.
     pub(crate) fn send(&mut self, to: usize, bytes: Vec<u8>) {
+        let tag = if bytes.len() <= EAGER { TAG_SMALL } else { TAG_LARGE };
         let buf: &'static mut [u8] = Box::leak(bytes.into_boxed_slice());
         let ptr: *mut [u8] = buf;
         // SAFETY: `ptr` comes from `Box::leak` just above, so it is valid for
@@ -62,8 +96,13 @@ impl MpiEndpoint {
         // reads it has completed (`progress`, `flush`), and never hand out
         // another reference to it in between.
         let shared: &'static [u8] = unsafe { &*ptr };
-        let req = self.world.process_at_rank(to as i32).immediate_send(StaticScope, shared);
-        self.in_flight.push(InFlight { req, buf: ptr });
+        let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, shared, tag);
+        match req.test() {
+            // Small messages are usually sent at once (eager protocol).
+            // SAFETY: completed: MPI no longer reads `ptr` (from `Box::leak`).
+            Ok(_) => drop(unsafe { Box::from_raw(ptr) }),
+            Err(req) => self.in_flight.push(InFlight { req, buf: ptr }),
+        }
         if self.in_flight.len() >= 64 {
             self.progress();
         }
@@ -92,7 +131,26 @@ impl MpiEndpoint {
 
     /// The next message that arrived, with its source rank.
     pub(crate) fn try_recv(&mut self) -> Option<(usize, Vec<u8>)> {
-        let probed = self.world.any_process().immediate_matched_probe()?;
+        if let Some(Posted { req, buf }) = self.posted.take() {
+            match req.test() {
+                Ok(status) => {
+                    let n = (status.count(u8::equivalent_datatype()).max(0) as usize).min(EAGER);
+                    // SAFETY: the request completed: MPI wrote `n` bytes into
+                    // `buf` and no longer uses it until we post it again.
+                    let bytes = unsafe { (&(*buf))[..n].to_vec() };
+                    self.post(buf);
+                    return Some((status.source_rank() as usize, bytes));
+                }
+                Err(req) => self.posted = Some(Posted { req, buf }),
+            }
+        }
+        self.polls += 1;
+        if self.polls < 16 {
+            return None;
+        }
+        self.polls = 0;
+        self.progress();
+        let probed = self.world.any_process().immediate_matched_probe_with_tag(TAG_LARGE)?;
         let source = probed.1.source_rank() as usize;
         let (bytes, _) = probed.matched_receive_vec::<u8>();
         Some((source, bytes))
@@ -118,5 +176,17 @@ impl MpiEndpoint {
     /// Ends every rank of the job at once.
     pub(crate) fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
+    }
+}
+
+impl Drop for MpiEndpoint {
+    fn drop(&mut self) {
+        if let Some(Posted { req, buf }) = self.posted.take() {
+            req.cancel();
+            req.wait();
+            // SAFETY: the request is complete (cancelled or matched), so MPI
+            // no longer uses the buffer, which came from `Box::leak`.
+            drop(unsafe { Box::from_raw(buf) });
+        }
     }
 }
