@@ -1,0 +1,97 @@
+//! The feature suite (`scenarios/`) on the MPI machine layer: one PE per
+//! rank. MPI initialises once per process, so every job is a program of its
+//! own: `mpirun -np N --oversubscribe <this test binary> --exact child ...`
+//! with `CHARE_SUITE_SCENARIO=<name>`, for N in 2 and 4 where the scenario
+//! supports it. Checks the exit code (mpirun's: the failing rank's code, or
+//! the MPI_Abort code) and stderr as `rt_suite`'s `program::` tests do.
+//!
+//! Needs `mpirun` on PATH (Open MPI; `MPIRUN` overrides the command); fails,
+//! not skips, without it. One mpirun at a time, whatever `--test-threads`.
+
+#![cfg(feature = "mpi")]
+
+#[macro_use]
+mod scenarios;
+
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Per run, from mpirun's start to the end of every rank.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// MPI job sizes the suite runs scenarios with.
+const SIZES: [usize; 2] = [2, 4];
+
+/// One mpirun at a time: concurrent jobs would oversubscribe the cores and
+/// make timing-sensitive failures (and the time limit) meaningless.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs a scenario when started by mpirun with `CHARE_SUITE_SCENARIO` set;
+/// passes at once otherwise.
+#[test]
+fn child() {
+    scenarios::child();
+}
+
+fn mpirun() -> String {
+    std::env::var("MPIRUN").unwrap_or_else(|_| "mpirun".to_string())
+}
+
+/// Runs the scenario `name` under mpirun with every supported size.
+fn run_mpi(name: &str) {
+    let s = scenarios::get(name);
+    if s.local_only {
+        eprintln!("{name}: local layer only, not run on MPI");
+        return;
+    }
+    let sizes: Vec<usize> = SIZES.iter().copied().filter(|n| s.pes.contains(n)).collect();
+    assert!(!sizes.is_empty(), "{name} lists no MPI size among {SIZES:?}: {:?}", s.pes);
+    let exe = std::env::current_exe().expect("path of the test binary");
+    let mut failures = Vec::new();
+    for n in sizes {
+        let mut cmd = Command::new(mpirun());
+        cmd.args(["-np", &n.to_string(), "--oversubscribe"])
+            .arg(&exe)
+            .args(scenarios::child_args())
+            .env(scenarios::SCENARIO_VAR, name)
+            .env(scenarios::LAYER_VAR, "mpi")
+            .env(scenarios::PES_VAR, n.to_string())
+            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+            .env("RUST_BACKTRACE", "0")
+            // The PE count is the number of ranks.
+            .env_remove("CHARE_PES");
+        let out = {
+            let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+            scenarios::run_program(
+                cmd,
+                LIMIT,
+                &format!(
+                    "`{}` is not on PATH: the MPI suite needs Open MPI's mpirun \
+                     (CI installs it; see scripts/setup-mpi.sh)",
+                    mpirun()
+                ),
+            )
+        };
+        eprintln!("{name} on {n} ranks: {:?}", out.took);
+        if let Err(e) = s.expect.check_program(&out) {
+            failures.push(format!("{name} on {n} ranks: {e}\n{out}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n\n"));
+}
+
+macro_rules! mpi_tests {
+    ($($area:ident: $($name:ident),+;)+) => {
+        mod mpi {
+            $(mod $area {
+                $(#[test]
+                fn $name() {
+                    crate::run_mpi(stringify!($name));
+                })+
+            })+
+        }
+    };
+}
+for_each_scenario!(mpi_tests);

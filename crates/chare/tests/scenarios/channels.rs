@@ -1,0 +1,179 @@
+//! Channels: pairing, order under load, iwait over channels, large values.
+
+use super::{Expect, Scenario};
+use chare::prelude::*;
+
+pub struct Streamer;
+
+#[chare]
+impl Streamer {
+    fn new() -> Self {
+        Streamer
+    }
+
+    /// Element 0 receives `n` values from every other element on one channel
+    /// each, in any interleaving, and checks that each channel is in order.
+    #[entry]
+    async fn run(&mut self, ctx: &Ctx<Self>, n: u64) -> u64 {
+        let me = ctx.index().i();
+        let len = ctx.proxy().len();
+        if me == 0 {
+            let chans: Vec<Channel<u64>> =
+                (1..len).map(|j| ctx.channel_to(&ctx.proxy().elem(j))).collect();
+            let mut next = vec![0u64; len];
+            let mut total = 0;
+            for _ in 0..n {
+                let mut it = iwait(chans.iter().map(|c| c.recv()));
+                while let Some((k, v)) = it.next().await {
+                    let from = k + 1;
+                    assert_eq!(v, next[from] * 1000 + from as u64, "channel from {from} out of order");
+                    next[from] += 1;
+                    total += 1;
+                }
+            }
+            total
+        } else {
+            let ch: Channel<u64> = ctx.channel_to(&ctx.proxy().elem(0));
+            for k in 0..n {
+                ch.send(k * 1000 + me as u64);
+            }
+            0
+        }
+    }
+}
+
+/// 7 senders stream 5000 values each to one receiver that takes them with
+/// iwait as they come: every channel stays in order, nothing is lost.
+pub fn channel_order_under_load_with_iwait() -> Scenario {
+    Scenario::new(&[1, 2, 4, 8], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let a = rt.array::<Streamer>(8).map(Placement::RoundRobin).create(());
+            let fs: Vec<Future<u64>> = (0..8).map(|i| a.elem(i).run_ret(5000)).collect();
+            let mut sum = 0;
+            for f in fs {
+                sum += f.await;
+            }
+            assert_eq!(sum, 7 * 5000);
+        })
+    })
+}
+
+pub struct Pair;
+
+#[chare]
+impl Pair {
+    fn new() -> Self {
+        Pair
+    }
+
+    /// Two channels between the same two chares pair by creation order.
+    #[entry]
+    async fn talk(&self, ctx: &Ctx<Self>) -> (String, u32) {
+        let peer = ctx.proxy().elem(1 - ctx.index().i());
+        let words: Channel<String> = ctx.channel_to(&peer);
+        let nums: Channel<u32> = ctx.channel_to(&peer);
+        nums.send(ctx.index().i() as u32 + 10);
+        words.send(format!("from {}", ctx.index()));
+        (words.recv().await, nums.recv().await)
+    }
+}
+
+/// Two channels between the same two chares pair by creation order.
+pub fn channels_pair_by_creation_order() -> Scenario {
+    Scenario::new(&[1, 2, 4, 8], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let p = rt.array::<Pair>(2).create(());
+            let (a, b) = (p.elem(0).talk_ret(), p.elem(1).talk_ret());
+            assert_eq!(a.await, ("from 1".to_string(), 11));
+            assert_eq!(b.await, ("from 0".to_string(), 10));
+        })
+    })
+}
+
+pub struct Big;
+
+#[chare]
+impl Big {
+    fn new() -> Self {
+        Big
+    }
+    /// Ping-pong of a large buffer: ownership moves, the buffer is not copied.
+    /// Returns how often element 0 got back the very buffer it sent.
+    #[entry]
+    async fn pingpong(&self, ctx: &Ctx<Self>, iters: u32) -> usize {
+        let me = ctx.index().i();
+        let ch: Channel<Vec<u8>> = ctx.channel_to(&ctx.proxy().elem(1 - me));
+        let mut buf = vec![me as u8; 1 << 20];
+        let ptr = buf.as_ptr() as usize;
+        let mut same = 0;
+        for _ in 0..iters {
+            if me == 0 {
+                ch.send(buf);
+                buf = ch.recv().await;
+            } else {
+                buf = ch.recv().await;
+                ch.send(buf);
+                buf = Vec::new();
+            }
+            if buf.as_ptr() as usize == ptr {
+                same += 1;
+            }
+        }
+        same
+    }
+
+    /// Ping-pong of a large buffer whose contents each side checks and
+    /// changes. Returns the number of round trips element 0 checked.
+    #[entry]
+    async fn pingpong_check(&self, ctx: &Ctx<Self>, iters: u32) -> u32 {
+        let me = ctx.index().i();
+        let ch: Channel<Vec<u8>> = ctx.channel_to(&ctx.proxy().elem(1 - me));
+        let len = (1 << 20) + 3;
+        let mut checked = 0;
+        for k in 0..iters {
+            let (a, b) = (k as u8, (k as u8).wrapping_add(1));
+            if me == 0 {
+                ch.send(vec![a; len]);
+                let back = ch.recv().await;
+                assert_eq!(back.len(), len, "round trip {k}");
+                assert!(back.iter().all(|&x| x == b), "round trip {k}: wrong contents");
+                checked += 1;
+            } else {
+                let mut buf = ch.recv().await;
+                assert_eq!(buf.len(), len, "round trip {k}");
+                assert!(buf.iter().all(|&x| x == a), "round trip {k}: wrong contents");
+                buf.iter_mut().for_each(|x| *x = b);
+                ch.send(buf);
+            }
+        }
+        checked
+    }
+}
+
+/// Between threads a 1 MiB buffer moves by ownership: element 0 gets its own
+/// allocation back on every round trip. (Local layer only: between processes
+/// a buffer cannot keep its address.)
+pub fn large_buffers_move_without_copy() -> Scenario {
+    Scenario::new(&[1, 2, 4, 8], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let b = rt.array::<Big>(2).create(());
+            let (f0, f1) = (b.elem(0).pingpong_ret(20), b.elem(1).pingpong_ret(20));
+            assert_eq!(f0.await, 20, "element 0 got its own buffer back every time");
+            f1.await;
+        })
+    })
+    .local_only()
+}
+
+/// 1 MiB buffers cross between two chares (other PEs where there are some)
+/// 20 times each way with their contents intact.
+pub fn large_buffers_cross_pes_intact() -> Scenario {
+    Scenario::new(&[1, 2, 4, 8], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let b = rt.array::<Big>(2).create(());
+            let (f0, f1) = (b.elem(0).pingpong_check_ret(20), b.elem(1).pingpong_check_ret(20));
+            assert_eq!(f0.await, 20);
+            assert_eq!(f1.await, 0);
+        })
+    })
+}

@@ -1,0 +1,108 @@
+//! How jobs fail: deadlock reports, panics naming PE/chare/index/entry, abort.
+//! (Exit codes: `collections`; usage errors: `futures`.)
+
+use super::{Expect, Scenario};
+use chare::prelude::*;
+
+pub struct Stuck;
+
+#[chare]
+impl Stuck {
+    fn new() -> Self {
+        Stuck
+    }
+    /// Waits on a channel nobody ever sends on.
+    #[entry]
+    async fn wait(&self, ctx: &Ctx<Self>) {
+        let peer = ctx.proxy().elem(1 - ctx.index().i());
+        let ch: Channel<u8> = ctx.channel_to(&peer);
+        ch.recv().await;
+    }
+    #[entry]
+    fn boom(&self, ctx: &Ctx<Self>, x: u32) {
+        if ctx.index().i() == 1 {
+            panic!("bad value {x}");
+        }
+    }
+    #[entry]
+    async fn boom_later(&self, ctx: &Ctx<Self>) {
+        let f = ctx.future::<u32>();
+        f.set(5);
+        let v = f.await;
+        panic!("async failure after {v}");
+    }
+    #[entry]
+    fn give_up(&self, ctx: &Ctx<Self>) {
+        ctx.abort("cannot continue");
+    }
+}
+
+/// Every PE idle, no message in flight, three tasks waiting: the job ends
+/// with a deadlock report naming each task and what it waits on.
+pub fn deadlock_is_reported_with_what_each_task_waits_on() -> Scenario {
+    Scenario::new(
+        &[1, 2, 4, 8],
+        Expect::Deadlock(&[
+            "3 task(s) still wait",
+            "main[0].main waits on future",
+            "Stuck[0].wait waits on channel recv",
+            "Stuck[1].wait waits on channel recv",
+        ]),
+        |rt| {
+            Box::pin(async move {
+                let s = rt.array::<Stuck>(2).create(());
+                s.wait();
+                let never = rt.future::<()>();
+                never.await;
+            })
+        },
+    )
+}
+
+/// A panic in a broadcast entry method on element 1 (PE 1 by round-robin
+/// placement) ends the job naming PE, chare, index, entry and message.
+pub fn panic_in_an_entry_method_names_pe_chare_index_and_entry() -> Scenario {
+    Scenario::new(
+        &[2, 3, 4, 8],
+        Expect::Panic { pe: Some(1), chare: "Stuck", index: "1", entry: "boom", message: "bad value 7" },
+        |rt| {
+            Box::pin(async move {
+                let s = rt.array::<Stuck>(4).map(Placement::RoundRobin).create(());
+                s.boom(7);
+                std::future::pending::<()>().await;
+            })
+        },
+    )
+}
+
+/// A panic after an await in an async entry method is reported the same way.
+pub fn panic_in_an_async_entry_method_is_reported_too() -> Scenario {
+    Scenario::new(
+        &[1, 2, 4, 8],
+        Expect::Panic {
+            pe: Some(0),
+            chare: "Stuck",
+            index: "0",
+            entry: "boom_later",
+            message: "async failure after 5",
+        },
+        |rt| {
+            Box::pin(async move {
+                let s = rt.array::<Stuck>(2).create(());
+                s.elem(0).boom_later();
+                std::future::pending::<()>().await;
+            })
+        },
+    )
+}
+
+/// `abort(message)` on PE 1 ends the job with the message and the PE.
+pub fn abort_ends_the_job_with_its_message() -> Scenario {
+    Scenario::new(&[2, 3, 4, 8], Expect::Abort("PE 1: abort: cannot continue"), |rt| {
+        Box::pin(async move {
+            let s = rt.array::<Stuck>(2).map(Placement::RoundRobin).create(());
+            s.elem(1).give_up();
+            std::future::pending::<()>().await;
+        })
+    })
+}

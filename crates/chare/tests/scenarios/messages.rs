@@ -1,0 +1,179 @@
+//! Entry-method messages: delivery exactly once, ordering, `_ret` futures,
+//! async entries holding their chare.
+
+use super::{Expect, Scenario};
+use chare::prelude::*;
+
+/// Counts every message it receives, by sender and sequence number.
+pub struct Counter {
+    seen: Vec<u64>,
+}
+
+#[chare]
+impl Counter {
+    fn new(senders: usize) -> Self {
+        Counter { seen: vec![0; senders] }
+    }
+
+    /// Records message `seq` of `from`; messages of one sender must arrive in order.
+    #[entry]
+    fn hit(&mut self, from: usize, seq: u64) {
+        assert_eq!(self.seen[from], seq, "message {seq} of sender {from} out of order");
+        self.seen[from] += 1;
+    }
+
+    #[entry]
+    fn total(&mut self, ctx: &Ctx<Self>, done: Future<Vec<u64>>) {
+        ctx.contribute(self.seen.clone(), Sum, done);
+    }
+}
+
+/// Sends pseudo-random messages to random counters.
+pub struct Sender {
+    counters: Array<Counter>,
+}
+
+#[chare]
+impl Sender {
+    fn new(counters: Array<Counter>) -> Self {
+        Sender { counters }
+    }
+
+    #[entry]
+    fn go(&mut self, ctx: &Ctx<Self>, n: u64, done: Future<()>) {
+        let me = ctx.index().i();
+        let k = self.counters.len() as u64;
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ me as u64;
+        let mut next = vec![0u64; k as usize];
+        for _ in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let to = (x % k) as usize;
+            self.counters.elem(to).hit(me, next[to]);
+            next[to] += 1;
+        }
+        ctx.contribute((), Nop, done);
+    }
+}
+
+/// 10^5 pseudo-random messages from one sender per PE to 16 counters spread
+/// over the PEs: each arrives exactly once, and each sender's messages to one
+/// counter arrive in send order. (Also checks quiescence detection: after it,
+/// nothing is left in flight.)
+pub fn random_messages_arrive_exactly_once() -> Scenario {
+    Scenario::new(&[1, 2, 4, 8], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let senders_n = rt.num_pes();
+            let counters = rt.array::<Counter>(16).map(Placement::RoundRobin).create((senders_n,));
+            let senders = rt.group::<Sender>().create((counters.clone(),));
+            let sent = rt.future();
+            let per_sender = 100_000 / senders_n as u64;
+            senders.go(per_sender, sent.clone());
+            sent.await;
+            // Every sender has sent everything, but messages may still be in
+            // flight: only calls from one chare to another are ordered, so
+            // `total` could overtake hits from other senders (between
+            // processes it does). Quiescence means none is left in flight.
+            rt.wait_quiescence().await;
+            // Every sender's messages were delivered once each: the column sums
+            // over all counters equal what each sender sent.
+            let total = rt.future();
+            counters.total(total.clone());
+            let per_from: Vec<u64> = total.await;
+            assert_eq!(per_from, vec![per_sender; senders_n]);
+        })
+    })
+}
+
+pub struct Echo;
+
+#[chare]
+impl Echo {
+    fn new() -> Self {
+        Echo
+    }
+    #[entry]
+    fn double(&self, x: u64) -> u64 {
+        2 * x
+    }
+    #[entry]
+    async fn slow_add(&mut self, ctx: &Ctx<Self>, x: u64) -> u64 {
+        // Suspends on a future it fulfils itself through a message.
+        let f = ctx.future::<u64>();
+        f.set(x + 1);
+        f.await
+    }
+}
+
+/// `m_ret` gives a future of the entry's value (sync and async entries); a
+/// broadcast's `_ret` future completes once every element ran it.
+pub fn entry_calls_return_futures_of_their_values() -> Scenario {
+    Scenario::new(&[1, 2, 4, 8], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let a = rt.array::<Echo>(4).create(());
+            let fs: Vec<Future<u64>> =
+                (0..4).map(|i| a.elem(i).double_ret(i as u64 + 10)).collect();
+            let mut got = Vec::new();
+            for f in fs {
+                got.push(f.await);
+            }
+            assert_eq!(got, vec![20, 22, 24, 26]);
+            assert_eq!(a.elem(3).slow_add_ret(41).await, 42);
+            a.double_ret(1).await;
+        })
+    })
+}
+
+/// An async entry holds the chare: calls arriving meanwhile run afterwards, in order.
+pub struct Holder {
+    log: Vec<String>,
+}
+
+#[chare]
+impl Holder {
+    fn new() -> Self {
+        Holder { log: Vec::new() }
+    }
+    #[entry]
+    async fn wait_for(&mut self, ctx: &Ctx<Self>, ch_peer: Proxy<Holder>) {
+        self.log.push("start".into());
+        let ch: Channel<u32> = ctx.channel_to(&ch_peer);
+        let v = ch.recv().await;
+        self.log.push(format!("got {v}"));
+    }
+    #[entry]
+    fn note(&mut self, s: String) {
+        self.log.push(s);
+    }
+    #[entry]
+    fn log(&self) -> Vec<String> {
+        self.log.clone()
+    }
+    #[entry]
+    fn send_on(&self, ctx: &Ctx<Self>, to: Proxy<Holder>, v: u32) {
+        let ch: Channel<u32> = ctx.channel_to(&to);
+        ch.send(v);
+    }
+}
+
+/// Calls to a chare whose async entry is suspended wait until that task
+/// finishes, then run in arrival order.
+pub fn calls_to_a_suspended_chare_wait_until_its_task_finishes() -> Scenario {
+    Scenario::new(&[1, 2, 4, 8], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let h = rt.array::<Holder>(2).create(());
+            let (a, b) = (h.elem(0), h.elem(1));
+            assert_eq!(a.pe(), 0, "element 0 of a block-mapped array is on PE 0, with main");
+            a.wait_for(b.clone());
+            a.note("first".into());
+            a.note("second".into());
+            // The notes reach `a` (through PE 0's own queue) before `b` can
+            // answer, so they find `a` suspended (with one PE too: `b` runs
+            // only after them). Whatever the timing, the log is the same.
+            b.send_on(a.clone(), 7);
+            let log = a.log_ret().await;
+            assert_eq!(log, vec!["start", "got 7", "first", "second"]);
+        })
+    })
+}
