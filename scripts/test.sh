@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# The test command of the README: installs what is missing (Open MPI and
-# libclang from Debian's packages, for the MPI models of chare-bench), builds
-# everything, and runs the whole test suite: the runtime on the local
-# (threads) layer, the examples, and chare-bench with its MPI models.
+# The test command of the README. Installs what is missing (Open MPI and
+# libclang from Debian's packages), builds everything with the MPI layer, and
+# runs the whole test suite:
+#   - the runtime's feature suite on the local layer (threads, in-process and
+#     as programs) and on the MPI layer (the same scenarios under
+#     mpirun -np 2 and -np 4), the examples, chare-bench with its MPI models;
+#   - the loom model of the local layer's sleep protocol.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-mpi.sh
-cargo build --workspace --all-targets --release --locked --features chare-bench/mpi
-cargo test --workspace --release --locked --features chare-bench/mpi -- --test-threads=2
+features="chare/mpi,chare-bench/mpi"
+cargo build --workspace --all-targets --release --locked --features "$features"
+cargo test --workspace --release --locked --features "$features" -- --test-threads=2
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+    cargo test -p chare --release --locked --lib loom

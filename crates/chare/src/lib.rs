@@ -74,6 +74,7 @@
 //! process with a one-line error on failure. [`Runtime`] returns the outcome
 //! instead (for tests and embedding).
 
+mod buffer;
 mod channel;
 mod object;
 mod collection;
@@ -96,6 +97,7 @@ mod wire;
 
 extern crate self as chare;
 
+pub use crate::buffer::{Buffer, Plain};
 pub use crate::channel::{Channel, Recv};
 pub use crate::object::{Chare, Dispatch};
 pub use crate::collection::{CollInfo, CollectionBuilder, Placement, SingleBuilder};
@@ -129,7 +131,7 @@ pub mod __private {
 /// Everything a chare program usually needs.
 pub mod prelude {
     pub use crate::{
-        chare, entry, iwait, And, Array, Callback, Channel, Chare, CollectionProxy, Ctx, Custom,
+        chare, entry, iwait, And, Array, Buffer, Callback, Channel, Chare, CollectionProxy, Ctx, Custom,
         Future, Gather, Group, Index, Max, Min, Nop, Or, Placement, Product, Proxy, Rt, Sum,
     };
 }

@@ -81,7 +81,7 @@ pub(crate) fn unpack<H: 'static, T: 'static>(p: Box<dyn Headed<H>>) -> Option<T>
 /// process or the body's bytes from another.
 pub(crate) enum Incoming<H> {
     Packet(Box<dyn Headed<H>>),
-    Bytes(Vec<u8>),
+    Bytes(crate::value::Encoded),
 }
 
 impl<H: 'static> Incoming<H> {
@@ -90,7 +90,7 @@ impl<H: 'static> Incoming<H> {
         match self {
             Incoming::Packet(p) => unpack::<H, T>(p)
                 .ok_or_else(|| format!("a message is not of the expected type {}", std::any::type_name::<T>())),
-            Incoming::Bytes(b) => crate::value::decode(&b),
+            Incoming::Bytes(b) => b.decode(),
         }
     }
 }

@@ -24,7 +24,9 @@ use crate::object::Chare;
 use crate::reduction::{self, Contribution};
 use crate::scheduler::Pe;
 use crate::value::{decode, encode, Body};
-use crate::wire::Wire;
+use crate::buffer::{AttDesc, RawBuf};
+use crate::value::Encoded;
+use crate::wire::{Frame, Wire};
 use rustc_hash::FxHashMap;
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -72,27 +74,39 @@ impl Pe {
             let q = self.qd();
             q.sent.store(q.sent.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
-        match encode(&w) {
-            Ok(bytes) => self.net().ep.borrow_mut().send(to, bytes),
+        match encode(&Frame { att: Vec::new(), wire: w }) {
+            Ok(bytes) => self.net().ep.borrow_mut().send(to, bytes, Vec::new(), None),
             Err(e) => self.fail_usage(format!("cannot send to PE {to}: {e}")),
         }
     }
 
     /// A message for another process: serialise its value and send it.
     /// (`send` already counted it.)
+    /// The `Buffer`s inside the message travel as attachments straight from
+    /// its memory, so the message is kept until those sends complete.
     pub(crate) fn send_remote(&self, to: usize, msg: Msg) {
-        let w = match msg {
+        let (w, att) = crate::buffer::collecting(|| match &msg {
             Msg::Entry(p) => p.encode_body().map(|body| Wire::Entry { to: *p.head(), body }),
-            Msg::Broadcast { coll, body } => body.encode().map(|body| Wire::Broadcast { coll, body }),
-            Msg::Future { id, value } => value.encode().map(|value| Wire::Future { id, value }),
+            Msg::Broadcast { coll, body } => body.encode().map(|body| Wire::Broadcast { coll: *coll, body }),
+            Msg::Future { id, value } => value.encode().map(|value| Wire::Future { id: *id, value }),
             Msg::Channel(p) => p.encode_body().map(|value| Wire::Channel { key: *p.head(), value }),
             Msg::Reduce(c) => c.to_wire().map(Wire::Reduce),
             Msg::Wake { .. } | Msg::Control(_) => {
                 Err("internal error: a process-local message was addressed to another process".into())
             }
-        };
-        match w.and_then(|w| encode(&w)) {
-            Ok(bytes) => self.net().ep.borrow_mut().send(to, bytes),
+        });
+        let descs: Vec<AttDesc> = att
+            .iter()
+            .map(|a| AttDesc { bytes: a.bytes as u64, align: a.align as u32 })
+            .collect();
+        let frame = w.and_then(|wire| encode(&Frame { att: descs, wire }));
+        match frame {
+            Ok(bytes) => {
+                let keep: Option<Box<dyn std::any::Any>> =
+                    if att.is_empty() { None } else { Some(Box::new(msg)) };
+                let slices = att.iter().map(|a| (a.ptr, a.bytes)).collect();
+                self.net().ep.borrow_mut().send(to, bytes, slices, keep);
+            }
             Err(e) => self.fail_usage(format!("cannot send to PE {to}: {e}")),
         }
     }
@@ -127,15 +141,31 @@ impl Pe {
         for _ in 0..64 {
             let got = net.ep.borrow_mut().try_recv();
             let Some((from, bytes)) = got else { break };
-            let w = match decode::<Wire>(&bytes) {
-                Ok(w) => w,
+            let frame = match decode::<Frame>(&bytes) {
+                Ok(f) => f,
                 Err(e) => {
                     self.fail_usage(format!("malformed message from PE {from}: {e}"));
                     return worked;
                 }
             };
+            let mut att = Vec::with_capacity(frame.att.len());
+            for d in frame.att {
+                let mut raw = match RawBuf::alloc(d) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.fail_usage(format!("malformed message from PE {from}: {e}"));
+                        return worked;
+                    }
+                };
+                if let Err(e) = net.ep.borrow_mut().recv_attachment(from, raw.as_mut_slice()) {
+                    self.fail_usage(format!("message from PE {from}: {e}"));
+                    return worked;
+                }
+                att.push(raw);
+            }
+            let w = frame.wire;
             let counted = w.counted();
-            self.handle_wire(from, w);
+            self.handle_wire(from, w, att);
             if counted {
                 self.count_handled();
                 worked = true;
@@ -147,20 +177,24 @@ impl Pe {
         worked
     }
 
-    fn handle_wire(&self, from: usize, w: Wire) {
+    fn handle_wire(&self, from: usize, w: Wire, att: Vec<RawBuf>) {
         match w {
-            Wire::Entry { to, body } => self.deliver_entry(to, Incoming::Bytes(body)),
-            Wire::Broadcast { coll, body } => self.deliver_broadcast(coll, Body::Bytes(body)),
-            Wire::Future { id, value } => crate::future::fulfil(self, id, Body::Bytes(value)),
+            Wire::Entry { to, body } => self.deliver_entry(to, Incoming::Bytes(Encoded { bytes: body, att })),
+            Wire::Broadcast { coll, body } => {
+                self.deliver_broadcast(coll, Body::Bytes(Encoded { bytes: body, att }))
+            }
+            Wire::Future { id, value } => {
+                crate::future::fulfil(self, id, Body::Bytes(Encoded { bytes: value, att }))
+            }
             Wire::Channel { key, value } => {
                 let mut chans = self.channels.borrow_mut();
                 let st = chans.entry(key).or_default();
-                st.queue.push_back(Incoming::Bytes(value));
+                st.queue.push_back(Incoming::Bytes(Encoded { bytes: value, att }));
                 if let Some(w) = &st.waker {
                     w.wake_by_ref();
                 }
             }
-            Wire::Reduce(c) => reduction::receive(self, Contribution::from_wire(c)),
+            Wire::Reduce(c) => reduction::receive(self, Contribution::from_wire(c, att)),
             Wire::Create { chare, desc, init, done } => {
                 let Some(t) = crate::registry::find(chare) else {
                     return self.fail_usage(format!("PE {from} created a collection of a chare type unknown here"));

@@ -331,7 +331,7 @@ impl Contribution {
     pub(crate) fn to_wire(&self) -> Result<WireContribution, String> {
         let partial = match &self.partial {
             Body::Obj(v) => v.encode()?,
-            Body::Bytes(b) => b.clone(),
+            Body::Bytes(b) => b.bytes.clone(),
         };
         let delivery = match &self.delivery {
             Delivery::Future(f) => WireDelivery::Future(*f),
@@ -349,14 +349,14 @@ impl Contribution {
         })
     }
 
-    pub(crate) fn from_wire(w: WireContribution) -> Contribution {
+    pub(crate) fn from_wire(w: WireContribution, att: Vec<crate::buffer::RawBuf>) -> Contribution {
         Contribution {
             coll: w.coll,
             seq: w.seq,
             count: w.count,
             total: w.total,
             root: w.root,
-            partial: Body::Bytes(w.partial),
+            partial: Body::Bytes(crate::value::Encoded { bytes: w.partial, att }),
             combiner: None,
             delivery: match w.delivery {
                 WireDelivery::Future(f) => Delivery::Future(f),

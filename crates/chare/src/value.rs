@@ -48,10 +48,31 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     }
 }
 
+/// A value's bytes as they arrived from another process, with the memory of
+/// the [`crate::Buffer`]s it contains (its attachments).
+#[derive(Clone)]
+pub(crate) struct Encoded {
+    pub bytes: Vec<u8>,
+    pub att: Vec<crate::buffer::RawBuf>,
+}
+
+impl Encoded {
+    #[cfg(test)]
+    pub(crate) fn plain(bytes: Vec<u8>) -> Encoded {
+        Encoded { bytes, att: Vec::new() }
+    }
+
+    /// Decodes a `T`, giving its buffers their attachments.
+    pub(crate) fn decode<T: DeserializeOwned>(self) -> Result<T, String> {
+        let Encoded { bytes, att } = self;
+        crate::buffer::providing(att, || decode(&bytes))
+    }
+}
+
 /// A value as it arrived: an object from this process or bytes from another.
 pub(crate) enum Body {
     Obj(Box<dyn Value>),
-    Bytes(Vec<u8>),
+    Bytes(Encoded),
 }
 
 impl Body {
@@ -61,7 +82,7 @@ impl Body {
             Body::Obj(v) => v.into_any().downcast::<T>().map(|b| *b).map_err(|_| {
                 format!("a value is not of the expected type {}", std::any::type_name::<T>())
             }),
-            Body::Bytes(b) => decode(&b),
+            Body::Bytes(b) => b.decode(),
         }
     }
 }
@@ -73,7 +94,7 @@ mod tests {
     #[test]
     fn objects_and_bytes_give_the_same_value() {
         let v = (7u32, "x".to_string(), vec![1.5f64, 2.5]);
-        let bytes = Body::Bytes(encode(&v).unwrap());
+        let bytes = Body::Bytes(Encoded::plain(encode(&v).unwrap()));
         let obj = Body::Obj(Box::new(v.clone()));
         assert_eq!(bytes.take::<(u32, String, Vec<f64>)>().unwrap(), v);
         assert_eq!(obj.take::<(u32, String, Vec<f64>)>().unwrap(), v);

@@ -45,6 +45,14 @@ pub(crate) enum Wire {
     Exit { code: i32 },
 }
 
+/// What one MPI message carries: the sizes of the attachments that follow
+/// it as their own messages (the memory of `Buffer`s), then the message.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct Frame {
+    pub att: Vec<crate::buffer::AttDesc>,
+    pub wire: Wire,
+}
+
 impl Wire {
     /// Whether the message counts for quiescence detection.
     pub(crate) fn counted(&self) -> bool {
@@ -73,7 +81,7 @@ mod tests {
     /// Arbitrary bytes never crash the decoder: they decode or give an error.
     #[test]
     fn decoding_random_bytes_never_panics() {
-        let n: usize = std::env::var("CHARE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+        let n: usize = std::env::var("CHARE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         let mut buf = Vec::with_capacity(64);
         let mut ok = 0usize;
@@ -90,7 +98,7 @@ mod tests {
                 let b = (y >> 56) as u8;
                 buf.push(if b & 0x80 != 0 { b & 0x0f } else { b });
             }
-            if decode::<Wire>(&buf).is_ok() {
+            if decode::<Frame>(&buf).is_ok() {
                 ok += 1;
             }
         }

@@ -109,13 +109,13 @@ impl Pinger {
     #[entry]
     async fn channel(&mut self, ctx: &Ctx<Self>, steps: Vec<Step>, runs: usize) -> Vec<Timing> {
         let me = ctx.index().i();
-        let ch: Channel<Vec<u8>> = ctx.channel_to(&ctx.proxy().elem(1 - me));
+        let ch: Channel<Buffer<u8>> = ctx.channel_to(&ctx.proxy().elem(1 - me));
         let mut out = Vec::new();
         for s in &steps {
             let mut t = Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() };
             for _ in 0..runs {
                 if me == 0 {
-                    let mut buf = vec![1u8; s.size];
+                    let mut buf = Buffer(vec![1u8; s.size]);
                     for _ in 0..s.warmup + 1 {
                         ch.send(buf);
                         buf = ch.recv().await;
@@ -157,7 +157,7 @@ impl Pinger {
 
     /// A message back at element 0.
     #[entry]
-    fn ping(&mut self, buf: Vec<u8>) {
+    fn ping(&mut self, buf: Buffer<u8>) {
         touch(&buf);
         self.k += 1;
         let s = self.steps[self.step];
@@ -185,7 +185,7 @@ impl Pinger {
 
     /// A message at element 1: touch and send it back.
     #[entry]
-    fn pong(&self, ctx: &Ctx<Self>, buf: Vec<u8>) {
+    fn pong(&self, ctx: &Ctx<Self>, buf: Buffer<u8>) {
         touch(&buf);
         ctx.proxy().elem(0).ping(buf);
     }
@@ -198,7 +198,7 @@ impl Pinger {
         if s.warmup + 1 + s.iters == 0 {
             return;
         }
-        self.peer.as_ref().expect("started").pong(vec![1u8; s.size]);
+        self.peer.as_ref().expect("started").pong(Buffer(vec![1u8; s.size]));
     }
 }
 
@@ -243,14 +243,14 @@ impl Streamer {
     async fn stream(&self, ctx: &Ctx<Self>, steps: Vec<Step>, runs: usize, window: usize) -> Vec<Timing> {
         let me = ctx.index().i();
         let peer = ctx.proxy().elem(1 - me);
-        let data: Channel<Vec<u8>> = ctx.channel_to(&peer);
-        let ack: Channel<Vec<u8>> = ctx.channel_to(&peer);
+        let data: Channel<Buffer<u8>> = ctx.channel_to(&peer);
+        let ack: Channel<Buffer<u8>> = ctx.channel_to(&peer);
         let mut out = Vec::new();
         for s in &steps {
             let mut t = Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() };
             for _ in 0..runs {
                 if me == 0 {
-                    let mut bufs: Vec<Vec<u8>> = (0..window).map(|_| vec![1u8; s.size]).collect();
+                    let mut bufs: Vec<Buffer<u8>> = (0..window).map(|_| Buffer(vec![1u8; s.size])).collect();
                     let mut t0 = Instant::now();
                     for it in 0..s.warmup + 1 + s.iters {
                         if it == s.warmup + 1 {
@@ -262,18 +262,26 @@ impl Streamer {
                         let a = ack.recv().await;
                         touch(&a);
                         for _ in 0..window {
-                            bufs.push(data.recv().await);
+                            let b = data.recv().await;
+                            // Across processes the receiver keeps the data and
+                            // returns an empty buffer: a fresh one is made here.
+                            bufs.push(if b.is_empty() { Buffer(vec![1u8; s.size]) } else { b });
                         }
                     }
                     t.elapsed_s.push(t0.elapsed().as_secs_f64());
                 } else {
+                    // Within a process the buffers go back to the sender
+                    // (ownership moves, nothing is copied); across processes
+                    // sending them back would double the traffic, so an empty
+                    // buffer stands in and the sender makes a fresh one.
+                    let recycle = ctx.layer() == "local";
                     for _ in 0..s.warmup + 1 + s.iters {
                         for _ in 0..window {
                             let b = data.recv().await;
                             touch(&b);
-                            data.send(b);
+                            data.send(if recycle { b } else { Buffer(Vec::new()) });
                         }
-                        ack.send(vec![0u8; ACK_BYTES]);
+                        ack.send(Buffer(vec![0u8; ACK_BYTES]));
                     }
                 }
             }

@@ -19,19 +19,27 @@ use mpi::request::{Request, StaticScope};
 use mpi::topology::SimpleCommunicator;
 use mpi::point_to_point::MatchedReceiveVec;
 use mpi::traits::*;
+use std::any::Any;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// A buffer lent to MPI for one `MPI_Isend`.
 struct InFlight {
     req: Request<'static, [u8], StaticScope>,
-    /// From `Box::leak`; reclaimed once `req` completed.
-    buf: *mut [u8],
+    /// From `Box::leak`; reclaimed once `req` completed. None for an
+    /// attachment, whose memory `keep` owns.
+    buf: Option<*mut [u8]>,
+    /// The message whose buffers attachments are sent from; dropped when the
+    /// last of its requests completed.
+    keep: Option<Rc<Box<dyn Any>>>,
 }
 
 /// Largest message that travels through the always-posted receive.
 const EAGER: usize = 16 * 1024;
 const TAG_SMALL: i32 = 0;
 const TAG_LARGE: i32 = 1;
+/// Attachments (`Buffer` memory), each right after its message.
+const TAG_ATT: i32 = 2;
 
 /// The always-posted receive and its buffer.
 struct Posted {
@@ -56,9 +64,35 @@ pub(crate) struct MpiEndpoint {
     _universe: Universe,
 }
 
+/// Keeps large allocations on the heap. Messages move large buffers between
+/// processes: the receiver allocates one per message and the sender's are
+/// freed after each send. With glibc's defaults every such buffer is a fresh
+/// `mmap` whose pages fault in on first write and are unmapped on free, which
+/// costs more than the transfer (measured: 1.1 vs 5.5 GB/s at 1 MiB). MPI
+/// libraries tune the allocator the same way; this process belongs to the
+/// MPI layer, so it is done once at start-up.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+        }
+        const M_TRIM_THRESHOLD: std::ffi::c_int = -1;
+        const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+        // SAFETY: `mallopt` only changes glibc's allocation thresholds; it is
+        // called before this process allocates message buffers, from the only
+        // thread that uses the runtime.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 1 << 30);
+            mallopt(M_TRIM_THRESHOLD, i32::MAX);
+        }
+    }
+}
+
 impl MpiEndpoint {
     /// Initialises MPI.
     pub(crate) fn init() -> Result<MpiEndpoint, String> {
+        tune_allocator();
         let universe = mpi::initialize().ok_or("MPI was already initialised in this process")?;
         let world = universe.world();
         let rank = world.rank() as usize;
@@ -86,8 +120,38 @@ impl MpiEndpoint {
         all
     }
 
-    /// Starts sending `bytes` to rank `to`.
-    pub(crate) fn send(&mut self, to: usize, bytes: Vec<u8>) {
+    /// Starts sending `bytes` to rank `to`, then each attachment (pointer,
+    /// length) as its own message straight from its memory, which `keep`
+    /// owns and which is kept until those sends complete.
+    pub(crate) fn send(&mut self, to: usize, bytes: Vec<u8>, att: Vec<(*const u8, usize)>, keep: Option<Box<dyn Any>>) {
+        self.send_header(to, bytes);
+        if att.is_empty() {
+            return;
+        }
+        let keep = Rc::new(keep.expect("attachments come with the message that owns them"));
+        for (ptr, len) in att {
+            // SAFETY: `ptr`/`len` describe the memory of a `Buffer` inside the
+            // message that `keep` owns; `keep` lives in the in-flight list
+            // until this request completes, and nothing mutates it meanwhile.
+            let slice: &'static [u8] = unsafe { std::slice::from_raw_parts(ptr, len) };
+            let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, slice, TAG_ATT);
+            self.in_flight.push(InFlight { req, buf: None, keep: Some(keep.clone()) });
+        }
+    }
+
+    /// Receives the next attachment from `from` into `into` (blocking: it
+    /// was sent right after the message that announced it).
+    pub(crate) fn recv_attachment(&mut self, from: usize, into: &mut [u8]) -> Result<(), String> {
+        let (msg, status) = self.world.process_at_rank(from as i32).matched_probe_with_tag(TAG_ATT);
+        let n = status.count(u8::equivalent_datatype());
+        if n < 0 || n as usize != into.len() {
+            return Err(format!("attachment of {n} bytes where {} were announced", into.len()));
+        }
+        msg.matched_receive_into(into);
+        Ok(())
+    }
+
+    fn send_header(&mut self, to: usize, bytes: Vec<u8>) {
         let tag = if bytes.len() <= EAGER { TAG_SMALL } else { TAG_LARGE };
         let buf: &'static mut [u8] = Box::leak(bytes.into_boxed_slice());
         let ptr: *mut [u8] = buf;
@@ -101,7 +165,7 @@ impl MpiEndpoint {
             // Small messages are usually sent at once (eager protocol).
             // SAFETY: completed: MPI no longer reads `ptr` (from `Box::leak`).
             Ok(_) => drop(unsafe { Box::from_raw(ptr) }),
-            Err(req) => self.in_flight.push(InFlight { req, buf: ptr }),
+            Err(req) => self.in_flight.push(InFlight { req, buf: Some(ptr), keep: None }),
         }
         if self.in_flight.len() >= 64 {
             self.progress();
@@ -112,15 +176,18 @@ impl MpiEndpoint {
     pub(crate) fn progress(&mut self) {
         let mut i = 0;
         while i < self.in_flight.len() {
-            let InFlight { req, buf } = self.in_flight.swap_remove(i);
+            let InFlight { req, buf, keep } = self.in_flight.swap_remove(i);
             match req.test() {
                 Ok(_) => {
-                    // SAFETY: the request completed, MPI no longer reads the
-                    // buffer, and `buf` came from `Box::leak` in `send`.
-                    drop(unsafe { Box::from_raw(buf) });
+                    if let Some(buf) = buf {
+                        // SAFETY: the request completed, MPI no longer reads
+                        // the buffer, and `buf` came from `Box::leak` in `send`.
+                        drop(unsafe { Box::from_raw(buf) });
+                    }
+                    drop(keep);
                 }
                 Err(req) => {
-                    self.in_flight.push(InFlight { req, buf });
+                    self.in_flight.push(InFlight { req, buf, keep });
                     let last = self.in_flight.len() - 1;
                     self.in_flight.swap(i, last);
                     i += 1;
@@ -169,7 +236,7 @@ impl MpiEndpoint {
         // Requests that never completed would panic on drop: forget them (and
         // leak their buffers) rather than crash at exit.
         for f in self.in_flight.drain(..) {
-            std::mem::forget(f.req);
+            std::mem::forget(f);
         }
     }
 

@@ -1,0 +1,265 @@
+//! [`Buffer`]: a vector of plain numbers that travels between processes as
+//! its own MPI message, straight from and into the vector's memory.
+//!
+//! How: when the MPI layer serialises a message, a `Buffer` does not write
+//! its elements; it records (pointer, length) as an *attachment* and writes
+//! only its index. The layer sends the message, then each attachment with
+//! `MPI_Isend` directly from the vector (which it keeps alive until the send
+//! completes). The receiver allocates memory with the element type's size
+//! and alignment (both sent along), receives the attachment into it, and the
+//! `Buffer` decoded from the message takes that memory as its `Vec`. Within
+//! a process a `Buffer` moves like any value; elsewhere (no MPI layer) it
+//! serialises its elements normally.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::alloc::Layout;
+use std::cell::RefCell;
+use std::ops::{Deref, DerefMut};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Element types a [`Buffer`] may hold: fixed-size numbers without padding,
+/// whose every bit pattern is valid. Sealed.
+pub trait Plain: sealed::Sealed + Copy + Send + Sync + Serialize + DeserializeOwned + 'static {}
+
+macro_rules! plain {
+    ($($t:ty),*) => {$( impl sealed::Sealed for $t {} impl Plain for $t {} )*};
+}
+plain!(u8, i8, u16, i16, u32, i32, u64, i64, u128, i128, f32, f64);
+
+/// A `Vec<T>` of plain numbers that crosses processes without being
+/// serialised element by element (see the module docs). Dereferences to
+/// the vector.
+#[derive(Clone, Default, PartialEq, Debug)]
+pub struct Buffer<T: Plain>(pub Vec<T>);
+
+impl<T: Plain> Buffer<T> {
+    /// The vector.
+    pub fn into_vec(self) -> Vec<T> {
+        self.0
+    }
+}
+
+impl<T: Plain> From<Vec<T>> for Buffer<T> {
+    fn from(v: Vec<T>) -> Self {
+        Buffer(v)
+    }
+}
+
+impl<T: Plain> Deref for Buffer<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.0
+    }
+}
+
+impl<T: Plain> DerefMut for Buffer<T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
+        &mut self.0
+    }
+}
+
+/// Memory of one outgoing attachment. Valid while the message that holds the
+/// buffer is alive (the MPI layer keeps it until the send completes).
+pub(crate) struct OutAttachment {
+    pub ptr: *const u8,
+    pub bytes: usize,
+    /// Alignment of the element type.
+    pub align: usize,
+}
+
+/// Size and alignment of one attachment, sent ahead of it.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug)]
+pub(crate) struct AttDesc {
+    pub bytes: u64,
+    pub align: u32,
+}
+
+/// Memory received for one attachment, allocated with the sender's element
+/// alignment so that it can become a `Vec<T>` without a copy.
+pub(crate) struct RawBuf {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+impl RawBuf {
+    /// Zeroed memory for `d` (checked: it came from another process).
+    pub(crate) fn alloc(d: AttDesc) -> Result<RawBuf, String> {
+        let bytes = usize::try_from(d.bytes).map_err(|_| "attachment too large")?;
+        let layout = Layout::from_size_align(bytes, d.align as usize)
+            .map_err(|_| format!("bad attachment layout ({} bytes, alignment {})", d.bytes, d.align))?;
+        if d.align > 16 {
+            return Err(format!("bad attachment alignment {}", d.align));
+        }
+        if bytes == 0 {
+            return Ok(RawBuf { ptr: std::ptr::null_mut(), layout });
+        }
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            return Err(format!("cannot allocate {bytes} bytes for an attachment"));
+        }
+        Ok(RawBuf { ptr, layout })
+    }
+
+    /// The memory, for MPI to receive into.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        if self.ptr.is_null() {
+            return &mut [];
+        }
+        // SAFETY: `ptr` points at `layout.size()` initialised (zeroed) bytes
+        // that this RawBuf owns exclusively.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.layout.size()) }
+    }
+
+    fn into_vec<T: Plain>(mut self) -> Result<Vec<T>, String> {
+        let size = std::mem::size_of::<T>();
+        let n = self.layout.size() / size;
+        if self.layout.size() % size != 0 || self.layout.align() != std::mem::align_of::<T>() {
+            return Err(format!(
+                "attachment of {} bytes (alignment {}) is not a vector of {}",
+                self.layout.size(),
+                self.layout.align(),
+                std::any::type_name::<T>()
+            ));
+        }
+        if self.ptr.is_null() {
+            return Ok(Vec::new());
+        }
+        let ptr = std::mem::replace(&mut self.ptr, std::ptr::null_mut());
+        // SAFETY: `ptr` was allocated by the global allocator with exactly
+        // `Layout::array::<T>(n)` (size n * size_of::<T>() and T's alignment,
+        // checked above); its bytes are initialised, and every bit pattern is
+        // a valid `T` (`Plain`). Ownership moves to the Vec (ptr nulled here).
+        Ok(unsafe { Vec::from_raw_parts(ptr as *mut T, n, n) })
+    }
+}
+
+// SAFETY: a RawBuf owns its allocation exclusively, like a `Vec<u8>`.
+unsafe impl Send for RawBuf {}
+
+impl Clone for RawBuf {
+    fn clone(&self) -> RawBuf {
+        let c = RawBuf::alloc(AttDesc { bytes: self.layout.size() as u64, align: self.layout.align() as u32 })
+            .expect("same layout as an existing buffer");
+        if !self.ptr.is_null() {
+            // SAFETY: both regions are `layout.size()` bytes and distinct.
+            unsafe { std::ptr::copy_nonoverlapping(self.ptr, c.ptr, self.layout.size()) };
+        }
+        c
+    }
+}
+
+impl Drop for RawBuf {
+    fn drop(&mut self) {
+        if !self.ptr.is_null() {
+            // SAFETY: allocated in `alloc` with `self.layout`, not yet given away.
+            unsafe { std::alloc::dealloc(self.ptr, self.layout) };
+        }
+    }
+}
+
+thread_local! {
+    /// While the MPI layer serialises a message: its attachments.
+    static OUT: RefCell<Option<Vec<OutAttachment>>> = const { RefCell::new(None) };
+    /// While a received value is decoded: the attachments of its message.
+    static IN: RefCell<Option<Vec<Option<RawBuf>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (which serialises) collecting the attachments of every `Buffer`.
+pub(crate) fn collecting<R>(f: impl FnOnce() -> R) -> (R, Vec<OutAttachment>) {
+    let prev = OUT.with(|o| o.borrow_mut().replace(Vec::new()));
+    let r = f();
+    let att = OUT.with(|o| std::mem::replace(&mut *o.borrow_mut(), prev)).unwrap_or_default();
+    (r, att)
+}
+
+/// Runs `f` (which deserialises) with `att` available to `Buffer`s.
+pub(crate) fn providing<R>(att: Vec<RawBuf>, f: impl FnOnce() -> R) -> R {
+    if att.is_empty() {
+        return f();
+    }
+    let prev = IN.with(|i| i.borrow_mut().replace(att.into_iter().map(Some).collect()));
+    let r = f();
+    IN.with(|i| *i.borrow_mut() = prev);
+    r
+}
+
+#[derive(Serialize, Deserialize)]
+enum BufferWire<T> {
+    Inline(Vec<T>),
+    Attached(u32),
+}
+
+impl<T: Plain> Serialize for Buffer<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let index = OUT.with(|o| {
+            o.borrow_mut().as_mut().map(|v| {
+                v.push(OutAttachment {
+                    ptr: self.0.as_ptr() as *const u8,
+                    bytes: std::mem::size_of_val(self.0.as_slice()),
+                    align: std::mem::align_of::<T>(),
+                });
+                (v.len() - 1) as u32
+            })
+        });
+        match index {
+            Some(i) => BufferWire::<T>::Attached(i).serialize(s),
+            None => s.serialize_newtype_variant("BufferWire", 0, "Inline", &self.0),
+        }
+    }
+}
+
+impl<'de, T: Plain> Deserialize<'de> for Buffer<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match BufferWire::<T>::deserialize(d)? {
+            BufferWire::Inline(v) => Ok(Buffer(v)),
+            BufferWire::Attached(i) => {
+                let raw = IN.with(|a| a.borrow_mut().as_mut().and_then(|v| v.get_mut(i as usize)?.take()));
+                let raw = raw.ok_or_else(|| serde::de::Error::custom(format!("missing attachment {i}")))?;
+                raw.into_vec::<T>().map(Buffer).map_err(serde::de::Error::custom)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachments_round_trip_without_serialising_elements() {
+        let v: Buffer<f64> = (0..1000).map(|i| i as f64 * 0.5).collect::<Vec<_>>().into();
+        let (bytes, att) = collecting(|| crate::value::encode(&(7u32, &v)).unwrap());
+        assert!(bytes.len() < 16, "elements were not serialised inline");
+        assert_eq!(att.len(), 1);
+        assert_eq!(att[0].bytes, 8000);
+        // The receiving side: allocate with the alignment, copy (MPI would
+        // receive), decode.
+        let mut raw = RawBuf::alloc(AttDesc { bytes: 8000, align: 8 }).unwrap();
+        // SAFETY (test): `att[0]` points into `v`, alive here, 8000 bytes.
+        let src = unsafe { std::slice::from_raw_parts(att[0].ptr, att[0].bytes) };
+        raw.as_mut_slice().copy_from_slice(src);
+        let got: (u32, Buffer<f64>) = providing(vec![raw], || crate::value::decode(&bytes)).unwrap();
+        assert!(got.0 == 7 && got.1 == v, "round trip changed the values");
+    }
+
+    #[test]
+    fn without_the_mpi_layer_buffers_serialise_inline() {
+        let v: Buffer<u8> = vec![1, 2, 3].into();
+        let b = crate::value::encode(&v).unwrap();
+        assert_eq!(crate::value::decode::<Buffer<u8>>(&b).unwrap(), v);
+    }
+
+    #[test]
+    fn a_missing_or_mistyped_attachment_is_an_error() {
+        let v: Buffer<u32> = vec![1, 2, 3].into();
+        let (bytes, _) = collecting(|| crate::value::encode(&v).unwrap());
+        assert!(crate::value::decode::<Buffer<u32>>(&bytes).is_err());
+        let raw = RawBuf::alloc(AttDesc { bytes: 12, align: 1 }).unwrap();
+        assert!(providing(vec![raw], || crate::value::decode::<Buffer<u32>>(&bytes)).is_err());
+    }
+}
