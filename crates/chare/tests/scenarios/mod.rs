@@ -58,7 +58,8 @@ macro_rules! for_each_scenario {
                 channel_order_under_load_with_iwait,
                 channels_pair_by_creation_order,
                 large_buffers_move_without_copy,
-                large_buffers_cross_pes_intact;
+                large_buffers_cross_pes_intact,
+                plain_buffers_cross_pes_intact;
             reductions:
                 every_reduction_operation,
                 gather_of_ten_thousand_elements_is_in_index_order,
