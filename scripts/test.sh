@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-mpi.sh
-features="chare/mpi,chare-bench/mpi"
+features="chare/mpi,chare-bench/mpi,chare-examples/mpi"
 cargo build --workspace --all-targets --release --locked --features "$features"
 cargo test --workspace --release --locked --features "$features" -- --test-threads=2
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
