@@ -6,7 +6,9 @@
 //! number of elements with 1- to 6-d indices placed by a map. Entry methods
 //! may be `async` and await **futures** and **channels**; collections
 //! **reduce** values to a future or an entry method. PEs are threads of one
-//! process (the `local` machine layer).
+//! process (the `local` machine layer), or one PE per MPI rank when the
+//! program is built with the cargo feature `mpi` and started by `mpirun`
+//! (the `mpi` layer): the same program runs on both.
 //!
 //! ```
 //! use chare::prelude::*;
@@ -72,7 +74,15 @@
 //! [`run`] reads the PE count from `--pes N` / `+pN` on the command line, or
 //! `CHARE_PES`, default the number of cores (see [`config`]), and exits the
 //! process with a one-line error on failure. [`Runtime`] returns the outcome
-//! instead (for tests and embedding).
+//! instead (for tests and embedding). Under `mpirun` (feature `mpi`) the PE
+//! count is the number of ranks; PE 0 runs the main task.
+//!
+//! ## Values between processes
+//! Entry arguments and results, channel values and future values implement
+//! serde's `Serialize`/`Deserialize`. Within a process they move as objects;
+//! between processes they travel as postcard bytes, decoded where their type
+//! is known. Large vectors of numbers should be wrapped in [`Buffer`], which
+//! the MPI layer sends as a separate message straight from its memory.
 
 mod buffer;
 mod channel;
