@@ -71,6 +71,9 @@ pub(crate) struct OutAttachment {
     pub align: usize,
 }
 
+/// Largest `Buffer` that can cross processes, in bytes (MPI counts are `int`).
+pub(crate) const MAX_ATTACHMENT: usize = i32::MAX as usize;
+
 /// Size and alignment of one attachment, sent ahead of it.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug)]
 pub(crate) struct AttDesc {
@@ -86,7 +89,9 @@ pub(crate) struct RawBuf {
 }
 
 impl RawBuf {
-    /// Zeroed memory for `d` (checked: it came from another process).
+    /// Uninitialised memory for `d` (checked: it came from another process).
+    /// Invariant: it is read (`into_vec`, `clone`) only after it was filled
+    /// completely (the MPI layer checks the received length first).
     pub(crate) fn alloc(d: AttDesc) -> Result<RawBuf, String> {
         let bytes = usize::try_from(d.bytes).map_err(|_| "attachment too large")?;
         let layout = Layout::from_size_align(bytes, d.align as usize)
@@ -94,25 +99,25 @@ impl RawBuf {
         if d.align > 16 {
             return Err(format!("bad attachment alignment {}", d.align));
         }
+        if bytes > MAX_ATTACHMENT {
+            return Err(format!("attachment of {bytes} bytes is above the limit of {MAX_ATTACHMENT}"));
+        }
         if bytes == 0 {
             return Ok(RawBuf { ptr: std::ptr::null_mut(), layout });
         }
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        // SAFETY: the layout has a non-zero size. Not zeroed: MPI overwrites
+        // every byte, and zeroing would cost a pass over the memory.
+        let ptr = unsafe { std::alloc::alloc(layout) };
         if ptr.is_null() {
             return Err(format!("cannot allocate {bytes} bytes for an attachment"));
         }
         Ok(RawBuf { ptr, layout })
     }
 
-    /// The memory, for MPI to receive into.
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
-        if self.ptr.is_null() {
-            return &mut [];
-        }
-        // SAFETY: `ptr` points at `layout.size()` initialised (zeroed) bytes
-        // that this RawBuf owns exclusively.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.layout.size()) }
+    /// The memory, for MPI to receive into (through a raw pointer: it is
+    /// not initialised yet), and its length.
+    pub(crate) fn as_mut_ptr(&mut self) -> (*mut u8, usize) {
+        (self.ptr, self.layout.size())
     }
 
     fn into_vec<T: Plain>(mut self) -> Result<Vec<T>, String> {
@@ -132,7 +137,7 @@ impl RawBuf {
         let ptr = std::mem::replace(&mut self.ptr, std::ptr::null_mut());
         // SAFETY: `ptr` was allocated by the global allocator with exactly
         // `Layout::array::<T>(n)` (size n * size_of::<T>() and T's alignment,
-        // checked above); its bytes are initialised, and every bit pattern is
+        // checked above); its bytes were all written (struct invariant), and every bit pattern is
         // a valid `T` (`Plain`). Ownership moves to the Vec (ptr nulled here).
         Ok(unsafe { Vec::from_raw_parts(ptr as *mut T, n, n) })
     }
@@ -242,7 +247,10 @@ mod tests {
         let mut raw = RawBuf::alloc(AttDesc { bytes: 8000, align: 8 }).unwrap();
         // SAFETY (test): `att[0]` points into `v`, alive here, 8000 bytes.
         let src = unsafe { std::slice::from_raw_parts(att[0].ptr, att[0].bytes) };
-        raw.as_mut_slice().copy_from_slice(src);
+        let (dst, len) = raw.as_mut_ptr();
+        assert_eq!(len, src.len());
+        // SAFETY (test): `dst` owns `len` bytes, distinct from `src`.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, len) };
         let got: (u32, Buffer<f64>) = providing(vec![raw], || crate::value::decode(&bytes)).unwrap();
         assert!(got.0 == 7 && got.1 == v, "round trip changed the values");
     }

@@ -99,6 +99,15 @@ impl Pe {
             .iter()
             .map(|a| AttDesc { bytes: a.bytes as u64, align: a.align as u32 })
             .collect();
+        let too_big = att.iter().find(|a| a.bytes > crate::buffer::MAX_ATTACHMENT);
+        let w = match too_big {
+            Some(a) => Err(format!(
+                "a Buffer of {} bytes is above the limit of {} bytes between processes",
+                a.bytes,
+                crate::buffer::MAX_ATTACHMENT
+            )),
+            None => w,
+        };
         let frame = w.and_then(|wire| encode(&Frame { att: descs, wire }));
         match frame {
             Ok(bytes) => {
@@ -157,7 +166,8 @@ impl Pe {
                         return worked;
                     }
                 };
-                if let Err(e) = net.ep.borrow_mut().recv_attachment(from, raw.as_mut_slice()) {
+                let (ptr, len) = raw.as_mut_ptr();
+                if let Err(e) = net.ep.borrow_mut().recv_attachment(from, ptr, len) {
                     self.fail_usage(format!("message from PE {from}: {e}"));
                     return worked;
                 }

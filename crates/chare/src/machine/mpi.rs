@@ -139,15 +139,23 @@ impl MpiEndpoint {
         }
     }
 
-    /// Receives the next attachment from `from` into `into` (blocking: it
-    /// was sent right after the message that announced it).
-    pub(crate) fn recv_attachment(&mut self, from: usize, into: &mut [u8]) -> Result<(), String> {
+    /// Receives the next attachment from `from` into the `len` bytes at
+    /// `ptr` (blocking: it was sent right after the message that announced
+    /// it). The memory may be uninitialised: MPI writes it through a raw
+    /// pointer, and only after its length was checked to be exactly `len`.
+    pub(crate) fn recv_attachment(&mut self, from: usize, ptr: *mut u8, len: usize) -> Result<(), String> {
         let (msg, status) = self.world.process_at_rank(from as i32).matched_probe_with_tag(TAG_ATT);
         let n = status.count(u8::equivalent_datatype());
-        if n < 0 || n as usize != into.len() {
-            return Err(format!("attachment of {n} bytes where {} were announced", into.len()));
+        if n < 0 || n as usize != len {
+            // Receive it anyway (into a scratch vector) so it does not linger.
+            let _ = (msg, status).matched_receive_vec::<u8>();
+            return Err(format!("attachment of {n} bytes where {len} were announced"));
         }
-        msg.matched_receive_into(into);
+        if len > 0 {
+            msg.matched_receive_into(&mut RawRecv { ptr, len });
+        } else {
+            let _ = (msg, status).matched_receive_vec::<u8>();
+        }
         Ok(())
     }
 
@@ -245,6 +253,39 @@ impl MpiEndpoint {
         self.world.abort(code)
     }
 }
+
+/// `len` bytes at `ptr` for MPI to receive into, without a Rust reference
+/// to (possibly uninitialised) memory.
+struct RawRecv {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: `pointer_mut` returns the start of `len` writable bytes that the
+// caller of `recv_attachment` owns for the duration of the receive.
+unsafe impl mpi::datatype::PointerMut for RawRecv {
+    fn pointer_mut(&mut self) -> *mut std::ffi::c_void {
+        self.ptr.cast()
+    }
+}
+
+// SAFETY: the memory holds exactly `len` elements of the datatype below.
+unsafe impl mpi::datatype::Collection for RawRecv {
+    fn count(&self) -> mpi::Count {
+        self.len as mpi::Count
+    }
+}
+
+// SAFETY: the elements are bytes.
+unsafe impl mpi::datatype::AsDatatype for RawRecv {
+    type Out = <u8 as Equivalence>::Out;
+    fn as_datatype(&self) -> Self::Out {
+        u8::equivalent_datatype()
+    }
+}
+
+// SAFETY: the three traits above describe one writable buffer.
+unsafe impl mpi::datatype::BufferMut for RawRecv {}
 
 impl Drop for MpiEndpoint {
     fn drop(&mut self) {
