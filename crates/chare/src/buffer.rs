@@ -193,16 +193,93 @@ pub(crate) fn providing<R>(att: Vec<RawBuf>, f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Below this many bytes a buffer travels inside its message (one MPI
+/// message instead of two); above, as an attachment.
+const ATTACH_MIN: usize = 4096;
+
+/// How a buffer is written: its memory as bytes inside the message, or the
+/// index of an attachment. Both sides run the same binary on machines of one
+/// byte order (MPI layer).
 #[derive(Serialize, Deserialize)]
-enum BufferWire<T> {
-    Inline(Vec<T>),
+enum BufferWire {
+    Inline(RawBytes),
     Attached(u32),
+}
+
+/// Bytes, written with `serialize_bytes` (one copy, not one call per byte).
+struct RawBytes(Vec<u8>);
+
+impl Serialize for RawBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawBytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<RawBytes, E> {
+                Ok(RawBytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<RawBytes, E> {
+                Ok(RawBytes(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<RawBytes, A::Error> {
+                let mut v = Vec::new();
+                while let Some(b) = a.next_element::<u8>()? {
+                    v.push(b);
+                }
+                Ok(RawBytes(v))
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
+}
+
+/// The memory of `v` as bytes.
+fn as_bytes<T: Plain>(v: &[T]) -> &[u8] {
+    // SAFETY: `T: Plain` are primitive numbers without padding, so every
+    // byte of the slice is initialised; u8 has alignment 1.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+}
+
+/// A vector of `T` from its bytes (copied into memory aligned for `T`).
+fn from_bytes<T: Plain>(b: &[u8]) -> Result<Vec<T>, String> {
+    let size = std::mem::size_of::<T>();
+    if b.len() % size != 0 {
+        return Err(format!("{} bytes are not a vector of {}", b.len(), std::any::type_name::<T>()));
+    }
+    let n = b.len() / size;
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    // SAFETY: the vector has capacity for `n` elements = `b.len()` bytes;
+    // every bit pattern is a valid `T` (`Plain`), so after the copy the
+    // first `n` elements are initialised.
+    unsafe {
+        std::ptr::copy_nonoverlapping(b.as_ptr(), v.as_mut_ptr() as *mut u8, b.len());
+        v.set_len(n);
+    }
+    Ok(v)
+}
+
+/// Borrowed bytes, written like [`RawBytes`].
+struct RawBytesRef<'a>(&'a [u8]);
+
+impl Serialize for RawBytesRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
 }
 
 impl<T: Plain> Serialize for Buffer<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let bytes = std::mem::size_of_val(self.0.as_slice());
         let index = OUT.with(|o| {
-            o.borrow_mut().as_mut().map(|v| {
+            o.borrow_mut().as_mut().filter(|_| bytes >= ATTACH_MIN).map(|v| {
                 v.push(OutAttachment {
                     ptr: self.0.as_ptr() as *const u8,
                     bytes: std::mem::size_of_val(self.0.as_slice()),
@@ -212,16 +289,16 @@ impl<T: Plain> Serialize for Buffer<T> {
             })
         });
         match index {
-            Some(i) => BufferWire::<T>::Attached(i).serialize(s),
-            None => s.serialize_newtype_variant("BufferWire", 0, "Inline", &self.0),
+            Some(i) => BufferWire::Attached(i).serialize(s),
+            None => s.serialize_newtype_variant("BufferWire", 0, "Inline", &RawBytesRef(as_bytes(&self.0))),
         }
     }
 }
 
 impl<'de, T: Plain> Deserialize<'de> for Buffer<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match BufferWire::<T>::deserialize(d)? {
-            BufferWire::Inline(v) => Ok(Buffer(v)),
+        match BufferWire::deserialize(d)? {
+            BufferWire::Inline(b) => from_bytes(&b.0).map(Buffer).map_err(serde::de::Error::custom),
             BufferWire::Attached(i) => {
                 let raw = IN.with(|a| a.borrow_mut().as_mut().and_then(|v| v.get_mut(i as usize)?.take()));
                 let raw = raw.ok_or_else(|| serde::de::Error::custom(format!("missing attachment {i}")))?;
@@ -256,6 +333,14 @@ mod tests {
     }
 
     #[test]
+    fn small_buffers_travel_inside_their_message() {
+        let v: Buffer<i32> = vec![-1, 2, -3].into();
+        let (bytes, att) = collecting(|| crate::value::encode(&v).unwrap());
+        assert!(att.is_empty());
+        assert_eq!(crate::value::decode::<Buffer<i32>>(&bytes).unwrap(), v);
+    }
+
+    #[test]
     fn without_the_mpi_layer_buffers_serialise_inline() {
         let v: Buffer<u8> = vec![1, 2, 3].into();
         let b = crate::value::encode(&v).unwrap();
@@ -264,10 +349,10 @@ mod tests {
 
     #[test]
     fn a_missing_or_mistyped_attachment_is_an_error() {
-        let v: Buffer<u32> = vec![1, 2, 3].into();
+        let v: Buffer<u32> = (0..2000).collect::<Vec<u32>>().into();
         let (bytes, _) = collecting(|| crate::value::encode(&v).unwrap());
         assert!(crate::value::decode::<Buffer<u32>>(&bytes).is_err());
-        let raw = RawBuf::alloc(AttDesc { bytes: 12, align: 1 }).unwrap();
+        let raw = RawBuf::alloc(AttDesc { bytes: 8000, align: 1 }).unwrap();
         assert!(providing(vec![raw], || crate::value::decode::<Buffer<u32>>(&bytes)).is_err());
     }
 }
