@@ -207,39 +207,8 @@ enum BufferWire {
 }
 
 /// Bytes, written with `serialize_bytes` (one copy, not one call per byte).
-struct RawBytes(Vec<u8>);
-
-impl Serialize for RawBytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for RawBytes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawBytes;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("bytes")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<RawBytes, E> {
-                Ok(RawBytes(v.to_vec()))
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<RawBytes, E> {
-                Ok(RawBytes(v))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<RawBytes, A::Error> {
-                let mut v = Vec::new();
-                while let Some(b) = a.next_element::<u8>()? {
-                    v.push(b);
-                }
-                Ok(RawBytes(v))
-            }
-        }
-        d.deserialize_byte_buf(V)
-    }
-}
+#[derive(Serialize, Deserialize)]
+struct RawBytes(#[serde(with = "crate::value::bytes")] Vec<u8>);
 
 /// The memory of `v` as bytes.
 fn as_bytes<T: Plain>(v: &[T]) -> &[u8] {

@@ -299,6 +299,7 @@ pub(crate) struct WireContribution {
     count: usize,
     total: usize,
     root: usize,
+    #[serde(with = "crate::value::bytes")]
     partial: Vec<u8>,
     delivery: WireDelivery,
 }
