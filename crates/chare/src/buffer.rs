@@ -123,7 +123,7 @@ impl RawBuf {
     fn into_vec<T: Plain>(mut self) -> Result<Vec<T>, String> {
         let size = std::mem::size_of::<T>();
         let n = self.layout.size() / size;
-        if self.layout.size() % size != 0 || self.layout.align() != std::mem::align_of::<T>() {
+        if !self.layout.size().is_multiple_of(size) || self.layout.align() != std::mem::align_of::<T>() {
             return Err(format!(
                 "attachment of {} bytes (alignment {}) is not a vector of {}",
                 self.layout.size(),
@@ -220,7 +220,7 @@ fn as_bytes<T: Plain>(v: &[T]) -> &[u8] {
 /// A vector of `T` from its bytes (copied into memory aligned for `T`).
 fn from_bytes<T: Plain>(b: &[u8]) -> Result<Vec<T>, String> {
     let size = std::mem::size_of::<T>();
-    if b.len() % size != 0 {
+    if !b.len().is_multiple_of(size) {
         return Err(format!("{} bytes are not a vector of {}", b.len(), std::any::type_name::<T>()));
     }
     let n = b.len() / size;
@@ -291,11 +291,11 @@ mod tests {
         // The receiving side: allocate with the alignment, copy (MPI would
         // receive), decode.
         let mut raw = RawBuf::alloc(AttDesc { bytes: 8000, align: 8 }).unwrap();
-        // SAFETY (test): `att[0]` points into `v`, alive here, 8000 bytes.
+        // SAFETY: (test) `att[0]` points into `v`, alive here, 8000 bytes.
         let src = unsafe { std::slice::from_raw_parts(att[0].ptr, att[0].bytes) };
         let (dst, len) = raw.as_mut_ptr();
         assert_eq!(len, src.len());
-        // SAFETY (test): `dst` owns `len` bytes, distinct from `src`.
+        // SAFETY: (test) `dst` owns `len` bytes, distinct from `src`.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, len) };
         let got: (u32, Buffer<f64>) = providing(vec![raw], || crate::value::decode(&bytes)).unwrap();
         assert!(got.0 == 7 && got.1 == v, "round trip changed the values");

@@ -45,7 +45,7 @@ pub(crate) fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, String> {
 /// Deserialises a `T`; trailing bytes are an error too.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     match postcard::take_from_bytes::<T>(bytes) {
-        Ok((v, rest)) if rest.is_empty() => Ok(v),
+        Ok((v, [])) => Ok(v),
         Ok(_) => Err(format!("{} trailing bytes after a {}", bytes.len(), std::any::type_name::<T>())),
         Err(e) => Err(format!("malformed {}: {e}", std::any::type_name::<T>())),
     }

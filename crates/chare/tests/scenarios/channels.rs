@@ -154,8 +154,7 @@ impl Big {
     #[entry]
     async fn buffers_check(&self, ctx: &Ctx<Self>, iters: u32) -> u32 {
         let me = ctx.index().i();
-        let ch: Channel<(Buffer<f64>, u32, Buffer<u8>, Buffer<i32>)> =
-            ctx.channel_to(&ctx.proxy().elem(1 - me));
+        let ch: Channel<Mixed> = ctx.channel_to(&ctx.proxy().elem(1 - me));
         let mut checked = 0;
         for k in 0..iters {
             let n = 1000 + 37 * k as usize;
@@ -179,6 +178,9 @@ impl Big {
         checked
     }
 }
+
+/// Several buffers and a number in one message.
+type Mixed = (Buffer<f64>, u32, Buffer<u8>, Buffer<i32>);
 
 /// `Buffer`s cross PEs (and processes) intact.
 pub fn plain_buffers_cross_pes_intact() -> Scenario {
