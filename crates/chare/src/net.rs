@@ -148,9 +148,9 @@ impl Pe {
         let net = self.net();
         let mut worked = false;
         for _ in 0..64 {
-            let got = net.ep.borrow_mut().try_recv();
-            let Some((from, bytes)) = got else { break };
-            let frame = match decode::<Frame>(&bytes) {
+            let got = net.ep.borrow_mut().try_recv_with(decode::<Frame>);
+            let Some((from, frame)) = got else { break };
+            let frame = match frame {
                 Ok(f) => f,
                 Err(e) => {
                     self.fail_usage(format!("malformed message from PE {from}: {e}"));

@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 /// A buffer lent to MPI for one `MPI_Isend`.
 struct InFlight {
     req: Request<'static, [u8], StaticScope>,
-    /// From `Box::leak`; reclaimed once `req` completed. None for an
-    /// attachment, whose memory `keep` owns.
-    buf: Option<*mut [u8]>,
+    /// The bytes `req` reads; neither touched nor dropped until it
+    /// completed. None for an attachment, whose memory `keep` owns.
+    buf: Option<Vec<u8>>,
     /// The message whose buffers attachments are sent from; dropped when the
     /// last of its requests completed.
     keep: Option<Rc<Box<dyn Any>>>,
@@ -161,19 +161,16 @@ impl MpiEndpoint {
 
     fn send_header(&mut self, to: usize, bytes: Vec<u8>) {
         let tag = if bytes.len() <= EAGER { TAG_SMALL } else { TAG_LARGE };
-        let buf: &'static mut [u8] = Box::leak(bytes.into_boxed_slice());
-        let ptr: *mut [u8] = buf;
-        // SAFETY: `ptr` comes from `Box::leak` just above, so it is valid for
-        // 'static until we reclaim it; we only do that after the request that
-        // reads it has completed (`progress`, `flush`), and never hand out
-        // another reference to it in between.
-        let shared: &'static [u8] = unsafe { &*ptr };
+        // SAFETY: the slice points into `bytes`' heap memory, which does not
+        // move when the Vec does; the Vec is kept (unchanged) in the in-flight
+        // list, or here, until the request that reads it has completed
+        // (`progress`, `flush` leaks it if it never does).
+        let shared: &'static [u8] = unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) };
         let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, shared, tag);
         match req.test() {
             // Small messages are usually sent at once (eager protocol).
-            // SAFETY: completed: MPI no longer reads `ptr` (from `Box::leak`).
-            Ok(_) => drop(unsafe { Box::from_raw(ptr) }),
-            Err(req) => self.in_flight.push(InFlight { req, buf: Some(ptr), keep: None }),
+            Ok(_) => drop(bytes),
+            Err(req) => self.in_flight.push(InFlight { req, buf: Some(bytes), keep: None }),
         }
         if self.in_flight.len() >= 64 {
             self.progress();
@@ -187,11 +184,8 @@ impl MpiEndpoint {
             let InFlight { req, buf, keep } = self.in_flight.swap_remove(i);
             match req.test() {
                 Ok(_) => {
-                    if let Some(buf) = buf {
-                        // SAFETY: the request completed, MPI no longer reads
-                        // the buffer, and `buf` came from `Box::leak` in `send`.
-                        drop(unsafe { Box::from_raw(buf) });
-                    }
+                    // The request completed: MPI no longer reads them.
+                    drop(buf);
                     drop(keep);
                 }
                 Err(req) => {
@@ -204,17 +198,18 @@ impl MpiEndpoint {
         }
     }
 
-    /// The next message that arrived, with its source rank.
-    pub(crate) fn try_recv(&mut self) -> Option<(usize, Vec<u8>)> {
+    /// The next message that arrived, read by `read`, with its source rank.
+    /// Small messages are read in place, in the posted receive's buffer.
+    pub(crate) fn try_recv_with<R>(&mut self, read: impl FnOnce(&[u8]) -> R) -> Option<(usize, R)> {
         if let Some(Posted { req, buf }) = self.posted.take() {
             match req.test() {
                 Ok(status) => {
                     let n = (status.count(u8::equivalent_datatype()).max(0) as usize).min(EAGER);
                     // SAFETY: the request completed: MPI wrote `n` bytes into
-                    // `buf` and no longer uses it until we post it again.
-                    let bytes = unsafe { (&(*buf))[..n].to_vec() };
+                    // `buf` and no longer uses it until we post it again below.
+                    let r = read(unsafe { &(&(*buf))[..n] });
                     self.post(buf);
-                    return Some((status.source_rank() as usize, bytes));
+                    return Some((status.source_rank() as usize, r));
                 }
                 Err(req) => self.posted = Some(Posted { req, buf }),
             }
@@ -228,7 +223,12 @@ impl MpiEndpoint {
         let probed = self.world.any_process().immediate_matched_probe_with_tag(TAG_LARGE)?;
         let source = probed.1.source_rank() as usize;
         let (bytes, _) = probed.matched_receive_vec::<u8>();
-        Some((source, bytes))
+        Some((source, read(&bytes)))
+    }
+
+    /// The next message that arrived, with its source rank.
+    pub(crate) fn try_recv(&mut self) -> Option<(usize, Vec<u8>)> {
+        self.try_recv_with(|b| b.to_vec())
     }
 
     /// Waits (up to `limit`) for outstanding sends, so that MPI can finalise.
