@@ -1,8 +1,11 @@
-//! `chare-bench`: OSU-style latency and bandwidth micro-benchmarks for the
-//! Chare runtime (`--model chare`) against a no-runtime floor (`--model raw`).
+//! `chare-bench`: the evaluation suite of the Chare runtime: OSU-style
+//! latency and bandwidth micro-benchmarks (`--model chare` against a
+//! no-runtime floor `--model raw`, and MPI), the Stencil2D mini-app
+//! (`stencil`, `stencil-sweep`) and a STREAM-like bandwidth measurement
+//! (`stream`).
 //!
 //! This file holds the command line, its validation and the dispatch to a
-//! model; see [`osu`] for what is measured and how a model plugs in.
+//! model; see [`osu`] for the micro-benchmarks, [`stencil`] for Stencil2D.
 //!
 //! Exit status: 0 on success, 2 for a usage error (always one line on stderr,
 //! `chare-bench: error: ...`), 1 when a model fails at run time.
@@ -13,6 +16,8 @@
 mod launch;
 mod machine_info;
 mod osu;
+mod stencil;
+mod stream;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -29,12 +34,13 @@ const MAX_SIZE: usize = 1 << 30;
 /// Largest bandwidth working set accepted: window × max-size (4 GiB).
 const MAX_WINDOW_BYTES: u128 = 4 << 30;
 
-/// OSU-style point-to-point micro-benchmarks for the Chare runtime.
+/// Benchmarks of the Chare runtime: OSU-style point-to-point
+/// micro-benchmarks, the Stencil2D mini-app, and memory bandwidth.
 ///
-/// Message sizes are min-size, 2*min-size, 4*min-size, ... up to max-size
-/// (max-size is included when doubling reaches it, i.e. when max-size is
-/// min-size times a power of two). Messages are moved, not copied.
-/// MB/s = 10^6 bytes per second.
+/// latency/bandwidth: message sizes are min-size, 2*min-size, 4*min-size,
+/// ... up to max-size (max-size is included when doubling reaches it, i.e.
+/// when max-size is min-size times a power of two). Messages are moved, not
+/// copied. MB/s = 10^6 bytes per second. stencil: see docs/stencil.md.
 #[derive(Debug, Parser)]
 #[command(name = "chare-bench", version)]
 struct Cli {
@@ -48,6 +54,13 @@ enum Command {
     Latency(LatencyArgs),
     /// Windowed streaming bandwidth (osu_bw): size * window * iterations / elapsed.
     Bandwidth(BandwidthArgs),
+    /// Stencil2D: 5-point Jacobi on a block-decomposed grid with halo
+    /// exchange (serial reference, rsmpi, or the chare runtime).
+    Stencil(stencil::StencilArgs),
+    /// Weak or strong scaling series of the stencil for every model.
+    StencilSweep(stencil::sweep::SweepArgs),
+    /// STREAM-like memory bandwidth: the roof of the stencil's roofline.
+    Stream(stream::StreamArgs),
 }
 
 /// Which implementation carries the messages.
@@ -324,6 +337,23 @@ fn run(cli: &Cli, command: String) -> Result<String, Failure> {
             };
             Ok(osu::bandwidth_report(&info, &rows).render(a.format))
         }
+        Command::Stencil(a) => {
+            let plan = stencil::plan(a, machine.cores).map_err(Failure::Usage)?;
+            match stencil::execute(&plan).map_err(Failure::Runtime)? {
+                stencil::Outcome::NotRoot => Ok(String::new()),
+                stencil::Outcome::Root(runs) => {
+                    Ok(stencil::report(&plan, &runs, a.format, command, &machine).render(a.format))
+                }
+            }
+        }
+        Command::StencilSweep(a) => {
+            stencil::sweep::check(a).map_err(Failure::Usage)?;
+            stencil::sweep::run(a).map_err(Failure::Runtime)
+        }
+        Command::Stream(a) => {
+            let report = stream::report(a, command, &machine).map_err(Failure::Usage)?;
+            Ok(report.render(a.format))
+        }
     }
 }
 
@@ -360,7 +390,7 @@ fn main() -> ExitCode {
                 e.exit(); // prints help/version on stdout, exit 0
             }
             let msg = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                "a subcommand is required: latency or bandwidth".to_string()
+                "a subcommand is required: latency, bandwidth, stencil, stencil-sweep or stream".to_string()
             } else {
                 one_line(&e.render().to_string())
             };
@@ -370,13 +400,22 @@ fn main() -> ExitCode {
     };
     #[cfg(feature = "mpi")]
     {
-        let model = match &cli.command {
-            Command::Latency(a) => a.model,
-            Command::Bandwidth(a) => a.model,
+        // The rsmpi models need mpirun: when not started by one, start the
+        // ranks ourselves (after validating, so a usage error is one line).
+        let ranks = match &cli.command {
+            _ if launch::launcher_rank().is_some() => None,
+            Command::Latency(a) => (a.model == Model::Mpi).then_some(2),
+            Command::Bandwidth(a) => (a.model == Model::Mpi).then_some(2),
+            Command::Stencil(a) if a.model == stencil::StencilModel::Mpi => {
+                match stencil::plan(a, MachineInfo::detect().cores) {
+                    Ok(p) => Some(p.pes),
+                    Err(m) => return fail(&Failure::Usage(m)),
+                }
+            }
+            _ => None,
         };
-        if model == Model::Mpi && launch::launcher_rank().is_none() {
-            // Not started by mpirun: start the two ranks ourselves.
-            return match launch::relaunch(2) {
+        if let Some(np) = ranks {
+            return match launch::relaunch(np) {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
                 Err(m) => fail(&Failure::Runtime(m)),
             };
@@ -394,6 +433,9 @@ fn main() -> ExitCode {
             let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
             ExitCode::SUCCESS
         }
+        // Every rank of an MPI job validates the same command line: only
+        // rank 0 reports a usage error.
+        Err(Failure::Usage(_)) if quiet => ExitCode::from(2),
         Err(f) => fail(&f),
     }
 }
@@ -409,14 +451,14 @@ mod tests {
     fn latency_args(args: &[&str]) -> LatencyArgs {
         match parse(&[&["latency"], args].concat()).unwrap().command {
             Command::Latency(a) => a,
-            Command::Bandwidth(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
     fn bandwidth_args(args: &[&str]) -> BandwidthArgs {
         match parse(&[&["bandwidth"], args].concat()).unwrap().command {
             Command::Bandwidth(a) => a,
-            Command::Latency(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 

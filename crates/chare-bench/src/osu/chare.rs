@@ -36,7 +36,7 @@ fn two_ends() -> Placement {
     Placement::custom(|ix, npes| if ix.i() == 0 { 0 } else { npes - 1 })
 }
 
-fn run_job<T: Send + 'static>(
+pub(crate) fn run_job<T: Send + 'static>(
     pes: usize,
     body: impl FnOnce(Rt) -> std::pin::Pin<Box<dyn std::future::Future<Output = T>>> + 'static,
 ) -> Result<T, String> {
