@@ -4,8 +4,14 @@
 #![cfg(feature = "mpi")]
 
 use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// One mpirun at a time: two jobs of 4 ranks on 2 cores at once would only
+/// test the machine's patience.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn mpirun(args: &[&str]) -> Output {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     Command::new(std::env::var("MPIRUN").unwrap_or_else(|_| "mpirun".into()))
         .args(args)
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
@@ -34,7 +40,7 @@ fn every_example_prints_the_same_on_both_layers() {
         for np in ["2", "4"] {
             let out = mpirun(&["-np", np, "--oversubscribe", exe]);
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "{exe} on {np} ranks: {stderr}");
+            assert!(out.status.success(), "{exe} on {np} ranks exited with {}: {stderr}", out.status);
             assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{exe} on {np} ranks");
         }
     }
