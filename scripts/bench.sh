@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job of the README: builds chare-bench and runs the OSU-style latency
-# and bandwidth benchmarks at their default sizes (1 B .. 4 MiB) on the local
-# layer, for the runtime (`chare`, via channel and via entry method) and for
-# its floor (`raw`). Each size is run 5 times and the median reported. CSVs
+# The main job of the README: builds chare-bench and runs, on the local layer,
+# the OSU-style latency and bandwidth benchmarks at their default sizes
+# (1 B .. 4 MiB) for the runtime (`chare`, via channel and via entry method)
+# and its floor (`raw`), then the Stencil2D strong-scaling series of the chare
+# model (4096 x 4096, PEs 1, 2 and oversubscribed 4, 8; checksums verified).
+# The MPI comparisons are scripts/bench-mpi.sh and scripts/bench-stencil.sh. Each size is run 5 times and the median reported. CSVs
 # go to results/, a table to the terminal. Needs only Rust. Arguments replace
 # the default `--runs 5` and are passed to every chare-bench call.
 set -euo pipefail
@@ -23,4 +25,6 @@ run latency-chare-channel latency   --model chare --via channel
 run latency-chare-entry   latency   --model chare --via entry
 run bandwidth-raw         bandwidth --model raw
 run bandwidth-chare       bandwidth --model chare
+echo "== chare-bench stencil-sweep --kind strong (local layer)"
+"$bin" stencil-sweep --kind strong --runs 3 --verify --out "$out/stencil"
 echo "CSV files in $out/"
