@@ -220,12 +220,7 @@ impl Pe {
             }
             Wire::QdRegister(f) => self.qd_waiters.borrow_mut().push(f),
             Wire::QdProbe { round } => {
-                let q = self.qd();
-                let counts = [
-                    q.sent.load(Ordering::Relaxed),
-                    q.handled.load(Ordering::Relaxed),
-                    q.activity.load(Ordering::Relaxed),
-                ];
+                let counts = self.qd_counts();
                 self.send_wire(from, Wire::QdReply { round, counts, busy: self.busy() });
             }
             Wire::QdReply { round, counts, busy } => self.wave_reply(from, round, counts, busy),
@@ -256,12 +251,7 @@ impl Pe {
         for to in 1..n {
             self.send_wire(to, Wire::QdProbe { round });
         }
-        let q = self.qd();
-        let counts = [
-            q.sent.load(Ordering::Relaxed),
-            q.handled.load(Ordering::Relaxed),
-            q.activity.load(Ordering::Relaxed),
-        ];
+        let counts = self.qd_counts();
         self.wave_reply(0, round, counts, self.busy());
     }
 
@@ -294,11 +284,7 @@ impl Pe {
     }
 
     fn on_quiescence(&self) {
-        let waiters = std::mem::take(&mut *self.qd_waiters.borrow_mut());
-        if !waiters.is_empty() {
-            for w in waiters {
-                w.set_any(Box::new(()));
-            }
+        if self.release_qd_waiters() {
             return;
         }
         self.collecting_report.set(true);

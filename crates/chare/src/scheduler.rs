@@ -708,11 +708,7 @@ impl Pe {
             return;
         }
         *prev = None;
-        let waiters = std::mem::take(&mut *self.qd_waiters.borrow_mut());
-        if !waiters.is_empty() {
-            for w in waiters {
-                w.set_any(Box::new(()));
-            }
+        if self.release_qd_waiters() {
             return;
         }
         // Deadlock: ask every PE for its waiting tasks.
@@ -727,6 +723,23 @@ impl Pe {
                 })),
             );
         }
+    }
+
+    /// At quiescence: fulfils the `wait_quiescence` futures. Returns false
+    /// when there were none (then quiescence means deadlock).
+    pub(crate) fn release_qd_waiters(&self) -> bool {
+        let waiters = std::mem::take(&mut *self.qd_waiters.borrow_mut());
+        let any = !waiters.is_empty();
+        for w in waiters {
+            w.set_any(Box::new(()));
+        }
+        any
+    }
+
+    /// This PE's quiescence counters: (sent, handled, activity).
+    pub(crate) fn qd_counts(&self) -> [u64; 3] {
+        let q = self.qd();
+        [q.sent.load(Ordering::Relaxed), q.handled.load(Ordering::Relaxed), q.activity.load(Ordering::Relaxed)]
     }
 
     /// One line per suspended task of this PE.
