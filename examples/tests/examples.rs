@@ -44,10 +44,7 @@ fn run_with(exe: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     };
     let stdout = out_t.join().unwrap().expect("stdout is UTF-8");
     let stderr = err_t.join().unwrap().expect("stderr is UTF-8");
-    assert!(
-        status.success(),
-        "{exe} {args:?} failed with {status}\n--- stdout\n{stdout}--- stderr\n{stderr}"
-    );
+    assert!(status.success(), "{exe} {args:?} failed with {status}\n--- stdout\n{stdout}--- stderr\n{stderr}");
     stdout
 }
 

@@ -5,9 +5,7 @@ use std::process::{Command, Stdio};
 
 /// This process's rank when started by an MPI launcher (Open MPI, MPICH, Slurm).
 pub fn launcher_rank() -> Option<usize> {
-    ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+    ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"].iter().find_map(|v| std::env::var(v).ok()?.parse().ok())
 }
 
 /// `mpirun` with the options this machine needs: allowed as root, and on a

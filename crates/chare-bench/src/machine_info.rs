@@ -22,29 +22,17 @@ impl MachineInfo {
         // A process started by mpirun may be bound to one core, and then the
         // affinity-aware count says 1: count the machine's processors instead.
         let cpuinfo = fs::read_to_string("/proc/cpuinfo").ok();
-        let listed = cpuinfo
-            .as_deref()
-            .map(|t| t.lines().filter(|l| l.starts_with("processor")).count())
-            .unwrap_or(0);
-        let affinity = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let listed = cpuinfo.as_deref().map(|t| t.lines().filter(|l| l.starts_with("processor")).count()).unwrap_or(0);
+        let affinity = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let cores = listed.max(affinity);
-        let cpu_model = cpuinfo
-            .as_deref()
-            .and_then(cpu_model_from_cpuinfo)
-            .unwrap_or_else(|| "unknown".to_string());
+        let cpu_model = cpuinfo.as_deref().and_then(cpu_model_from_cpuinfo).unwrap_or_else(|| "unknown".to_string());
         let hostname = ["/proc/sys/kernel/hostname", "/etc/hostname"]
             .iter()
             .filter_map(|path| fs::read_to_string(path).ok())
             .map(|s| s.trim().to_string())
             .find(|s| !s.is_empty())
             .unwrap_or_else(|| "unknown".to_string());
-        MachineInfo {
-            cores,
-            cpu_model,
-            hostname,
-        }
+        MachineInfo { cores, cpu_model, hostname }
     }
 
     /// True when more PEs (busy threads) run than there are cores.
@@ -69,20 +57,13 @@ mod tests {
     #[test]
     fn parses_model_name() {
         let text = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\nmodel name\t: other\n";
-        assert_eq!(
-            cpu_model_from_cpuinfo(text).as_deref(),
-            Some("Intel(R) Xeon(R) CPU @ 2.20GHz")
-        );
+        assert_eq!(cpu_model_from_cpuinfo(text).as_deref(), Some("Intel(R) Xeon(R) CPU @ 2.20GHz"));
         assert_eq!(cpu_model_from_cpuinfo("processor : 0\n"), None);
     }
 
     #[test]
     fn oversubscription() {
-        let m = MachineInfo {
-            cores: 2,
-            cpu_model: "x".into(),
-            hostname: "h".into(),
-        };
+        let m = MachineInfo { cores: 2, cpu_model: "x".into(), hostname: "h".into() };
         assert!(!m.oversubscribed(2));
         assert!(m.oversubscribed(3));
     }

@@ -25,9 +25,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use machine_info::MachineInfo;
-use osu::{
-    BandwidthParams, BandwidthRow, Format, LatencyParams, LatencyRow, RunInfo, Timing, Via, MIB,
-};
+use osu::{BandwidthParams, BandwidthRow, Format, LatencyParams, LatencyRow, RunInfo, Timing, Via, MIB};
 
 /// Largest message size accepted (1 GiB).
 const MAX_SIZE: usize = 1 << 30;
@@ -168,10 +166,7 @@ fn check_model(model: Model) -> Result<(), String> {
         #[cfg(feature = "mpi")]
         Model::Mpi | Model::CMpi => Ok(()),
         #[cfg(not(feature = "mpi"))]
-        Model::Mpi | Model::CMpi => Err(format!(
-            "model {} needs the `mpi` feature (not built)",
-            model.name()
-        )),
+        Model::Mpi | Model::CMpi => Err(format!("model {} needs the `mpi` feature (not built)", model.name())),
     }
 }
 
@@ -184,14 +179,10 @@ fn check_common(min_size: usize, max_size: usize, iters: usize, runs: usize) -> 
         return Err("--max-size must be at least 1 byte".into());
     }
     if min_size > max_size {
-        return Err(format!(
-            "--min-size ({min_size}) is larger than --max-size ({max_size})"
-        ));
+        return Err(format!("--min-size ({min_size}) is larger than --max-size ({max_size})"));
     }
     if max_size > MAX_SIZE {
-        return Err(format!(
-            "--max-size ({max_size}) is above the limit of {MAX_SIZE} bytes (1 GiB)"
-        ));
+        return Err(format!("--max-size ({max_size}) is above the limit of {MAX_SIZE} bytes (1 GiB)"));
     }
     if iters == 0 {
         return Err("--iters must be at least 1".into());
@@ -210,15 +201,9 @@ fn latency_params(a: &LatencyArgs) -> Result<LatencyParams, String> {
         return Err(format!("--pes ({}) must be at least 2", a.pes));
     }
     if a.model == Model::Raw && a.pes != osu::raw::PES {
-        return Err(format!(
-            "model raw always runs {} threads; --pes {} is not supported",
-            osu::raw::PES,
-            a.pes
-        ));
+        return Err(format!("model raw always runs {} threads; --pes {} is not supported", osu::raw::PES, a.pes));
     }
-    Ok(LatencyParams::new(
-        a.pes, a.via, a.runs, a.min_size, a.max_size, a.iters, a.warmup,
-    ))
+    Ok(LatencyParams::new(a.pes, a.via, a.runs, a.min_size, a.max_size, a.iters, a.warmup))
 }
 
 /// Validates the bandwidth options and builds the parameters.
@@ -234,9 +219,7 @@ fn bandwidth_params(a: &BandwidthArgs) -> Result<BandwidthParams, String> {
             a.window, a.max_size
         ));
     }
-    Ok(BandwidthParams::new(
-        a.window, a.runs, a.min_size, a.max_size, a.iters, a.warmup,
-    ))
+    Ok(BandwidthParams::new(a.window, a.runs, a.min_size, a.max_size, a.iters, a.warmup))
 }
 
 /// One model's implementation of both benchmarks.
@@ -252,18 +235,15 @@ impl Model {
             Model::Raw => ModelFns { latency: osu::raw::latency, bandwidth: osu::raw::bandwidth, layer: "local" },
             Model::Chare => {
                 // Under mpirun the runtime picks its MPI layer.
-                let launched = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"]
-                    .iter()
-                    .any(|v| std::env::var_os(v).is_some());
+                let launched =
+                    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"].iter().any(|v| std::env::var_os(v).is_some());
                 let layer = if launched { "mpi" } else { "local" };
                 ModelFns { latency: osu::chare::latency, bandwidth: osu::chare::bandwidth, layer }
             }
             #[cfg(feature = "mpi")]
             Model::Mpi => ModelFns { latency: osu::mpi::latency, bandwidth: osu::mpi::bandwidth, layer: "mpi" },
             #[cfg(feature = "mpi")]
-            Model::CMpi => {
-                ModelFns { latency: osu::c_mpi::latency, bandwidth: osu::c_mpi::bandwidth, layer: "mpi" }
-            }
+            Model::CMpi => ModelFns { latency: osu::c_mpi::latency, bandwidth: osu::c_mpi::bandwidth, layer: "mpi" },
             #[cfg(not(feature = "mpi"))]
             Model::Mpi | Model::CMpi => unreachable!("rejected by check_model"),
         }
@@ -313,10 +293,7 @@ fn run(cli: &Cli, command: String) -> Result<String, Failure> {
             let p = bandwidth_params(a).map_err(Failure::Usage)?;
             let fns = a.model.fns();
             let timings = measure(fns.bandwidth, &p, &p.steps, p.runs)?;
-            let rows: Vec<BandwidthRow> = timings
-                .iter()
-                .map(|t| BandwidthRow::from_timing(t, p.window))
-                .collect();
+            let rows: Vec<BandwidthRow> = timings.iter().map(|t| BandwidthRow::from_timing(t, p.window)).collect();
             let info = RunInfo {
                 benchmark: "bandwidth",
                 command,
@@ -366,10 +343,7 @@ fn one_line(rendered: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect();
     let joined = parts.join(" ");
-    joined
-        .strip_prefix("error: ")
-        .unwrap_or(&joined)
-        .to_string()
+    joined.strip_prefix("error: ").unwrap_or(&joined).to_string()
 }
 
 fn fail(kind: &Failure) -> ExitCode {
@@ -465,10 +439,7 @@ mod tests {
     #[test]
     fn defaults() {
         let a = latency_args(&["--model", "raw"]);
-        assert_eq!(
-            (a.pes, a.min_size, a.max_size, a.iters, a.warmup, a.runs),
-            (2, 1, 4 * MIB, 1000, 60, 1)
-        );
+        assert_eq!((a.pes, a.min_size, a.max_size, a.iters, a.warmup, a.runs), (2, 1, 4 * MIB, 1000, 60, 1));
         assert_eq!((a.via, a.format), (Via::Channel, Format::Table));
         let p = latency_params(&a).unwrap();
         assert_eq!(p.steps.len(), 23);
@@ -492,19 +463,10 @@ mod tests {
         assert!(err(&["--model", "raw", "--max-size", "4294967296"]).contains("limit"));
         #[cfg(not(feature = "mpi"))]
         {
-            assert_eq!(
-                err(&["--model", "mpi"]),
-                "model mpi needs the `mpi` feature (not built)"
-            );
-            assert_eq!(
-                err(&["--model", "c-mpi"]),
-                "model c-mpi needs the `mpi` feature (not built)"
-            );
+            assert_eq!(err(&["--model", "mpi"]), "model mpi needs the `mpi` feature (not built)");
+            assert_eq!(err(&["--model", "c-mpi"]), "model c-mpi needs the `mpi` feature (not built)");
         }
-        assert!(latency_params(&latency_args(&[
-            "--model", "chare", "--pes", "4", "--via", "entry"
-        ]))
-        .is_ok());
+        assert!(latency_params(&latency_args(&["--model", "chare", "--pes", "4", "--via", "entry"])).is_ok());
         assert!(latency_params(&latency_args(&["--model", "raw", "--warmup", "0"])).is_ok());
     }
 
@@ -514,20 +476,9 @@ mod tests {
         assert!(err(&["--model", "raw", "--window", "0"]).contains("--window"));
         assert!(err(&["--model", "raw", "--iters", "0"]).contains("--iters"));
         assert!(err(&["--model", "raw", "--min-size", "0"]).contains("--min-size"));
-        assert!(err(&[
-            "--model",
-            "raw",
-            "--window",
-            "4096",
-            "--max-size",
-            "1073741824"
-        ])
-        .contains("limit"));
+        assert!(err(&["--model", "raw", "--window", "4096", "--max-size", "1073741824"]).contains("limit"));
         #[cfg(not(feature = "mpi"))]
-        assert_eq!(
-            err(&["--model", "mpi"]),
-            "model mpi needs the `mpi` feature (not built)"
-        );
+        assert_eq!(err(&["--model", "mpi"]), "model mpi needs the `mpi` feature (not built)");
     }
 
     #[test]
@@ -551,8 +502,19 @@ mod tests {
     fn chare_model_runs_every_size_in_one_launch() {
         for via in ["channel", "entry"] {
             let cli = parse(&[
-                "latency", "--model", "chare", "--via", via, "--max-size", "8", "--iters", "10",
-                "--warmup", "1", "--format", "csv",
+                "latency",
+                "--model",
+                "chare",
+                "--via",
+                via,
+                "--max-size",
+                "8",
+                "--iters",
+                "10",
+                "--warmup",
+                "1",
+                "--format",
+                "csv",
             ])
             .unwrap();
             let out = run(&cli, String::new()).unwrap_or_else(|f| panic!("{f:?}"));
@@ -560,8 +522,19 @@ mod tests {
             assert_eq!(rows.len(), 4, "{out}");
         }
         let cli = parse(&[
-            "bandwidth", "--model", "chare", "--max-size", "64", "--iters", "2", "--warmup", "1",
-            "--window", "4", "--format", "csv",
+            "bandwidth",
+            "--model",
+            "chare",
+            "--max-size",
+            "64",
+            "--iters",
+            "2",
+            "--warmup",
+            "1",
+            "--window",
+            "4",
+            "--format",
+            "csv",
         ])
         .unwrap();
         let out = run(&cli, String::new()).unwrap_or_else(|f| panic!("{f:?}"));

@@ -136,9 +136,8 @@ pub fn measure(elements: usize, threads: usize, reps: usize) -> Vec<StreamResult
         .enumerate()
         .map(|(k, &(kernel, bytes))| {
             // A repetition lasts as long as its slowest thread; the best one counts.
-            let best_s = (0..reps)
-                .map(|r| per_thread.iter().map(|t| t[r][k]).fold(0.0, f64::max))
-                .fold(f64::INFINITY, f64::min);
+            let best_s =
+                (0..reps).map(|r| per_thread.iter().map(|t| t[r][k]).fold(0.0, f64::max)).fold(f64::INFINITY, f64::min);
             StreamResult { kernel, bytes, best_s }
         })
         .collect()

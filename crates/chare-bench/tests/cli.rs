@@ -3,10 +3,7 @@
 use std::process::{Command, Output};
 
 fn chare_bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chare-bench"))
-        .args(args)
-        .output()
-        .expect("run chare-bench")
+    Command::new(env!("CARGO_BIN_EXE_chare-bench")).args(args).output().expect("run chare-bench")
 }
 
 fn assert_usage_error(args: &[&str]) -> String {
@@ -27,15 +24,7 @@ fn size_zero_is_a_one_line_usage_error() {
 
 #[test]
 fn other_usage_errors_are_one_line() {
-    assert_usage_error(&[
-        "latency",
-        "--model",
-        "raw",
-        "--min-size",
-        "64",
-        "--max-size",
-        "8",
-    ]);
+    assert_usage_error(&["latency", "--model", "raw", "--min-size", "64", "--max-size", "8"]);
     assert_usage_error(&["latency", "--model", "raw", "--iters", "0"]);
     assert_usage_error(&["bandwidth", "--model", "raw", "--window", "0"]);
     assert_usage_error(&["latency", "--model", "nope"]);
@@ -44,10 +33,7 @@ fn other_usage_errors_are_one_line() {
     assert_usage_error(&[]);
     if cfg!(not(feature = "mpi")) {
         let mpi = assert_usage_error(&["latency", "--model", "mpi"]);
-        assert_eq!(
-            mpi.trim_end(),
-            "chare-bench: error: model mpi needs the `mpi` feature (not built)"
-        );
+        assert_eq!(mpi.trim_end(), "chare-bench: error: model mpi needs the `mpi` feature (not built)");
     }
 }
 
@@ -68,22 +54,14 @@ fn raw_latency_csv() {
         "--format",
         "csv",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with('#'));
     assert!(lines.iter().any(|l| l.starts_with("# oversubscribed: ")));
     assert!(lines.contains(&"# model: raw"));
     assert!(lines.contains(&"# layer: local"));
-    let body: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| !l.starts_with('#'))
-        .collect();
+    let body: Vec<&str> = lines.iter().copied().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(body[0], "size_bytes,iterations,one_way_us,bandwidth_mb_s");
     let rows = &body[1..];
     assert_eq!(rows.len(), 7, "{stdout}");
@@ -118,17 +96,10 @@ fn raw_bandwidth_csv() {
         "--format",
         "csv",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let body: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(body[0], "size_bytes,iterations,window,bandwidth_mb_s");
-    let iters: Vec<&str> = body[1..]
-        .iter()
-        .map(|r| r.split(',').nth(1).unwrap())
-        .collect();
+    let iters: Vec<&str> = body[1..].iter().map(|r| r.split(',').nth(1).unwrap()).collect();
     assert_eq!(iters, ["30", "30", "3"]);
 }

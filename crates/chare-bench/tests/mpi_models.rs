@@ -40,8 +40,19 @@ fn rsmpi_and_c_latency_relaunch_under_mpirun_and_report_every_size() {
 fn rsmpi_and_c_bandwidth_report_every_size() {
     for model in ["mpi", "c-mpi"] {
         let rows = csv_rows(&[
-            "bandwidth", "--model", model, "--min-size", "4096", "--max-size", "65536", "--iters", "3",
-            "--warmup", "1", "--window", "8",
+            "bandwidth",
+            "--model",
+            model,
+            "--min-size",
+            "4096",
+            "--max-size",
+            "65536",
+            "--iters",
+            "3",
+            "--warmup",
+            "1",
+            "--window",
+            "8",
         ]);
         let sizes: Vec<f64> = rows.iter().map(|r| r[0]).collect();
         assert_eq!(sizes, vec![4096.0, 8192.0, 16384.0, 32768.0, 65536.0], "{model}");

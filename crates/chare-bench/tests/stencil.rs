@@ -85,9 +85,21 @@ fn the_checksum_depends_on_the_computation() {
 #[test]
 fn the_process_grid_follows_the_factor_rule() {
     // parts: (x, y) with x the largest divisor <= floor(sqrt(parts + 1)).
-    for (parts, grid) in [(1, "1 x 1"), (2, "1 x 2"), (3, "1 x 3"), (4, "2 x 2"), (6, "2 x 3"), (8, "2 x 4"), (9, "3 x 3"), (12, "3 x 4")] {
+    for (parts, grid) in [
+        (1, "1 x 1"),
+        (2, "1 x 2"),
+        (3, "1 x 3"),
+        (4, "2 x 2"),
+        (6, "2 x 3"),
+        (8, "2 x 4"),
+        (9, "3 x 3"),
+        (12, "3 x 4"),
+    ] {
         let odf = parts.to_string();
-        let args = ["stencil", "--model", "chare", "--pes", "1", "--odf", &odf, "--n", "72", "--m", "72", "--iters", "1", "--warmup", "0"];
+        let args = [
+            "stencil", "--model", "chare", "--pes", "1", "--odf", &odf, "--n", "72", "--m", "72", "--iters", "1",
+            "--warmup", "0",
+        ];
         let text = ok_stdout(&args, bench(&args));
         assert!(header(&text, "process grid").starts_with(grid), "{parts} parts:\n{text}");
     }
@@ -95,7 +107,10 @@ fn the_process_grid_follows_the_factor_rule() {
 
 #[test]
 fn csv_has_one_row_per_process_and_iteration() {
-    let args = ["stencil", "--model", "chare", "--pes", "2", "--odf", "2", "--n", "32", "--m", "32", "--iters", "5", "--warmup", "1", "--format", "csv"];
+    let args = [
+        "stencil", "--model", "chare", "--pes", "2", "--odf", "2", "--n", "32", "--m", "32", "--iters", "5",
+        "--warmup", "1", "--format", "csv",
+    ];
     let text = ok_stdout(&args, bench(&args));
     let data: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(data[0], "process,num_processes,iteration,iteration_s,communication_s,computation_s");
@@ -145,8 +160,28 @@ fn sweep_writes_a_csv_per_point_and_checks_checksums() {
     let out = dir.to_str().unwrap();
     let series = if cfg!(feature = "mpi") { "mpi,chare,chare-mpi" } else { "chare" };
     let args = [
-        "stencil-sweep", "--kind", "weak", "--n", "16", "--m", "16", "--pes", "1,2", "--iters", "3", "--warmup", "1",
-        "--runs", "1", "--verify", "--series", series, "--out", out, "--format", "csv",
+        "stencil-sweep",
+        "--kind",
+        "weak",
+        "--n",
+        "16",
+        "--m",
+        "16",
+        "--pes",
+        "1,2",
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+        "--runs",
+        "1",
+        "--verify",
+        "--series",
+        series,
+        "--out",
+        out,
+        "--format",
+        "csv",
     ];
     let text = ok_stdout(&args, bench(&args));
     let rows: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).skip(1).collect();

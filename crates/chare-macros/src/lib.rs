@@ -24,18 +24,13 @@
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
-use syn::{
-    parse_macro_input, spanned::Spanned, FnArg, ImplItem, ImplItemFn, ItemImpl, ReturnType,
-    Type,
-};
+use syn::{parse_macro_input, spanned::Spanned, FnArg, ImplItem, ImplItemFn, ItemImpl, ReturnType, Type};
 
 /// Marks an `impl` block as a chare type; see the crate docs.
 #[proc_macro_attribute]
 pub fn chare(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
-        return syn::Error::new(Span::call_site(), "#[chare] takes no arguments")
-            .to_compile_error()
-            .into();
+        return syn::Error::new(Span::call_site(), "#[chare] takes no arguments").to_compile_error().into();
     }
     let input = parse_macro_input!(item as ItemImpl);
     match expand(input) {
@@ -90,9 +85,7 @@ fn parse_entry(f: &ImplItemFn) -> syn::Result<Entry> {
             }
             r.mutability.is_some()
         }
-        _ => {
-            return Err(syn::Error::new(sig.span(), "entry methods take &self or &mut self first"))
-        }
+        _ => return Err(syn::Error::new(sig.span(), "entry methods take &self or &mut self first")),
     };
     let mut takes_ctx = false;
     let mut arg_types = Vec::new();
@@ -116,14 +109,7 @@ fn parse_entry(f: &ImplItemFn) -> syn::Result<Entry> {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, t) => (**t).clone(),
     };
-    Ok(Entry {
-        name: sig.ident.clone(),
-        is_async: sig.asyncness.is_some(),
-        takes_ctx,
-        arg_types,
-        ret,
-        mut_self,
-    })
+    Ok(Entry { name: sig.ident.clone(), is_async: sig.asyncness.is_some(), takes_ctx, arg_types, ret, mut_self })
 }
 
 fn expand(mut input: ItemImpl) -> syn::Result<TokenStream2> {
@@ -222,10 +208,7 @@ fn expand(mut input: ItemImpl) -> syn::Result<TokenStream2> {
         }
         let ret_name = format_ident!("{}_ret", vname);
         let doc_send = format!("Calls entry method `{}` asynchronously.", ename);
-        let doc_ret = format!(
-            "Calls entry method `{}` and returns a `Future` of its return value.",
-            ename
-        );
+        let doc_ret = format!("Calls entry method `{}` and returns a `Future` of its return value.", ename);
         elem_methods.push(quote! {
             #[doc = #doc_send]
             pub fn #vname(&self, #(#args: #tys),*) {
@@ -239,10 +222,8 @@ fn expand(mut input: ItemImpl) -> syn::Result<TokenStream2> {
             }
         });
         let doc_bsend = format!("Calls entry method `{}` on every element.", ename);
-        let doc_bret = format!(
-            "Calls entry method `{}` on every element; the future completes once all ran it.",
-            ename
-        );
+        let doc_bret =
+            format!("Calls entry method `{}` on every element; the future completes once all ran it.", ename);
         bcast_methods.push(quote! {
             #[doc = #doc_bsend]
             pub fn #vname(&self, #(#args: #tys),*) {
@@ -258,10 +239,7 @@ fn expand(mut input: ItemImpl) -> syn::Result<TokenStream2> {
         if tys.len() == 1 {
             let ty = &tys[0];
             let cb_name = format_ident!("{}_callback", vname);
-            let doc_cb = format!(
-                "A callback that calls `{}` with a value, e.g. a reduction's result.",
-                ename
-            );
+            let doc_cb = format!("A callback that calls `{}` with a value, e.g. a reduction's result.", ename);
             elem_methods.push(quote! {
                 #[doc = #doc_cb]
                 pub fn #cb_name(&self) -> ::chare::Callback<#ty> {
@@ -278,7 +256,8 @@ fn expand(mut input: ItemImpl) -> syn::Result<TokenStream2> {
     }
     let init_tys = &ctor_tys;
     let msg_doc = format!("Entry-method calls of chare `{}`, one variant per entry.", name_str);
-    let entries_doc = format!("Entry methods of one `{}` element (`Proxy<{}>` dereferences to this).", name_str, name_str);
+    let entries_doc =
+        format!("Entry methods of one `{}` element (`Proxy<{}>` dereferences to this).", name_str, name_str);
     let bcast_doc = format!("Entry methods of a whole `{}` collection, broadcast to every element.", name_str);
 
     Ok(quote! {

@@ -7,9 +7,9 @@
 use crate::collection::CollInfo;
 use crate::index::Index;
 use crate::message::{Addr, ChanKey, Msg, Packet};
+use crate::scheduler::{with_pe, WaitOn};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use crate::scheduler::{with_pe, WaitOn};
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -29,7 +29,14 @@ pub struct Channel<T> {
 
 impl<T> Clone for Channel<T> {
     fn clone(&self) -> Self {
-        Channel { me: self.me, peer: self.peer, peer_index: self.peer_index, peer_info: self.peer_info.clone(), n: self.n, _t: PhantomData }
+        Channel {
+            me: self.me,
+            peer: self.peer,
+            peer_index: self.peer_index,
+            peer_info: self.peer_info.clone(),
+            n: self.n,
+            _t: PhantomData,
+        }
     }
 }
 
@@ -94,10 +101,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> std::future::Future for R
             match st.queue.pop_front() {
                 Some(item) => match item.take::<T>() {
                     Ok(v) => Poll::Ready(v),
-                    Err(e) => panic!(
-                        "channel from {}[{}]: {e}",
-                        self.ch.peer_info.chare, self.ch.peer_index
-                    ),
+                    Err(e) => panic!("channel from {}[{}]: {e}", self.ch.peer_info.chare, self.ch.peer_index),
                 },
                 None => {
                     if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {

@@ -10,11 +10,11 @@
 //!    the calls and broadcasts that arrived for them before creation;
 //! 4. an awaitable creation counts PEs down and fulfils its future at zero.
 
-use crate::object::{Chare, ChareCell};
 use crate::ctx::Ctx;
 use crate::future::{Future, Reply};
 use crate::index::Index;
 use crate::message::{Addr, CollId, Msg};
+use crate::object::{Chare, ChareCell};
 use crate::proxy::{CollRef, CollectionProxy, Proxy};
 use crate::scheduler::{with_pe, Pe};
 use std::fmt;
@@ -143,12 +143,7 @@ impl CollInfo {
 
     /// Panics with a clear message if `ix` is not an element.
     pub(crate) fn check(&self, ix: &Index) {
-        assert!(
-            ix.within(&self.dims),
-            "index [{ix}] is outside {} of shape {:?}",
-            self.chare,
-            self.dims
-        );
+        assert!(ix.within(&self.dims), "index [{ix}] is outside {} of shape {:?}", self.chare, self.dims);
     }
 }
 
@@ -176,12 +171,7 @@ impl<T: Chare> CollectionBuilder<T> {
     }
 
     pub(crate) fn group(npes: usize) -> Self {
-        CollectionBuilder {
-            kind: CollKind::Group,
-            dims: vec![npes],
-            placement: Placement::RoundRobin,
-            _t: PhantomData,
-        }
+        CollectionBuilder { kind: CollKind::Group, dims: vec![npes], placement: Placement::RoundRobin, _t: PhantomData }
     }
 
     /// Sets the placement map (arrays only; default [`Placement::Block`]).
@@ -199,10 +189,7 @@ impl<T: Chare> CollectionBuilder<T> {
 
     /// Creates the collection and returns a future of its proxy that is
     /// fulfilled once every element has been constructed.
-    pub fn create_awaitable(
-        self,
-        init: T::Init,
-    ) -> impl std::future::Future<Output = CollectionProxy<T>> {
+    pub fn create_awaitable(self, init: T::Init) -> impl std::future::Future<Output = CollectionProxy<T>> {
         let targets = match self.placement {
             Placement::OnPe(_) => 1,
             _ => with_pe(|pe| pe.shared.num_pes()),
@@ -243,10 +230,7 @@ impl<T: Chare> CollectionBuilder<T> {
                 let info = info.clone();
                 let init = init.clone();
                 let done = done.clone();
-                pe.send(
-                    target,
-                    Msg::Control(Box::new(move |pe: &Pe| create_local::<T>(pe, info, init, done))),
-                );
+                pe.send(target, Msg::Control(Box::new(move |pe: &Pe| create_local::<T>(pe, info, init, done))));
             }
             CollectionProxy::from_raw(CollRef { info })
         })

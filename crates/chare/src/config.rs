@@ -100,10 +100,7 @@ impl Config {
     }
 
     /// Like [`Config::from_env`] with explicit arguments and variables (for tests).
-    pub fn from_sources(
-        args: &[String],
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_sources(args: &[String], var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut pes = num_cores();
         if let Some(v) = var("CHARE_PES") {
             pes = parse_pes(&v, "CHARE_PES")?;
@@ -115,9 +112,7 @@ impl Config {
             } else if let Some(rest) = a.strip_prefix("--pes=") {
                 pes = parse_pes(rest, "--pes")?;
             } else if a == "--pes" {
-                let v = it
-                    .next()
-                    .ok_or_else(|| ConfigError("--pes needs a value".into()))?;
+                let v = it.next().ok_or_else(|| ConfigError("--pes needs a value".into()))?;
                 pes = parse_pes(v, "--pes")?;
             }
         }
@@ -126,9 +121,7 @@ impl Config {
             Some("spin") => IdlePolicy::Spin,
             Some("park") => IdlePolicy::Park,
             Some(other) => {
-                return Err(ConfigError(format!(
-                    "CHARE_IDLE must be spin, park or spin-park, got `{other}`"
-                )))
+                return Err(ConfigError(format!("CHARE_IDLE must be spin, park or spin-park, got `{other}`")))
             }
         };
         let mut cfg = Config::with_pes(pes);
@@ -138,9 +131,7 @@ impl Config {
             None if launched => Layer::Mpi,
             None | Some("local") => Layer::Local,
             Some("mpi") => Layer::Mpi,
-            Some(other) => {
-                return Err(ConfigError(format!("CHARE_MACHINE must be local or mpi, got `{other}`")))
-            }
+            Some(other) => return Err(ConfigError(format!("CHARE_MACHINE must be local or mpi, got `{other}`"))),
         };
         if cfg.layer == Layer::Mpi && !cfg!(feature = "mpi") {
             return Err(ConfigError(
@@ -148,9 +139,8 @@ impl Config {
             ));
         }
         if let Some(v) = var("CHARE_SPIN_US") {
-            let us: u64 = v
-                .parse()
-                .map_err(|_| ConfigError(format!("CHARE_SPIN_US must be microseconds, got `{v}`")))?;
+            let us: u64 =
+                v.parse().map_err(|_| ConfigError(format!("CHARE_SPIN_US must be microseconds, got `{v}`")))?;
             cfg.spin = Duration::from_micros(us);
         }
         if let Some(v) = var("CHARE_PIN") {
@@ -161,9 +151,7 @@ impl Config {
             };
         }
         if let Some(v) = var("CHARE_QD_MS") {
-            let ms: u64 = v
-                .parse()
-                .map_err(|_| ConfigError(format!("CHARE_QD_MS must be milliseconds, got `{v}`")))?;
+            let ms: u64 = v.parse().map_err(|_| ConfigError(format!("CHARE_QD_MS must be milliseconds, got `{v}`")))?;
             cfg.qd_interval = Duration::from_millis(ms.max(1));
         }
         Ok(cfg)

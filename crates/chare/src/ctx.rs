@@ -1,12 +1,12 @@
 //! The user API's entry points: [`Rt`] (what the main task gets, and what
 //! every context dereferences to) and [`Ctx`] (an element's view of itself).
 
-use crate::object::Chare;
 use crate::channel::Channel;
 use crate::collection::{CollInfo, CollectionBuilder, SingleBuilder};
 use crate::future::{Future, RawFuture};
 use crate::index::Index;
 use crate::message::{Addr, Msg};
+use crate::object::Chare;
 use crate::proxy::{CollectionProxy, ElemRef, Proxy};
 use crate::reduction::{self, Contribution, Delivery, Reducer, Target};
 use crate::scheduler::{with_pe, Pe};
@@ -146,10 +146,7 @@ impl Rt {
 
     /// Ends the job with an error message naming this PE.
     pub fn abort(&self, message: &str) {
-        with_pe(|pe| {
-            pe.shared
-                .finish(Err(crate::JobError::Abort { pe: pe.id, message: message.to_string() }))
-        });
+        with_pe(|pe| pe.shared.finish(Err(crate::JobError::Abort { pe: pe.id, message: message.to_string() })));
     }
 
     pub(crate) fn addr(&self) -> Addr {

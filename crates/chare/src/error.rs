@@ -57,10 +57,9 @@ impl JobError {
 impl fmt::Display for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JobError::Panic { pe, chare, index, entry, message } => write!(
-                f,
-                "PE {pe}: panic in {chare}[{index}].{entry}: {message}"
-            ),
+            JobError::Panic { pe, chare, index, entry, message } => {
+                write!(f, "PE {pe}: panic in {chare}[{index}].{entry}: {message}")
+            }
             JobError::Abort { pe, message } => write!(f, "PE {pe}: abort: {message}"),
             JobError::Deadlock { waiting } => {
                 write!(

@@ -14,10 +14,10 @@
 //!   fulfilment is still recognised.
 
 use crate::message::{Msg, Payload};
+use crate::scheduler::{with_pe, Pe, WaitOn};
 use crate::value::Body;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use crate::scheduler::{with_pe, Pe, WaitOn};
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -45,9 +45,7 @@ impl RawFuture {
     pub(crate) fn new_on(pe: &Pe, count: usize) -> RawFuture {
         let id = pe.next_future.get();
         pe.next_future.set(id + 1);
-        pe.futures
-            .borrow_mut()
-            .insert(id, FutureSlot { remaining: count, value: None, waker: None, taken: false });
+        pe.futures.borrow_mut().insert(id, FutureSlot { remaining: count, value: None, waker: None, taken: false });
         RawFuture { pe: pe.id, id }
     }
 
@@ -127,8 +125,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Future<T> {
     /// Whether the value has arrived (only meaningful on the owning PE).
     pub fn is_ready(&self) -> bool {
         with_pe(|pe| {
-            pe.id == self.raw.pe
-                && pe.futures.borrow().get(&self.raw.id).is_some_and(|s| s.remaining == 0 && !s.taken)
+            pe.id == self.raw.pe && pe.futures.borrow().get(&self.raw.id).is_some_and(|s| s.remaining == 0 && !s.taken)
         })
     }
 }

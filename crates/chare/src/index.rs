@@ -74,8 +74,7 @@ impl Index {
 
     /// Whether the index lies inside an array of shape `dims`.
     pub(crate) fn within(&self, dims: &[usize]) -> bool {
-        dims.len() == self.ndims()
-            && dims.iter().zip(self.as_slice()).all(|(&n, &c)| (c as usize) < n)
+        dims.len() == self.ndims() && dims.iter().zip(self.as_slice()).all(|(&n, &c)| (c as usize) < n)
     }
 }
 

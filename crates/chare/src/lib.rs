@@ -90,7 +90,6 @@
 
 mod buffer;
 mod channel;
-mod object;
 mod collection;
 pub mod config;
 mod ctx;
@@ -102,6 +101,7 @@ mod machine;
 mod message;
 #[cfg(feature = "mpi")]
 mod net;
+mod object;
 mod proxy;
 mod reduction;
 mod registry;
@@ -113,7 +113,6 @@ extern crate self as chare;
 
 pub use crate::buffer::{Buffer, Plain};
 pub use crate::channel::{Channel, Recv};
-pub use crate::object::{Chare, Dispatch};
 pub use crate::collection::{CollInfo, CollectionBuilder, Placement, SingleBuilder};
 pub use crate::config::{Config, IdlePolicy, Layer};
 pub use crate::ctx::{Ctx, Rt};
@@ -121,12 +120,9 @@ pub use crate::error::JobError;
 pub use crate::future::{Future, RawFuture, Reply};
 pub use crate::index::{Index, MAX_DIMS};
 pub use crate::iwait::{iwait, Iwait};
-pub use crate::proxy::{
-    Array, BroadcastOf, Callback, CollRef, CollectionProxy, ElemRef, EntriesOf, Group, Proxy,
-};
-pub use crate::reduction::{
-    And, Arith, Custom, Gather, Max, Min, Nop, Or, Product, Reducer, Sum, Target,
-};
+pub use crate::object::{Chare, Dispatch};
+pub use crate::proxy::{Array, BroadcastOf, Callback, CollRef, CollectionProxy, ElemRef, EntriesOf, Group, Proxy};
+pub use crate::reduction::{And, Arith, Custom, Gather, Max, Min, Nop, Or, Product, Reducer, Sum, Target};
 pub use chare_macros::{chare, entry};
 
 /// Used by code that `#[chare]` generates; not part of the API.
@@ -145,8 +141,8 @@ pub mod __private {
 /// Everything a chare program usually needs.
 pub mod prelude {
     pub use crate::{
-        chare, entry, iwait, And, Array, Buffer, Callback, Channel, Chare, CollectionProxy, Ctx, Custom,
-        Future, Gather, Group, Index, Max, Min, Nop, Or, Placement, Product, Proxy, Rt, Sum,
+        chare, entry, iwait, And, Array, Buffer, Callback, Channel, Chare, CollectionProxy, Ctx, Custom, Future,
+        Gather, Group, Index, Max, Min, Nop, Or, Placement, Product, Proxy, Rt, Sum,
     };
 }
 

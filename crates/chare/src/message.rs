@@ -119,7 +119,6 @@ pub(crate) enum Msg {
     Control(Box<dyn FnOnce(&Pe) + Send>),
 }
 
-
 #[cfg(test)]
 mod tests {
     #[test]

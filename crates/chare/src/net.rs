@@ -15,6 +15,7 @@
 //! An error (panic, abort, misuse, deadlock) is printed by the PE that found
 //! it, which then ends every process with `MPI_Abort`.
 
+use crate::buffer::{AttDesc, RawBuf};
 use crate::collection::CollInfo;
 use crate::error::JobError;
 use crate::future::{RawFuture, Reply};
@@ -23,9 +24,8 @@ use crate::message::{Incoming, Msg};
 use crate::object::Chare;
 use crate::reduction::{self, Contribution};
 use crate::scheduler::Pe;
-use crate::value::{decode, encode, Body};
-use crate::buffer::{AttDesc, RawBuf};
 use crate::value::Encoded;
+use crate::value::{decode, encode, Body};
 use crate::wire::{Frame, Wire};
 use rustc_hash::FxHashMap;
 use std::cell::{Cell, RefCell};
@@ -95,10 +95,8 @@ impl Pe {
                 Err("internal error: a process-local message was addressed to another process".into())
             }
         });
-        let descs: Vec<AttDesc> = att
-            .iter()
-            .map(|a| AttDesc { bytes: a.bytes as u64, align: a.align as u32 })
-            .collect();
+        let descs: Vec<AttDesc> =
+            att.iter().map(|a| AttDesc { bytes: a.bytes as u64, align: a.align as u32 }).collect();
         let too_big = att.iter().find(|a| a.bytes > crate::buffer::MAX_ATTACHMENT);
         let w = match too_big {
             Some(a) => Err(format!(
@@ -111,8 +109,7 @@ impl Pe {
         let frame = w.and_then(|wire| encode(&Frame { att: descs, wire }));
         match frame {
             Ok(bytes) => {
-                let keep: Option<Box<dyn std::any::Any>> =
-                    if att.is_empty() { None } else { Some(Box::new(msg)) };
+                let keep: Option<Box<dyn std::any::Any>> = if att.is_empty() { None } else { Some(Box::new(msg)) };
                 let slices = att.iter().map(|a| (a.ptr, a.bytes)).collect();
                 self.net().ep.borrow_mut().send(to, bytes, slices, keep);
             }
@@ -190,12 +187,8 @@ impl Pe {
     fn handle_wire(&self, from: usize, w: Wire, att: Vec<RawBuf>) {
         match w {
             Wire::Entry { to, body } => self.deliver_entry(to, Incoming::Bytes(Encoded { bytes: body, att })),
-            Wire::Broadcast { coll, body } => {
-                self.deliver_broadcast(coll, Body::Bytes(Encoded { bytes: body, att }))
-            }
-            Wire::Future { id, value } => {
-                crate::future::fulfil(self, id, Body::Bytes(Encoded { bytes: value, att }))
-            }
+            Wire::Broadcast { coll, body } => self.deliver_broadcast(coll, Body::Bytes(Encoded { bytes: body, att })),
+            Wire::Future { id, value } => crate::future::fulfil(self, id, Body::Bytes(Encoded { bytes: value, att })),
             Wire::Channel { key, value } => {
                 let mut chans = self.channels.borrow_mut();
                 let st = chans.entry(key).or_default();

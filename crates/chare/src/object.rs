@@ -13,9 +13,9 @@ use crate::ctx::Ctx;
 use crate::message::{Addr, Incoming};
 use crate::proxy::{BroadcastOf, EntriesOf};
 use crate::scheduler::{Pe, TaskDesc};
+use crate::value::Value;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use crate::value::Value;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -79,12 +79,7 @@ pub(crate) struct ChareCell<T: Chare> {
 
 impl<T: Chare> ChareCell<T> {
     pub(crate) fn new(obj: T, ctx: Ctx<T>) -> ChareCell<T> {
-        ChareCell {
-            obj: UnsafeCell::new(obj),
-            ctx,
-            busy: Cell::new(false),
-            deferred: RefCell::default(),
-        }
+        ChareCell { obj: UnsafeCell::new(obj), ctx, busy: Cell::new(false), deferred: RefCell::default() }
     }
 
     fn run(&self, pe: &Pe, msg: T::Msg) {
@@ -103,8 +98,7 @@ impl<T: Chare> ChareCell<T> {
                 // all tasks before any cell), and `busy` keeps every other access
                 // to `obj` out until the task finishes, so erasing the lifetime
                 // cannot produce a dangling or aliased reference.
-                let fut: Pin<Box<dyn Future<Output = ()> + 'static>> =
-                    unsafe { std::mem::transmute(fut) };
+                let fut: Pin<Box<dyn Future<Output = ()> + 'static>> = unsafe { std::mem::transmute(fut) };
                 self.busy.set(true);
                 let owner: *const dyn AnyCell = self as &dyn AnyCell;
                 if pe.spawn(fut, Some(owner), desc, false) {

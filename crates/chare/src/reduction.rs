@@ -501,7 +501,10 @@ pub(crate) fn receive(pe: &Pe, c: Contribution) {
         Err(e) => return pe.fail_usage(format!("reduction {} of collection {}: {e}", key.1, key.0)),
     };
     let (Some(combiner), Some(partial)) = (done.combiner, done.partial) else {
-        return pe.fail_usage(format!("reduction {} of collection {} finished without its root's contribution", key.1, key.0));
+        return pe.fail_usage(format!(
+            "reduction {} of collection {} finished without its root's contribution",
+            key.1, key.0
+        ));
     };
     if let Err(e) = combiner.finish(partial, done.delivery) {
         pe.fail_usage(format!("reduction {} of collection {}: {e}", key.1, key.0));

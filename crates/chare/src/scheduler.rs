@@ -21,7 +21,6 @@
 //! ever be woken again: every PE reports its waiting tasks and the job ends
 //! with [`JobError::Deadlock`].
 
-use crate::object::AnyCell;
 use crate::collection::{CollInfo, LocalColl};
 use crate::config::{Config, IdlePolicy};
 use crate::ctx::Rt;
@@ -30,8 +29,9 @@ use crate::future::{FutureSlot, RawFuture};
 use crate::index::Index;
 use crate::machine::{LocalMachine, Machine};
 use crate::message::{Addr, ChanKey, CollId, Incoming, Msg};
-use crate::value::Body;
+use crate::object::AnyCell;
 use crate::reduction::ReductionTable;
+use crate::value::Body;
 use crossbeam_utils::CachePadded;
 use rustc_hash::FxHashMap;
 use std::any::{Any, TypeId};
@@ -135,8 +135,13 @@ impl Shared {
 pub(crate) enum WaitOn {
     #[default]
     Unknown,
-    Future { pe: usize, id: u64 },
-    Channel { from: Addr },
+    Future {
+        pe: usize,
+        id: u64,
+    },
+    Channel {
+        from: Addr,
+    },
 }
 
 impl fmt::Display for WaitOn {
@@ -854,9 +859,7 @@ where
     }
     #[cfg(not(feature = "mpi"))]
     if cfg.layer == crate::config::Layer::Mpi {
-        return Err(JobError::Config(
-            "the MPI layer is not built: rebuild with the cargo feature `mpi`".into(),
-        ));
+        return Err(JobError::Config("the MPI layer is not built: rebuild with the cargo feature `mpi`".into()));
     }
     let pes = cfg.pes;
     let shared = new_shared(cfg, Machine::Local(LocalMachine::new(pes)));
@@ -941,8 +944,7 @@ where
         s.oversubscribed = crate::config::ranks_oversubscribed();
         Arc::new(s)
     };
-    let main: Option<BoxedMain> =
-        (rank == 0).then(|| Box::new(move |rt| Box::pin(main(rt)) as BoxedTask) as BoxedMain);
+    let main: Option<BoxedMain> = (rank == 0).then(|| Box::new(move |rt| Box::pin(main(rt)) as BoxedTask) as BoxedMain);
     run_pe(shared.clone(), rank, main, Some(crate::net::NetState::new(ep)));
     let outcome = shared.outcome.lock().unwrap().take();
     outcome.unwrap_or(Ok(0))

@@ -117,9 +117,11 @@ impl Body {
     /// The value as a `T`.
     pub(crate) fn take<T: DeserializeOwned + 'static>(self) -> Result<T, String> {
         match self {
-            Body::Obj(v) => v.into_any().downcast::<T>().map(|b| *b).map_err(|_| {
-                format!("a value is not of the expected type {}", std::any::type_name::<T>())
-            }),
+            Body::Obj(v) => v
+                .into_any()
+                .downcast::<T>()
+                .map(|b| *b)
+                .map_err(|_| format!("a value is not of the expected type {}", std::any::type_name::<T>())),
             Body::Bytes(b) => b.decode(),
         }
     }

@@ -18,19 +18,46 @@ use crate::reduction::WireContribution;
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) enum Wire {
     /// Entry call; `body` is the chare's message enum.
-    Entry { to: Addr, #[serde(with = "crate::value::bytes")] body: Vec<u8> },
+    Entry {
+        to: Addr,
+        #[serde(with = "crate::value::bytes")]
+        body: Vec<u8>,
+    },
     /// Entry call on every local element of a collection.
-    Broadcast { coll: CollId, #[serde(with = "crate::value::bytes")] body: Vec<u8> },
+    Broadcast {
+        coll: CollId,
+        #[serde(with = "crate::value::bytes")]
+        body: Vec<u8>,
+    },
     /// Fulfil a future owned by the receiver.
-    Future { id: u64, #[serde(with = "crate::value::bytes")] value: Vec<u8> },
+    Future {
+        id: u64,
+        #[serde(with = "crate::value::bytes")]
+        value: Vec<u8>,
+    },
     /// A channel value.
-    Channel { key: ChanKey, #[serde(with = "crate::value::bytes")] value: Vec<u8> },
+    Channel {
+        key: ChanKey,
+        #[serde(with = "crate::value::bytes")]
+        value: Vec<u8>,
+    },
     /// A reduction partial on its way to the root.
     Reduce(WireContribution),
     /// Create this process's elements of a collection of chare type `chare`.
-    Create { chare: u64, desc: CollDesc, #[serde(with = "crate::value::bytes")] init: Vec<u8>, done: Option<Reply> },
+    Create {
+        chare: u64,
+        desc: CollDesc,
+        #[serde(with = "crate::value::bytes")]
+        init: Vec<u8>,
+        done: Option<Reply>,
+    },
     /// Read-only data, keyed by its type.
-    Readonly { key: u64, #[serde(with = "crate::value::bytes")] value: Vec<u8>, done: Reply },
+    Readonly {
+        key: u64,
+        #[serde(with = "crate::value::bytes")]
+        value: Vec<u8>,
+        done: Reply,
+    },
     /// Register a quiescence waiter (sent to PE 0).
     QdRegister(RawFuture),
     /// Quiescence wave: report your counters.
@@ -58,7 +85,11 @@ impl Wire {
     pub(crate) fn counted(&self) -> bool {
         !matches!(
             self,
-            Wire::QdProbe { .. } | Wire::QdReply { .. } | Wire::ReportRequest | Wire::ReportReply(_) | Wire::Exit { .. }
+            Wire::QdProbe { .. }
+                | Wire::QdReply { .. }
+                | Wire::ReportRequest
+                | Wire::ReportReply(_)
+                | Wire::Exit { .. }
         )
     }
 }

@@ -38,9 +38,7 @@ fn run_once(s: &Scenario, pes: usize) -> Result<Result<i32, chare::JobError>, St
         .expect("start the job's thread");
     match rx.recv_timeout(LIMIT) {
         Ok(outcome) => Ok(outcome),
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-            Err(format!("no outcome after {LIMIT:?}: the job hangs"))
-        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(format!("no outcome after {LIMIT:?}: the job hangs")),
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
             let why = match job.join() {
                 Err(p) => p

@@ -22,10 +22,7 @@ fn binary() -> Result<PathBuf, String> {
     if p.exists() {
         Ok(p)
     } else {
-        Err(format!(
-            "model c-mpi needs {} (build it with scripts/setup-mpi.sh)",
-            p.display()
-        ))
+        Err(format!("model c-mpi needs {} (build it with scripts/setup-mpi.sh)", p.display()))
     }
 }
 
@@ -34,10 +31,8 @@ fn run(kind: &str, window: usize, runs: usize, steps: &[Step]) -> Result<Vec<Tim
     let mut args = vec![kind.to_string(), window.to_string(), runs.to_string()];
     args.extend(steps.iter().map(|s| format!("{}:{}:{}", s.size, s.iters, s.warmup)));
     let out = launch::mpirun(2, &bin, &args)?;
-    let mut timings: Vec<Timing> = steps
-        .iter()
-        .map(|s| Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() })
-        .collect();
+    let mut timings: Vec<Timing> =
+        steps.iter().map(|s| Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() }).collect();
     for line in out.lines() {
         let f: Vec<&str> = line.trim().split(',').collect();
         let parsed = (|| -> Option<(usize, usize, f64)> {

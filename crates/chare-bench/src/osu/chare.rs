@@ -145,10 +145,7 @@ impl Pinger {
     #[entry]
     fn start(&mut self, ctx: &Ctx<Self>, steps: Vec<Step>, runs: usize, done: Future<Vec<Timing>>) {
         self.peer = Some(ctx.proxy().elem(1));
-        self.timings = steps
-            .iter()
-            .map(|s| Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() })
-            .collect();
+        self.timings = steps.iter().map(|s| Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() }).collect();
         self.steps = steps;
         self.runs = runs;
         self.done = Some(done);

@@ -36,9 +36,9 @@
 //! formats — lives here, so every model is computed and printed the same way.
 //! See [`raw`] for the reference implementation and [`chare`] for the runtime.
 
-pub mod chare;
 #[cfg(feature = "mpi")]
 pub mod c_mpi;
+pub mod chare;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 pub mod raw;
@@ -171,55 +171,21 @@ pub fn bandwidth_iters(iters: usize, size: usize) -> usize {
 
 impl LatencyParams {
     /// Builds the step list for sizes `min..=max` (see [`sizes`]).
-    pub fn new(
-        pes: usize,
-        via: Via,
-        runs: usize,
-        min: usize,
-        max: usize,
-        iters: usize,
-        warmup: usize,
-    ) -> Self {
-        let steps = sizes(min, max)
-            .into_iter()
-            .map(|size| Step {
-                size,
-                iters: latency_iters(iters, size),
-                warmup,
-            })
-            .collect();
-        LatencyParams {
-            pes,
-            via,
-            runs,
-            steps,
-        }
+    pub fn new(pes: usize, via: Via, runs: usize, min: usize, max: usize, iters: usize, warmup: usize) -> Self {
+        let steps =
+            sizes(min, max).into_iter().map(|size| Step { size, iters: latency_iters(iters, size), warmup }).collect();
+        LatencyParams { pes, via, runs, steps }
     }
 }
 
 impl BandwidthParams {
     /// Builds the step list for sizes `min..=max` (see [`sizes`]).
-    pub fn new(
-        window: usize,
-        runs: usize,
-        min: usize,
-        max: usize,
-        iters: usize,
-        warmup: usize,
-    ) -> Self {
+    pub fn new(window: usize, runs: usize, min: usize, max: usize, iters: usize, warmup: usize) -> Self {
         let steps = sizes(min, max)
             .into_iter()
-            .map(|size| Step {
-                size,
-                iters: bandwidth_iters(iters, size),
-                warmup,
-            })
+            .map(|size| Step { size, iters: bandwidth_iters(iters, size), warmup })
             .collect();
-        BandwidthParams {
-            window,
-            runs,
-            steps,
-        }
+        BandwidthParams { window, runs, steps }
     }
 }
 
@@ -243,11 +209,7 @@ pub fn median(values: &[f64]) -> f64 {
 /// `runs` positive finite elapsed times each.
 pub fn check_timings(steps: &[Step], runs: usize, timings: &[Timing]) -> Result<(), String> {
     if timings.len() != steps.len() {
-        return Err(format!(
-            "model returned {} timings for {} sizes",
-            timings.len(),
-            steps.len()
-        ));
+        return Err(format!("model returned {} timings for {} sizes", timings.len(), steps.len()));
     }
     for (step, t) in steps.iter().zip(timings) {
         if t.size != step.size || t.iters != step.iters {
@@ -257,18 +219,10 @@ pub fn check_timings(steps: &[Step], runs: usize, timings: &[Timing]) -> Result<
             ));
         }
         if t.elapsed_s.len() != runs {
-            return Err(format!(
-                "model returned {} runs for size {} ({} expected)",
-                t.elapsed_s.len(),
-                t.size,
-                runs
-            ));
+            return Err(format!("model returned {} runs for size {} ({} expected)", t.elapsed_s.len(), t.size, runs));
         }
         if let Some(bad) = t.elapsed_s.iter().find(|e| !(e.is_finite() && **e > 0.0)) {
-            return Err(format!(
-                "model returned elapsed time {bad} s for size {}",
-                t.size
-            ));
+            return Err(format!("model returned elapsed time {bad} s for size {}", t.size));
         }
     }
     Ok(())
@@ -292,11 +246,7 @@ pub struct LatencyRow {
 impl LatencyRow {
     /// Derives the row from a model's timing (median over runs).
     pub fn from_timing(t: &Timing) -> Self {
-        let runs_one_way_us: Vec<f64> = t
-            .elapsed_s
-            .iter()
-            .map(|e| e / (2.0 * t.iters as f64) * 1e6)
-            .collect();
+        let runs_one_way_us: Vec<f64> = t.elapsed_s.iter().map(|e| e / (2.0 * t.iters as f64) * 1e6).collect();
         let one_way_us = median(&runs_one_way_us);
         LatencyRow {
             size_bytes: t.size,
@@ -328,13 +278,7 @@ impl BandwidthRow {
     pub fn from_timing(t: &Timing, window: usize) -> Self {
         let bytes = t.size as f64 * window as f64 * t.iters as f64;
         let runs_mb_s: Vec<f64> = t.elapsed_s.iter().map(|e| bytes / e / 1e6).collect();
-        BandwidthRow {
-            size_bytes: t.size,
-            iterations: t.iters,
-            window,
-            bandwidth_mb_s: median(&runs_mb_s),
-            runs_mb_s,
-        }
+        BandwidthRow { size_bytes: t.size, iterations: t.iters, window, bandwidth_mb_s: median(&runs_mb_s), runs_mb_s }
     }
 }
 
@@ -394,37 +338,20 @@ fn header_lines(info: &RunInfo<'_>) -> Vec<String> {
         format!("cores: {}", m.cores),
         format!("cpu: {}", m.cpu_model),
         format!("host: {}", m.hostname),
-        format!(
-            "oversubscribed: {}",
-            if m.oversubscribed(info.pes) {
-                "yes"
-            } else {
-                "no"
-            }
-        ),
+        format!("oversubscribed: {}", if m.oversubscribed(info.pes) { "yes" } else { "no" }),
         "units: microseconds (us), MB/s = 10^6 bytes per second".to_string(),
     ]
 }
 
 fn fmt_runs(values: &[f64], decimals: usize) -> String {
-    values
-        .iter()
-        .map(|v| format!("{v:.decimals$}"))
-        .collect::<Vec<_>>()
-        .join(",")
+    values.iter().map(|v| format!("{v:.decimals$}")).collect::<Vec<_>>().join(",")
 }
 
 /// Builds the latency report from the rows.
 pub fn latency_report(info: &RunInfo<'_>, rows: &[LatencyRow]) -> Report {
     let footer = if info.runs > 1 {
         rows.iter()
-            .map(|r| {
-                format!(
-                    "runs size_bytes={} one_way_us={}",
-                    r.size_bytes,
-                    fmt_runs(&r.runs_one_way_us, 3)
-                )
-            })
+            .map(|r| format!("runs size_bytes={} one_way_us={}", r.size_bytes, fmt_runs(&r.runs_one_way_us, 3)))
             .collect()
     } else {
         Vec::new()
@@ -451,13 +378,7 @@ pub fn latency_report(info: &RunInfo<'_>, rows: &[LatencyRow]) -> Report {
 pub fn bandwidth_report(info: &RunInfo<'_>, rows: &[BandwidthRow]) -> Report {
     let footer = if info.runs > 1 {
         rows.iter()
-            .map(|r| {
-                format!(
-                    "runs size_bytes={} bandwidth_mb_s={}",
-                    r.size_bytes,
-                    fmt_runs(&r.runs_mb_s, 2)
-                )
-            })
+            .map(|r| format!("runs size_bytes={} bandwidth_mb_s={}", r.size_bytes, fmt_runs(&r.runs_mb_s, 2)))
             .collect()
     } else {
         Vec::new()
@@ -500,20 +421,11 @@ impl Report {
                     .iter()
                     .enumerate()
                     .map(|(i, c)| {
-                        self.rows
-                            .iter()
-                            .map(|r| r[i].len())
-                            .chain(std::iter::once(c.len()))
-                            .max()
-                            .unwrap_or(0)
+                        self.rows.iter().map(|r| r[i].len()).chain(std::iter::once(c.len())).max().unwrap_or(0)
                     })
                     .collect();
                 let line = |cells: &mut dyn Iterator<Item = &str>| {
-                    cells
-                        .zip(&widths)
-                        .map(|(c, w)| format!("{c:>w$}"))
-                        .collect::<Vec<_>>()
-                        .join("  ")
+                    cells.zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect::<Vec<_>>().join("  ")
                 };
                 let _ = writeln!(out, "{}", line(&mut self.columns.iter().copied()));
                 for row in &self.rows {
@@ -539,10 +451,7 @@ pub fn command_line(args: impl IntoIterator<Item = String>) -> String {
             } else {
                 a
             };
-            if !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+".contains(c))
-            {
+            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+".contains(c)) {
                 a
             } else {
                 format!("'{}'", a.replace('\'', r"'\''"))
@@ -579,14 +488,7 @@ mod tests {
         assert_eq!(bandwidth_iters(100, 16 * 1024), 100);
         let p = LatencyParams::new(2, Via::Channel, 1, 1, 4 * MIB, 1000, 60);
         assert_eq!(p.steps.last().unwrap().iters, 500);
-        assert_eq!(
-            p.steps[0],
-            Step {
-                size: 1,
-                iters: 1000,
-                warmup: 60
-            }
-        );
+        assert_eq!(p.steps[0], Step { size: 1, iters: 1000, warmup: 60 });
         let b = BandwidthParams::new(64, 1, 1, 4 * MIB, 100, 10);
         assert_eq!(b.steps[0].iters, 1000);
         assert_eq!(b.steps.last().unwrap().iters, 100);
@@ -603,20 +505,12 @@ mod tests {
     #[test]
     fn derived_metrics() {
         // 1000 round trips of 1000 bytes in 2 ms: 1 µs one way, 1000 MB/s.
-        let t = Timing {
-            size: 1000,
-            iters: 1000,
-            elapsed_s: vec![0.002],
-        };
+        let t = Timing { size: 1000, iters: 1000, elapsed_s: vec![0.002] };
         let r = LatencyRow::from_timing(&t);
         assert!((r.one_way_us - 1.0).abs() < 1e-9);
         assert!((r.bandwidth_mb_s - 1000.0).abs() < 1e-6);
         // 10 windows of 4 × 1 MB in 0.04 s: 1000 MB/s.
-        let t = Timing {
-            size: 1_000_000,
-            iters: 10,
-            elapsed_s: vec![0.04, 0.08, 0.02],
-        };
+        let t = Timing { size: 1_000_000, iters: 10, elapsed_s: vec![0.04, 0.08, 0.02] };
         let r = BandwidthRow::from_timing(&t, 4);
         assert!((r.bandwidth_mb_s - 1000.0).abs() < 1e-6);
         assert_eq!(r.runs_mb_s.len(), 3);
@@ -624,24 +518,12 @@ mod tests {
 
     #[test]
     fn timing_check() {
-        let steps = [Step {
-            size: 1,
-            iters: 10,
-            warmup: 0,
-        }];
-        let ok = [Timing {
-            size: 1,
-            iters: 10,
-            elapsed_s: vec![1e-3, 2e-3],
-        }];
+        let steps = [Step { size: 1, iters: 10, warmup: 0 }];
+        let ok = [Timing { size: 1, iters: 10, elapsed_s: vec![1e-3, 2e-3] }];
         assert!(check_timings(&steps, 2, &ok).is_ok());
         assert!(check_timings(&steps, 1, &ok).is_err());
         assert!(check_timings(&steps, 2, &[]).is_err());
-        let zero = [Timing {
-            size: 1,
-            iters: 10,
-            elapsed_s: vec![0.0, 2e-3],
-        }];
+        let zero = [Timing { size: 1, iters: 10, elapsed_s: vec![0.0, 2e-3] }];
         assert!(check_timings(&steps, 2, &zero).is_err());
     }
 
@@ -661,72 +543,29 @@ mod tests {
 
     #[test]
     fn csv_format() {
-        let machine = MachineInfo {
-            cores: 1,
-            cpu_model: "cpu".into(),
-            hostname: "h".into(),
-        };
-        let rows = [LatencyRow::from_timing(&Timing {
-            size: 8,
-            iters: 1000,
-            elapsed_s: vec![0.002],
-        })];
+        let machine = MachineInfo { cores: 1, cpu_model: "cpu".into(), hostname: "h".into() };
+        let rows = [LatencyRow::from_timing(&Timing { size: 8, iters: 1000, elapsed_s: vec![0.002] })];
         let text = latency_report(&info(&machine, 1), &rows).render(Format::Csv);
         let lines: Vec<&str> = text.lines().collect();
-        let data: Vec<&str> = lines
-            .iter()
-            .copied()
-            .filter(|l| !l.starts_with('#'))
-            .collect();
-        assert_eq!(
-            data,
-            [
-                "size_bytes,iterations,one_way_us,bandwidth_mb_s",
-                "8,1000,1.000,8.00"
-            ]
-        );
+        let data: Vec<&str> = lines.iter().copied().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(data, ["size_bytes,iterations,one_way_us,bandwidth_mb_s", "8,1000,1.000,8.00"]);
         assert!(lines.contains(&"# oversubscribed: yes"));
         assert!(lines.contains(&"# layer: local"));
         assert!(lines.contains(&"# model: raw"));
         assert!(lines[0].starts_with('#'));
 
-        let rows = [BandwidthRow::from_timing(
-            &Timing {
-                size: 8,
-                iters: 1000,
-                elapsed_s: vec![1.0],
-            },
-            64,
-        )];
+        let rows = [BandwidthRow::from_timing(&Timing { size: 8, iters: 1000, elapsed_s: vec![1.0] }, 64)];
         let text = bandwidth_report(&info(&machine, 1), &rows).render(Format::Csv);
         let data: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-        assert_eq!(
-            data,
-            [
-                "size_bytes,iterations,window,bandwidth_mb_s",
-                "8,1000,64,0.51"
-            ]
-        );
+        assert_eq!(data, ["size_bytes,iterations,window,bandwidth_mb_s", "8,1000,64,0.51"]);
     }
 
     #[test]
     fn table_format_and_runs_footer() {
-        let machine = MachineInfo {
-            cores: 4,
-            cpu_model: "cpu".into(),
-            hostname: "h".into(),
-        };
+        let machine = MachineInfo { cores: 4, cpu_model: "cpu".into(), hostname: "h".into() };
         let rows = [
-            LatencyRow::from_timing(&Timing {
-                size: 1,
-                iters: 10,
-                elapsed_s: vec![1e-5, 2e-5, 3e-5],
-            }),
-            LatencyRow::from_timing(&Timing {
-                size: 1024,
-                iters: 10,
-                elapsed_s: vec![1e-5, 2e-5, 3e-5],
-            }),
+            LatencyRow::from_timing(&Timing { size: 1, iters: 10, elapsed_s: vec![1e-5, 2e-5, 3e-5] }),
+            LatencyRow::from_timing(&Timing { size: 1024, iters: 10, elapsed_s: vec![1e-5, 2e-5, 3e-5] }),
         ];
         let text = latency_report(&info(&machine, 3), &rows).render(Format::Table);
         let body: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();

@@ -88,10 +88,7 @@ fn payload(size: usize) -> Vec<u8> {
 
 /// Steps × runs in execution order.
 fn schedule(steps: &[Step], runs: usize) -> impl Iterator<Item = (usize, &Step)> + Clone {
-    steps
-        .iter()
-        .enumerate()
-        .flat_map(move |(i, s)| (0..runs).map(move |_| (i, s)))
+    steps.iter().enumerate().flat_map(move |(i, s)| (0..runs).map(move |_| (i, s)))
 }
 
 fn share_core() -> bool {
@@ -99,14 +96,8 @@ fn share_core() -> bool {
 }
 
 fn collect(steps: &[Step], runs: usize, elapsed: Vec<(usize, f64)>) -> Vec<Timing> {
-    let mut timings: Vec<Timing> = steps
-        .iter()
-        .map(|s| Timing {
-            size: s.size,
-            iters: s.iters,
-            elapsed_s: Vec::with_capacity(runs),
-        })
-        .collect();
+    let mut timings: Vec<Timing> =
+        steps.iter().map(|s| Timing { size: s.size, iters: s.iters, elapsed_s: Vec::with_capacity(runs) }).collect();
     for (i, e) in elapsed {
         timings[i].elapsed_s.push(e);
     }

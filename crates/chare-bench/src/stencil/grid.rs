@@ -384,7 +384,10 @@ mod tests {
             // No larger divisor fits under the limit.
             assert!((x + 1..=isqrt(p + 1)).all(|d| !divides(d, p)), "P = {p}");
         }
-        assert_eq!((0..100).map(isqrt).collect::<Vec<_>>(), (0..100).map(|v| (v as f64).sqrt() as usize).collect::<Vec<_>>());
+        assert_eq!(
+            (0..100).map(isqrt).collect::<Vec<_>>(),
+            (0..100).map(|v| (v as f64).sqrt() as usize).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -409,10 +412,7 @@ mod tests {
             assert_eq!(d.rank(bx, by), r);
         }
         assert_eq!(d.neighbours(0, 0), vec![(Side::Down, (1, 0)), (Side::Right, (0, 1))]);
-        assert_eq!(
-            d.neighbours(1, 1),
-            vec![(Side::Up, (0, 1)), (Side::Left, (1, 0)), (Side::Right, (1, 2))]
-        );
+        assert_eq!(d.neighbours(1, 1), vec![(Side::Up, (0, 1)), (Side::Left, (1, 0)), (Side::Right, (1, 2))]);
         let one = Decomp::new(3, 3, 1).unwrap();
         assert!(one.neighbours(0, 0).is_empty());
         for s in Side::ALL {
@@ -457,7 +457,12 @@ mod tests {
         };
         for parts in [2, 4, 6] {
             let Ok(d) = Decomp::new(n, m, parts) else { continue };
-            let mut blocks: Vec<Block> = (0..d.parts()).map(|r| { let (i, j) = d.coords(r); d.block(i, j) }).collect();
+            let mut blocks: Vec<Block> = (0..d.parts())
+                .map(|r| {
+                    let (i, j) = d.coords(r);
+                    d.block(i, j)
+                })
+                .collect();
             for _ in 0..iters {
                 let mut halos = Vec::new();
                 for (r, b) in blocks.iter().enumerate() {

@@ -48,13 +48,7 @@ fn row(out: &mut [f64], up: &[f64], mid: &[f64], down: &[f64]) {
     // Equal lengths, stated once, so the zips below need no checks.
     let (up, down) = (&up[..w], &down[..w]);
     let (left, centre, right) = (&mid[..w], &mid[1..w + 1], &mid[2..w + 2]);
-    for ((((o, u), d), l), (c, r)) in out
-        .iter_mut()
-        .zip(up)
-        .zip(down)
-        .zip(left)
-        .zip(centre.iter().zip(right))
-    {
+    for ((((o, u), d), l), (c, r)) in out.iter_mut().zip(up).zip(down).zip(left).zip(centre.iter().zip(right)) {
         *o = ((((u + d) + l) + r) + c) * WEIGHT;
     }
 }
@@ -77,8 +71,7 @@ pub fn update_naive(next: &mut [f64], cur: &[f64], h: usize, w: usize) {
     let at = |i: usize, j: usize| cur[i * s + j];
     for i in 1..=h {
         for j in 1..=w {
-            next[i * s + j] =
-                (at(i - 1, j) + at(i + 1, j) + at(i, j - 1) + at(i, j + 1) + at(i, j)) * WEIGHT;
+            next[i * s + j] = (at(i - 1, j) + at(i + 1, j) + at(i, j - 1) + at(i, j + 1) + at(i, j)) * WEIGHT;
         }
     }
 }

@@ -161,16 +161,12 @@ pub struct Plan {
 
 /// Ranks of the job when started by an MPI launcher that says so.
 pub fn launcher_size() -> Option<usize> {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"].iter().find_map(|v| std::env::var(v).ok()?.parse().ok())
 }
 
 /// Whether an MPI launcher started this process.
 pub fn under_launcher() -> bool {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some())
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"].iter().any(|v| std::env::var_os(v).is_some())
 }
 
 /// Checks the options and works out the PE count and decomposition. Errors
@@ -235,10 +231,7 @@ pub fn plan(a: &StencilArgs, cores: usize) -> Result<Plan, String> {
         .ok_or_else(|| format!("--pes {pes} x --odf {} is too many blocks", a.odf))?;
     let dec = Decomp::new(a.n, a.m, parts)?;
     // Storage of all blocks with their ghost layers, two buffers each.
-    let fits = (dec.h + 2)
-        .checked_mul(dec.w + 2)
-        .and_then(|c| c.checked_mul(parts))
-        .is_some_and(|c| c <= 1 << 34);
+    let fits = (dec.h + 2).checked_mul(dec.w + 2).and_then(|c| c.checked_mul(parts)).is_some_and(|c| c <= 1 << 34);
     if !fits {
         return Err(format!("grid {} x {} is above the limit of 2^34 points", a.n, a.m));
     }
@@ -422,7 +415,12 @@ pub fn report(p: &Plan, runs: &[RunResult], format: Format, command: String, mac
             .enumerate()
             .map(|(pi, times)| {
                 let m = means(times);
-                vec![pi.to_string(), format!("{:.3}", m[0] * 1e3), format!("{:.3}", m[1] * 1e3), format!("{:.3}", m[2] * 1e3)]
+                vec![
+                    pi.to_string(),
+                    format!("{:.3}", m[0] * 1e3),
+                    format!("{:.3}", m[1] * 1e3),
+                    format!("{:.3}", m[2] * 1e3),
+                ]
             })
             .collect(),
     };

@@ -32,10 +32,7 @@ pub fn run(p: &Params) -> Result<Outcome, String> {
     let d = p.dec;
     let size = world.size() as usize;
     if size != d.parts() {
-        return Err(format!(
-            "the decomposition has {} blocks but mpirun started {size} ranks",
-            d.parts()
-        ));
+        return Err(format!("the decomposition has {} blocks but mpirun started {size} ranks", d.parts()));
     }
     let cart: CartesianCommunicator = world
         .create_cartesian_communicator(&[d.x as i32, d.y as i32], &[false, false], false)
@@ -48,10 +45,11 @@ pub fn run(p: &Params) -> Result<Outcome, String> {
     }
     let (up, down) = cart.shift(0, 1);
     let (left, right) = cart.shift(1, 1);
-    let nbrs: Vec<(Side, mpi::topology::Process<'_>)> = [(Side::Up, up), (Side::Down, down), (Side::Left, left), (Side::Right, right)]
-        .into_iter()
-        .filter_map(|(side, r)| Some((side, cart.process_at_rank(r?))))
-        .collect();
+    let nbrs: Vec<(Side, mpi::topology::Process<'_>)> =
+        [(Side::Up, up), (Side::Down, down), (Side::Left, left), (Side::Right, right)]
+            .into_iter()
+            .filter_map(|(side, r)| Some((side, cart.process_at_rank(r?))))
+            .collect();
     // The Cartesian neighbours are the decomposition's.
     let expect: Vec<usize> = d.neighbours(bx, by).into_iter().map(|(_, (i, j))| d.rank(i, j)).collect();
     let got: Vec<usize> = nbrs.iter().map(|(_, pr)| pr.rank() as usize).collect();

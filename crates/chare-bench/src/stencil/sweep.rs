@@ -170,8 +170,11 @@ fn grid_for(a: &SweepArgs, p: usize) -> (usize, usize) {
 fn run_point(a: &SweepArgs, s: Series, p: usize, n: usize, m: usize) -> Result<String, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let model = if s == Series::Mpi { "mpi" } else { "chare" };
-    let mut args: Vec<String> = ["stencil", "--model", model, "--format", "csv"].iter().map(|s| s.to_string()).collect();
-    for (k, v) in [("--n", n), ("--m", m), ("--iters", a.iters), ("--warmup", a.warmup), ("--runs", a.runs), ("--pes", p)] {
+    let mut args: Vec<String> =
+        ["stencil", "--model", model, "--format", "csv"].iter().map(|s| s.to_string()).collect();
+    for (k, v) in
+        [("--n", n), ("--m", m), ("--iters", a.iters), ("--warmup", a.warmup), ("--runs", a.runs), ("--pes", p)]
+    {
         args.push(k.into());
         args.push(v.to_string());
     }
@@ -228,7 +231,15 @@ pub fn run(a: &SweepArgs) -> Result<String, String> {
             let fields = super::parse_summary(&text)
                 .ok_or_else(|| format!("{} with {p} PEs printed no summary line", s.name()))?;
             let oversubscribed = text.lines().any(|l| l == "# oversubscribed: yes");
-            points.push(Point { series: s, pes: p, n, m, oversubscribed, fields, checksum: super::parse_checksum(&text) });
+            points.push(Point {
+                series: s,
+                pes: p,
+                n,
+                m,
+                oversubscribed,
+                fields,
+                checksum: super::parse_checksum(&text),
+            });
         }
     }
     points.sort_by_key(|pt| (series.iter().position(|&s| s == pt.series), pt.pes));

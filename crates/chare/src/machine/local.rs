@@ -71,11 +71,7 @@ pub(crate) struct Mailbox<T> {
 
 impl<T> Mailbox<T> {
     pub(crate) fn new() -> Mailbox<T> {
-        Mailbox {
-            inbox: Queue::new(),
-            sleeping: AtomicBool::new(false),
-            thread: ThreadSlot::new(),
-        }
+        Mailbox { inbox: Queue::new(), sleeping: AtomicBool::new(false), thread: ThreadSlot::new() }
     }
 
     /// Records the calling thread as the owner (the one that parks).

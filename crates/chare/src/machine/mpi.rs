@@ -15,9 +15,9 @@
 //!   when the universe drops; errors end the whole job with `MPI_Abort`.
 
 use mpi::environment::Universe;
+use mpi::point_to_point::MatchedReceiveVec;
 use mpi::request::{Request, StaticScope};
 use mpi::topology::SimpleCommunicator;
-use mpi::point_to_point::MatchedReceiveVec;
 use mpi::traits::*;
 use std::any::Any;
 use std::rc::Rc;

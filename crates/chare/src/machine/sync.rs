@@ -99,10 +99,7 @@ mod imp_loom {
 
     impl<T> Queue<T> {
         pub(crate) fn new() -> Queue<T> {
-            Queue {
-                items: std::sync::Mutex::new(VecDeque::new()),
-                len: AtomicUsize::new(0),
-            }
+            Queue { items: std::sync::Mutex::new(VecDeque::new()), len: AtomicUsize::new(0) }
         }
 
         pub(crate) fn push(&self, v: T) {
@@ -146,18 +143,11 @@ mod imp_loom {
 
     impl ThreadSlot {
         pub(crate) fn new() -> ThreadSlot {
-            ThreadSlot {
-                state: AtomicU8::new(EMPTY),
-                thread: UnsafeCell::new(None),
-            }
+            ThreadSlot { state: AtomicU8::new(EMPTY), thread: UnsafeCell::new(None) }
         }
 
         pub(crate) fn set(&self, t: Thread) {
-            if self
-                .state
-                .compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Acquire)
-                .is_ok()
-            {
+            if self.state.compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Acquire).is_ok() {
                 // SAFETY: we won the EMPTY -> BUSY race: no one else writes,
                 // and no one reads before the SET store below.
                 self.thread.with_mut(|p| unsafe { *p = Some(t) });

@@ -18,8 +18,7 @@ impl Streamer {
         let me = ctx.index().i();
         let len = ctx.proxy().len();
         if me == 0 {
-            let chans: Vec<Channel<u64>> =
-                (1..len).map(|j| ctx.channel_to(&ctx.proxy().elem(j))).collect();
+            let chans: Vec<Channel<u64>> = (1..len).map(|j| ctx.channel_to(&ctx.proxy().elem(j))).collect();
             let mut next = vec![0u64; len];
             let mut total = 0;
             for _ in 0..n {

@@ -112,8 +112,7 @@ pub fn entry_calls_return_futures_of_their_values() -> Scenario {
     Scenario::new(&[1, 2, 4, 8], Expect::Ok, |rt| {
         Box::pin(async move {
             let a = rt.array::<Echo>(4).create(());
-            let fs: Vec<Future<u64>> =
-                (0..4).map(|i| a.elem(i).double_ret(i as u64 + 10)).collect();
+            let fs: Vec<Future<u64>> = (0..4).map(|i| a.elem(i).double_ret(i as u64 + 10)).collect();
             let mut got = Vec::new();
             for f in fs {
                 got.push(f.await);

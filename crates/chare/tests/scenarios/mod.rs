@@ -106,13 +106,7 @@ pub enum Expect {
     /// [`chare::JobError::Deadlock`] whose report contains every substring.
     Deadlock(&'static [&'static str]),
     /// [`chare::JobError::Panic`] with these fields (`pe: None`: any PE).
-    Panic {
-        pe: Option<usize>,
-        chare: &'static str,
-        index: &'static str,
-        entry: &'static str,
-        message: &'static str,
-    },
+    Panic { pe: Option<usize>, chare: &'static str, index: &'static str, entry: &'static str, message: &'static str },
     /// [`chare::JobError::Abort`] whose one-line report (its `Display`, e.g.
     /// `PE 1: abort: cannot continue`) contains this text.
     Abort(&'static str),
