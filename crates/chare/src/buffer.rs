@@ -1,5 +1,6 @@
-//! [`Buffer`]: a vector of plain numbers that travels between processes as
-//! its own MPI message, straight from and into the vector's memory.
+//! [`Buffer`] and [`SharedBuffer`]: vectors of plain numbers that travel
+//! between processes as their own MPI message, straight from and into the
+//! vector's memory.
 //!
 //! How: when the MPI layer serialises a message, a `Buffer` does not write
 //! its elements; it records (pointer, length) as an *attachment* and writes
@@ -244,36 +245,95 @@ impl Serialize for RawBytesRef<'_> {
     }
 }
 
+/// Writes `v` as a buffer: an attachment while the MPI layer collects
+/// them and `v` is large, otherwise its bytes inline.
+fn serialize_plain<T: Plain, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+    let bytes = std::mem::size_of_val(v);
+    let index = OUT.with(|o| {
+        o.borrow_mut().as_mut().filter(|_| bytes >= ATTACH_MIN).map(|list| {
+            list.push(OutAttachment { ptr: v.as_ptr() as *const u8, bytes, align: std::mem::align_of::<T>() });
+            (list.len() - 1) as u32
+        })
+    });
+    match index {
+        Some(i) => BufferWire::Attached(i).serialize(s),
+        None => s.serialize_newtype_variant("BufferWire", 0, "Inline", &RawBytesRef(as_bytes(v))),
+    }
+}
+
+/// Reads what [`serialize_plain`] wrote.
+fn deserialize_plain<'de, T: Plain, D: Deserializer<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    match BufferWire::deserialize(d)? {
+        BufferWire::Inline(b) => from_bytes(&b.0).map_err(serde::de::Error::custom),
+        BufferWire::Attached(i) => {
+            let raw = IN.with(|a| a.borrow_mut().as_mut().and_then(|v| v.get_mut(i as usize)?.take()));
+            let raw = raw.ok_or_else(|| serde::de::Error::custom(format!("missing attachment {i}")))?;
+            raw.into_vec::<T>().map_err(serde::de::Error::custom)
+        }
+    }
+}
+
 impl<T: Plain> Serialize for Buffer<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let bytes = std::mem::size_of_val(self.0.as_slice());
-        let index = OUT.with(|o| {
-            o.borrow_mut().as_mut().filter(|_| bytes >= ATTACH_MIN).map(|v| {
-                v.push(OutAttachment {
-                    ptr: self.0.as_ptr() as *const u8,
-                    bytes: std::mem::size_of_val(self.0.as_slice()),
-                    align: std::mem::align_of::<T>(),
-                });
-                (v.len() - 1) as u32
-            })
-        });
-        match index {
-            Some(i) => BufferWire::Attached(i).serialize(s),
-            None => s.serialize_newtype_variant("BufferWire", 0, "Inline", &RawBytesRef(as_bytes(&self.0))),
-        }
+        serialize_plain(&self.0, s)
     }
 }
 
 impl<'de, T: Plain> Deserialize<'de> for Buffer<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match BufferWire::deserialize(d)? {
-            BufferWire::Inline(b) => from_bytes(&b.0).map(Buffer).map_err(serde::de::Error::custom),
-            BufferWire::Attached(i) => {
-                let raw = IN.with(|a| a.borrow_mut().as_mut().and_then(|v| v.get_mut(i as usize)?.take()));
-                let raw = raw.ok_or_else(|| serde::de::Error::custom(format!("missing attachment {i}")))?;
-                raw.into_vec::<T>().map(Buffer).map_err(serde::de::Error::custom)
-            }
-        }
+        deserialize_plain(d).map(Buffer)
+    }
+}
+
+/// A read-only vector of plain numbers that the sender keeps: sending a
+/// clone costs a reference count within a process, and across processes the
+/// memory goes out as its own MPI message straight from the vector, which
+/// the in-flight message keeps alive until the send completed (like
+/// [`Buffer`], without giving the data up). The receiver in another process
+/// gets its own copy, received straight into fresh memory.
+///
+/// Use it for data sent many times or to many chares (a halo, a model, a
+/// benchmark payload); use [`Buffer`] for data handed over for good.
+///
+/// ```
+/// use chare::SharedBuffer;
+/// let a = SharedBuffer::from(vec![1.0f64; 1000]);
+/// let b = a.clone(); // no copy
+/// assert_eq!(a.as_ptr(), b.as_ptr());
+/// assert_eq!(b.len(), 1000);
+/// ```
+#[derive(Clone, Default, PartialEq, Debug)]
+pub struct SharedBuffer<T: Plain>(std::sync::Arc<Vec<T>>);
+
+impl<T: Plain> SharedBuffer<T> {
+    /// The vector: taken if this is the last handle, copied otherwise.
+    pub fn into_vec(self) -> Vec<T> {
+        std::sync::Arc::try_unwrap(self.0).unwrap_or_else(|a| (*a).clone())
+    }
+}
+
+impl<T: Plain> From<Vec<T>> for SharedBuffer<T> {
+    fn from(v: Vec<T>) -> Self {
+        SharedBuffer(std::sync::Arc::new(v))
+    }
+}
+
+impl<T: Plain> Deref for SharedBuffer<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T: Plain> Serialize for SharedBuffer<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_plain(&self.0, s)
+    }
+}
+
+impl<'de, T: Plain> Deserialize<'de> for SharedBuffer<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        deserialize_plain(d).map(SharedBuffer::from)
     }
 }
 
@@ -299,6 +359,24 @@ mod tests {
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, len) };
         let got: (u32, Buffer<f64>) = providing(vec![raw], || crate::value::decode(&bytes)).unwrap();
         assert!(got.0 == 7 && got.1 == v, "round trip changed the values");
+    }
+
+    #[test]
+    fn shared_buffers_are_attached_from_the_senders_memory() {
+        let v: SharedBuffer<u16> = (0..5000).collect::<Vec<u16>>().into();
+        let (bytes, att) = collecting(|| crate::value::encode(&v).unwrap());
+        assert_eq!(att.len(), 1);
+        assert_eq!((att[0].ptr, att[0].bytes, att[0].align), (v.as_ptr() as *const u8, 10_000, 2));
+        let mut raw = RawBuf::alloc(AttDesc { bytes: 10_000, align: 2 }).unwrap();
+        let (dst, len) = raw.as_mut_ptr();
+        // SAFETY: (test) `att[0]` points into `v`, alive here; `dst` owns `len` distinct bytes.
+        unsafe { std::ptr::copy_nonoverlapping(att[0].ptr, dst, len) };
+        let got: SharedBuffer<u16> = providing(vec![raw], || crate::value::decode(&bytes)).unwrap();
+        assert_eq!(got, v);
+        let small = SharedBuffer::from(vec![3u64, 4]);
+        let (bytes, att) = collecting(|| crate::value::encode(&small).unwrap());
+        assert!(att.is_empty());
+        assert_eq!(crate::value::decode::<SharedBuffer<u64>>(&bytes).unwrap().into_vec(), vec![3, 4]);
     }
 
     #[test]

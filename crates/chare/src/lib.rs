@@ -81,8 +81,9 @@
 //! Entry arguments and results, channel values and future values implement
 //! serde's `Serialize`/`Deserialize`. Within a process they move as objects;
 //! between processes they travel as postcard bytes, decoded where their type
-//! is known. Large vectors of numbers should be wrapped in [`Buffer`], which
-//! the MPI layer sends as a separate message straight from its memory.
+//! is known. Large vectors of numbers should be wrapped in [`Buffer`] (handed
+//! over) or [`SharedBuffer`] (kept by the sender, sent again and again), which
+//! the MPI layer sends as a separate message straight from their memory.
 
 // Without the `mpi` feature the wire format (serialisation, registry,
 // attachments) is still compiled and unit-tested, but nothing calls it.
@@ -111,7 +112,7 @@ mod wire;
 
 extern crate self as chare;
 
-pub use crate::buffer::{Buffer, Plain};
+pub use crate::buffer::{Buffer, Plain, SharedBuffer};
 pub use crate::channel::{Channel, Recv};
 pub use crate::collection::{CollInfo, CollectionBuilder, Placement, SingleBuilder};
 pub use crate::config::{Config, IdlePolicy, Layer};
@@ -142,7 +143,7 @@ pub mod __private {
 pub mod prelude {
     pub use crate::{
         chare, entry, iwait, And, Array, Buffer, Callback, Channel, Chare, CollectionProxy, Ctx, Custom, Future,
-        Gather, Group, Index, Max, Min, Nop, Or, Placement, Product, Proxy, Rt, Sum,
+        Gather, Group, Index, Max, Min, Nop, Or, Placement, Product, Proxy, Rt, SharedBuffer, Sum,
     };
 }
 

@@ -176,6 +176,48 @@ impl Big {
         }
         checked
     }
+
+    /// Element 0 sends one large and one small `SharedBuffer` `sends` times
+    /// per round (keeping both), element 1 checks every copy it gets; after
+    /// the sends element 0's buffers are unchanged. Returns the copies checked.
+    #[entry]
+    async fn shared_check(&self, ctx: &Ctx<Self>, rounds: u32, sends: u32) -> u32 {
+        let me = ctx.index().i();
+        let ch: Channel<(SharedBuffer<f64>, SharedBuffer<i16>, u32)> = ctx.channel_to(&ctx.proxy().elem(1 - me));
+        let done: Channel<u32> = ctx.channel_to(&ctx.proxy().elem(1 - me));
+        let mut checked = 0;
+        for k in 0..rounds {
+            let n = 20_000 + 513 * k as usize;
+            if me == 0 {
+                let big = SharedBuffer::from(Self::shared_values(k, n));
+                let small = SharedBuffer::from(vec![-(k as i16), 7, 9]);
+                for _ in 0..sends {
+                    ch.send((big.clone(), small.clone(), k));
+                }
+                assert_eq!(done.recv().await, sends, "round {k}");
+                assert_eq!(*big, *Self::shared_values(k, n), "round {k}: the sender's buffer changed");
+                assert_eq!(small.into_vec(), vec![-(k as i16), 7, 9]);
+            } else {
+                for _ in 0..sends {
+                    let (big, small, k2) = ch.recv().await;
+                    assert_eq!(k2, k);
+                    assert_eq!(big.len(), n, "round {k}");
+                    assert!(big.iter().zip(Self::shared_values(k, n)).all(|(a, b)| *a == b), "round {k}: contents");
+                    assert_eq!(*small, [-(k as i16), 7, 9]);
+                    checked += 1;
+                }
+                done.send(sends);
+            }
+        }
+        checked
+    }
+}
+
+impl Big {
+    /// The values element 0 shares in round `k`.
+    fn shared_values(k: u32, n: usize) -> Vec<f64> {
+        (0..n).map(|i| i as f64 - k as f64 * 0.5).collect()
+    }
 }
 
 /// Several buffers and a number in one message.
@@ -189,6 +231,19 @@ pub fn plain_buffers_cross_pes_intact() -> Scenario {
             let (f0, f1) = (b.elem(0).buffers_check_ret(10), b.elem(1).buffers_check_ret(10));
             assert_eq!(f0.await, 10);
             assert_eq!(f1.await, 0);
+        })
+    })
+}
+
+/// A `SharedBuffer` sent many times arrives intact every time, and the
+/// sender's copy stays as it was.
+pub fn shared_buffers_cross_pes_intact() -> Scenario {
+    Scenario::new(&[1, 2, 4, 8], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let b = rt.array::<Big>(2).create(());
+            let (f0, f1) = (b.elem(0).shared_check_ret(5, 8), b.elem(1).shared_check_ret(5, 8));
+            assert_eq!(f0.await, 0);
+            assert_eq!(f1.await, 40);
         })
     })
 }

@@ -59,7 +59,8 @@ macro_rules! for_each_scenario {
                 channels_pair_by_creation_order,
                 large_buffers_move_without_copy,
                 large_buffers_cross_pes_intact,
-                plain_buffers_cross_pes_intact;
+                plain_buffers_cross_pes_intact,
+                shared_buffers_cross_pes_intact;
             reductions:
                 every_reduction_operation,
                 gather_of_ten_thousand_elements_is_in_index_order,
@@ -159,7 +160,9 @@ pub const PES_VAR: &str = "CHARE_SUITE_PES";
 /// set. Does nothing when no scenario is named, so it passes in an ordinary
 /// test run.
 pub fn child() {
-    let Ok(name) = std::env::var(SCENARIO_VAR) else { return };
+    let Ok(name) = std::env::var(SCENARIO_VAR) else {
+        return;
+    };
     let s = get(&name);
     let layer = std::env::var(LAYER_VAR).ok();
     let pes = std::env::var(PES_VAR)
