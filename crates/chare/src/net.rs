@@ -177,7 +177,9 @@ impl Pe {
                 self.count_handled();
                 worked = true;
             }
-            if self.shared.stopping() {
+            // Run what the message made ready before looking again: another
+            // look would be one more MPI test on the critical path.
+            if self.shared.stopping() || self.has_local_work() {
                 break;
             }
         }

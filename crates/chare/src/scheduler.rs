@@ -301,6 +301,12 @@ impl Pe {
         &self.shared.qd[self.id]
     }
 
+    /// Whether this PE has tasks to poll or messages of its own to handle.
+    #[inline]
+    pub(crate) fn has_local_work(&self) -> bool {
+        !self.ready.borrow().is_empty() || !self.local.borrow().is_empty()
+    }
+
     /// Sends `msg` to PE `to`. Messages to oneself go through the local queue,
     /// so they run later, never inside the sender's entry method.
     #[inline]
@@ -518,7 +524,9 @@ impl Pe {
             if slot.gen != gen || !slot.live {
                 return false;
             }
-            let Some(f) = slot.fut.take() else { return false };
+            let Some(f) = slot.fut.take() else {
+                return false;
+            };
             (f, slot.waker.clone().expect("live task has a waker"), slot.desc)
         };
         self.wait_note.set(WaitOn::Unknown);
@@ -605,6 +613,10 @@ impl Pe {
         let mut last_qd = Instant::now();
         let mut prev_snapshot = None;
         let oversubscribed = self.shared.oversubscribed;
+        #[cfg(feature = "mpi")]
+        let polls_network = self.net.is_some();
+        #[cfg(not(feature = "mpi"))]
+        let polls_network = false;
         loop {
             if self.shared.stopping() {
                 break;
@@ -630,7 +642,9 @@ impl Pe {
                 worked = true;
             }
             for _ in 0..n {
-                let Some((id, gen)) = self.ready.borrow_mut().pop_front() else { break };
+                let Some((id, gen)) = self.ready.borrow_mut().pop_front() else {
+                    break;
+                };
                 self.poll_task(id, gen, true);
             }
             if worked {
@@ -645,7 +659,11 @@ impl Pe {
             if idle_rounds & 255 != 0 && cfg.idle != IdlePolicy::Park {
                 if oversubscribed {
                     std::thread::yield_now();
-                } else {
+                } else if !polls_network {
+                    // A pause between looks at the queue. Not on the MPI
+                    // layer: there each round's MPI test already takes far
+                    // longer than a pause, which would only delay the next
+                    // look by up to its length.
                     std::hint::spin_loop();
                 }
                 continue;
@@ -755,7 +773,9 @@ impl Pe {
             .filter(|t| t.live)
             .map(|t| {
                 let waiting = match t.waiting {
-                    WaitOn::Channel { from } => format!("channel recv from {}", self.describe(&from)),
+                    WaitOn::Channel { from } => {
+                        format!("channel recv from {}", self.describe(&from))
+                    }
                     w => w.to_string(),
                 };
                 format!("PE {}: {}[{}].{} waits on {}", self.id, t.desc.chare, t.desc.index, t.desc.entry, waiting)
