@@ -64,7 +64,13 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Channel<T> {
     pub fn send(&self, value: T) {
         let to = self.peer_info.pe_of(&self.peer_index);
         let key = ChanKey { from: self.me, to: self.peer, n: self.n };
-        with_pe(|pe| pe.send(to, Msg::Channel(Box::new(Packet { head: key, body: value }))));
+        with_pe(|pe| {
+            #[cfg(feature = "mpi")]
+            if !pe.in_process(to) {
+                return pe.send_value_remote(to, crate::wire::Wire::Channel { key }, value);
+            }
+            pe.send(to, Msg::Channel(Box::new(Packet { head: key, body: value })))
+        });
     }
 
     /// Receives the next value, in send order; awaits until one arrives.

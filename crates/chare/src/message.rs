@@ -53,8 +53,8 @@ pub(crate) trait Headed<H>: Send {
     fn head(&self) -> &H;
     /// The packet as `Box<dyn Any>`, to downcast to `Packet<H, T>`.
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
-    /// The body as bytes, for another process.
-    fn encode_body(&self) -> Result<Vec<u8>, String>;
+    /// Appends the body's bytes to `out`, for another process.
+    fn encode_body_into(&self, out: &mut Vec<u8>) -> Result<(), String>;
 }
 
 impl<H: Send + 'static, T: Serialize + Send + 'static> Headed<H> for Packet<H, T> {
@@ -66,8 +66,8 @@ impl<H: Send + 'static, T: Serialize + Send + 'static> Headed<H> for Packet<H, T
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
         self
     }
-    fn encode_body(&self) -> Result<Vec<u8>, String> {
-        crate::value::encode(&self.body)
+    fn encode_body_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        crate::value::encode_into(&self.body, out)
     }
 }
 

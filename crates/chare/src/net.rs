@@ -24,9 +24,8 @@ use crate::message::{Incoming, Msg};
 use crate::object::Chare;
 use crate::reduction::{self, Contribution};
 use crate::scheduler::Pe;
-use crate::value::Encoded;
-use crate::value::{decode, encode, Body};
-use crate::wire::{Frame, Wire};
+use crate::value::{encode, Body, Bytes, Encoded};
+use crate::wire::{put_frame, split, Frame, Wire, HEAD_ROOM};
 use rustc_hash::FxHashMap;
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -71,32 +70,49 @@ impl Pe {
     /// Sends a wire message to another process.
     pub(crate) fn send_wire(&self, to: usize, w: Wire) {
         if w.counted() {
-            let q = self.qd();
-            q.sent.store(q.sent.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            self.count_sent();
         }
-        match encode(&Frame { att: Vec::new(), wire: w }) {
-            Ok(bytes) => self.net().ep.borrow_mut().send(to, bytes, Vec::new(), None),
+        match put_frame(&Frame { att: Vec::new(), wire: w }, vec![0; HEAD_ROOM]) {
+            Ok((bytes, start)) => self.net().ep.borrow_mut().send(to, bytes, start, Vec::new(), None),
             Err(e) => self.fail_usage(format!("cannot send to PE {to}: {e}")),
         }
     }
 
-    /// A message for another process: serialise its value and send it.
-    /// (`send` already counted it.)
-    /// The `Buffer`s inside the message travel as attachments straight from
-    /// its memory, so the message is kept until those sends complete.
+    /// A message for another process. (`send` already counted it.)
     pub(crate) fn send_remote(&self, to: usize, msg: Msg) {
-        let (w, att) = crate::buffer::collecting(|| match &msg {
-            Msg::Entry(p) => p.encode_body().map(|body| Wire::Entry { to: *p.head(), body }),
-            Msg::Broadcast { coll, body } => body.encode().map(|body| Wire::Broadcast { coll: *coll, body }),
-            Msg::Future { id, value } => value.encode().map(|value| Wire::Future { id: *id, value }),
-            Msg::Channel(p) => p.encode_body().map(|value| Wire::Channel { key: *p.head(), value }),
+        self.send_encoded(to, msg, |msg, out| match msg {
+            Msg::Entry(p) => p.encode_body_into(out).map(|()| Wire::Entry { to: *p.head() }),
+            Msg::Broadcast { coll, body } => body.encode_into(out).map(|()| Wire::Broadcast { coll: *coll }),
+            Msg::Future { id, value } => value.encode_into(out).map(|()| Wire::Future { id: *id }),
+            Msg::Channel(p) => p.encode_body_into(out).map(|()| Wire::Channel { key: *p.head() }),
             Msg::Reduce(c) => c.to_wire().map(Wire::Reduce),
             Msg::Wake { .. } | Msg::Control(_) => {
                 Err("internal error: a process-local message was addressed to another process".into())
             }
         });
-        let descs: Vec<AttDesc> =
-            att.iter().map(|a| AttDesc { bytes: a.bytes as u64, align: a.align as u32 }).collect();
+    }
+
+    /// A value for another process, sent without first becoming a [`Msg`]
+    /// (no packet allocated): `wire` routes it. Counts it as sent.
+    pub(crate) fn send_value_remote<T: serde::Serialize + 'static>(&self, to: usize, wire: Wire, value: T) {
+        debug_assert!(wire.has_body());
+        self.count_sent();
+        self.send_encoded(to, value, |v, out| crate::value::encode_into(v, out).map(|()| wire));
+    }
+
+    /// Sends `msg`, which `encode` appends to a send buffer (returning its
+    /// routing), to another process. The `Buffer`s inside the message travel
+    /// as attachments straight from its memory, so `msg` is kept until those
+    /// sends complete (moving `msg` does not move that memory).
+    fn send_encoded<M: 'static>(
+        &self,
+        to: usize,
+        msg: M,
+        encode: impl FnOnce(&M, &mut Vec<u8>) -> Result<Wire, String>,
+    ) {
+        let mut out = self.net().ep.borrow_mut().take_buffer();
+        out.resize(HEAD_ROOM, 0);
+        let (w, att) = crate::buffer::collecting(|| encode(&msg, &mut out));
         let too_big = att.iter().find(|a| a.bytes > crate::buffer::MAX_ATTACHMENT);
         let w = match too_big {
             Some(a) => Err(format!(
@@ -106,12 +122,12 @@ impl Pe {
             )),
             None => w,
         };
-        let frame = w.and_then(|wire| encode(&Frame { att: descs, wire }));
-        match frame {
-            Ok(bytes) => {
+        let descs = att.iter().map(|a| AttDesc { bytes: a.bytes as u64, align: a.align as u32 }).collect();
+        match w.and_then(|wire| put_frame(&Frame { att: descs, wire }, out)) {
+            Ok((bytes, start)) => {
                 let keep: Option<Box<dyn std::any::Any>> = if att.is_empty() { None } else { Some(Box::new(msg)) };
                 let slices = att.iter().map(|a| (a.ptr, a.bytes)).collect();
-                self.net().ep.borrow_mut().send(to, bytes, slices, keep);
+                self.net().ep.borrow_mut().send(to, bytes, start, slices, keep);
             }
             Err(e) => self.fail_usage(format!("cannot send to PE {to}: {e}")),
         }
@@ -145,9 +161,11 @@ impl Pe {
         let net = self.net();
         let mut worked = false;
         for _ in 0..64 {
-            let got = net.ep.borrow_mut().try_recv_with(decode::<Frame>);
+            // The body is copied out of MPI's receive buffer (inline in
+            // `Bytes` when small), the frame decoded in place.
+            let got = net.ep.borrow_mut().try_recv_with(|b| split(b).map(|(f, body)| (f, Bytes::from_slice(body))));
             let Some((from, frame)) = got else { break };
-            let frame = match frame {
+            let (frame, body) = match frame {
                 Ok(f) => f,
                 Err(e) => {
                     self.fail_usage(format!("malformed message from PE {from}: {e}"));
@@ -172,7 +190,7 @@ impl Pe {
             }
             let w = frame.wire;
             let counted = w.counted();
-            self.handle_wire(from, w, att);
+            self.handle_wire(from, w, body, att);
             if counted {
                 self.count_handled();
                 worked = true;
@@ -186,15 +204,15 @@ impl Pe {
         worked
     }
 
-    fn handle_wire(&self, from: usize, w: Wire, att: Vec<RawBuf>) {
+    fn handle_wire(&self, from: usize, w: Wire, bytes: Bytes, att: Vec<RawBuf>) {
         match w {
-            Wire::Entry { to, body } => self.deliver_entry(to, Incoming::Bytes(Encoded { bytes: body, att })),
-            Wire::Broadcast { coll, body } => self.deliver_broadcast(coll, Body::Bytes(Encoded { bytes: body, att })),
-            Wire::Future { id, value } => crate::future::fulfil(self, id, Body::Bytes(Encoded { bytes: value, att })),
-            Wire::Channel { key, value } => {
+            Wire::Entry { to } => self.deliver_entry(to, Incoming::Bytes(Encoded { bytes, att })),
+            Wire::Broadcast { coll } => self.deliver_broadcast(coll, Body::Bytes(Encoded { bytes, att })),
+            Wire::Future { id } => crate::future::fulfil(self, id, Body::Bytes(Encoded { bytes, att })),
+            Wire::Channel { key } => {
                 let mut chans = self.channels.borrow_mut();
                 let st = chans.entry(key).or_default();
-                st.queue.push_back(Incoming::Bytes(Encoded { bytes: value, att }));
+                st.queue.push_back(Incoming::Bytes(Encoded { bytes, att }));
                 if let Some(w) = &st.waker {
                     w.wake_by_ref();
                 }

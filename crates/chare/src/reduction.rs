@@ -331,8 +331,12 @@ impl Contribution {
 
     pub(crate) fn to_wire(&self) -> Result<WireContribution, String> {
         let partial = match &self.partial {
-            Body::Obj(v) => v.encode()?,
-            Body::Bytes(b) => b.bytes.clone(),
+            Body::Obj(v) => {
+                let mut out = Vec::new();
+                v.encode_into(&mut out)?;
+                out
+            }
+            Body::Bytes(b) => b.bytes.to_vec(),
         };
         let delivery = match &self.delivery {
             Delivery::Future(f) => WireDelivery::Future(*f),
@@ -357,7 +361,7 @@ impl Contribution {
             count: w.count,
             total: w.total,
             root: w.root,
-            partial: Body::Bytes(crate::value::Encoded { bytes: w.partial, att }),
+            partial: Body::Bytes(crate::value::Encoded { bytes: w.partial.into(), att }),
             combiner: None,
             delivery: match w.delivery {
                 WireDelivery::Future(f) => Delivery::Future(f),

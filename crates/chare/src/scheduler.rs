@@ -307,12 +307,18 @@ impl Pe {
         !self.ready.borrow().is_empty() || !self.local.borrow().is_empty()
     }
 
+    /// Counts one message sent, for quiescence detection.
+    #[inline]
+    pub(crate) fn count_sent(&self) {
+        let q = self.qd();
+        q.sent.store(q.sent.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
     /// Sends `msg` to PE `to`. Messages to oneself go through the local queue,
     /// so they run later, never inside the sender's entry method.
     #[inline]
     pub(crate) fn send(&self, to: usize, msg: Msg) {
-        let q = self.qd();
-        q.sent.store(q.sent.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.count_sent();
         if to == self.id {
             self.local.borrow_mut().push_back(msg);
         } else {

@@ -16,8 +16,8 @@ use std::any::Any;
 pub(crate) trait Value: Send {
     fn as_any(&self) -> &dyn Any;
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
-    /// The value as postcard bytes.
-    fn encode(&self) -> Result<Vec<u8>, String>;
+    /// Appends the value's postcard bytes to `out`.
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String>;
 }
 
 impl<T: Serialize + Send + 'static> Value for T {
@@ -29,8 +29,8 @@ impl<T: Serialize + Send + 'static> Value for T {
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
         self
     }
-    fn encode(&self) -> Result<Vec<u8>, String> {
-        encode(self)
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        encode_into(self, out)
     }
 }
 
@@ -40,6 +40,17 @@ pub(crate) fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, String> {
     // several times (measured: 3 % of a small-message ping-pong in realloc).
     postcard::to_extend(v, Vec::with_capacity(128))
         .map_err(|e| format!("cannot serialise {}: {e}", std::any::type_name::<T>()))
+}
+
+/// Serialises `v` at the end of `out` (which is left empty on error).
+pub(crate) fn encode_into<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) -> Result<(), String> {
+    match postcard::to_extend(v, std::mem::take(out)) {
+        Ok(b) => {
+            *out = b;
+            Ok(())
+        }
+        Err(e) => Err(format!("cannot serialise {}: {e}", std::any::type_name::<T>())),
+    }
 }
 
 /// Deserialises a `T`; trailing bytes are an error too.
@@ -86,18 +97,25 @@ pub(crate) mod bytes {
     }
 }
 
+/// Values of up to this many bytes (most messages) are kept inline in
+/// [`Bytes`], without an allocation.
+pub(crate) const INLINE_BYTES: usize = 48;
+
+/// A received value's bytes.
+pub(crate) type Bytes = smallvec::SmallVec<[u8; INLINE_BYTES]>;
+
 /// A value's bytes as they arrived from another process, with the memory of
 /// the [`crate::Buffer`]s it contains (its attachments).
 #[derive(Clone)]
 pub(crate) struct Encoded {
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
     pub att: Vec<crate::buffer::RawBuf>,
 }
 
 impl Encoded {
     #[cfg(test)]
     pub(crate) fn plain(bytes: Vec<u8>) -> Encoded {
-        Encoded { bytes, att: Vec::new() }
+        Encoded { bytes: bytes.into(), att: Vec::new() }
     }
 
     /// Decodes a `T`, giving its buffers their attachments.

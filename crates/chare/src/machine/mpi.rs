@@ -5,7 +5,8 @@
 //!   others (`MPI_Allgather`).
 //! * Sending: a message is serialised (see `crate::wire`) into a buffer that
 //!   is handed to `MPI_Isend`; the buffer is owned by this endpoint until the
-//!   request completes, then freed. Sends never block the scheduler.
+//!   request completes, then kept for a later message (small ones usually
+//!   complete at once: eager protocol). Sends never block the scheduler.
 //! * Receiving: messages up to `EAGER` bytes (tag 0) land in one receive
 //!   that is always posted (`MPI_Irecv`, tested by the scheduler's loop, the
 //!   fast path); larger ones (tag 1) are found with `MPI_Improbe` and received
@@ -40,6 +41,11 @@ const TAG_SMALL: i32 = 0;
 const TAG_LARGE: i32 = 1;
 /// Attachments (`Buffer` memory), each right after its message.
 const TAG_ATT: i32 = 2;
+/// Send buffers kept for reuse: at most this many, of at most `SPARE_MAX`
+/// bytes each; new ones start with `SPARE_CAPACITY`.
+const SPARES: usize = 64;
+const SPARE_MAX: usize = 64 * 1024;
+const SPARE_CAPACITY: usize = 256;
 
 /// The always-posted receive and its buffer.
 struct Posted {
@@ -52,6 +58,8 @@ struct Posted {
 /// This process's MPI endpoint, owned by its PE thread.
 pub(crate) struct MpiEndpoint {
     in_flight: Vec<InFlight>,
+    /// Send buffers whose sends completed, for the next messages.
+    spare: Vec<Vec<u8>>,
     posted: Option<Posted>,
     /// Polls since the last look for large messages and finished sends:
     /// those MPI calls each drive MPI's progress engine, so the hot path
@@ -97,8 +105,16 @@ impl MpiEndpoint {
         let world = universe.world();
         let rank = world.rank() as usize;
         let size = world.size() as usize;
-        let mut ep =
-            MpiEndpoint { in_flight: Vec::new(), posted: None, polls: 0, world, rank, size, _universe: universe };
+        let mut ep = MpiEndpoint {
+            in_flight: Vec::new(),
+            spare: Vec::new(),
+            posted: None,
+            polls: 0,
+            world,
+            rank,
+            size,
+            _universe: universe,
+        };
         let buf: *mut [u8] = Box::leak(vec![0u8; EAGER].into_boxed_slice());
         ep.post(buf);
         Ok(ep)
@@ -120,11 +136,31 @@ impl MpiEndpoint {
         all
     }
 
-    /// Starts sending `bytes` to rank `to`, then each attachment (pointer,
-    /// length) as its own message straight from its memory, which `keep`
-    /// owns and which is kept until those sends complete.
-    pub(crate) fn send(&mut self, to: usize, bytes: Vec<u8>, att: Vec<(*const u8, usize)>, keep: Option<Box<dyn Any>>) {
-        self.send_header(to, bytes);
+    /// An empty buffer to serialise a message into (one whose send
+    /// completed, when there is one).
+    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_else(|| Vec::with_capacity(SPARE_CAPACITY))
+    }
+
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= SPARE_MAX && self.spare.len() < SPARES {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+
+    /// Starts sending `bytes[start..]` to rank `to`, then each attachment
+    /// (pointer, length) as its own message straight from its memory, which
+    /// `keep` owns and which is kept until those sends complete.
+    pub(crate) fn send(
+        &mut self,
+        to: usize,
+        bytes: Vec<u8>,
+        start: usize,
+        att: Vec<(*const u8, usize)>,
+        keep: Option<Box<dyn Any>>,
+    ) {
+        self.send_header(to, bytes, start);
         if att.is_empty() {
             return;
         }
@@ -159,17 +195,18 @@ impl MpiEndpoint {
         Ok(())
     }
 
-    fn send_header(&mut self, to: usize, bytes: Vec<u8>) {
-        let tag = if bytes.len() <= EAGER { TAG_SMALL } else { TAG_LARGE };
+    fn send_header(&mut self, to: usize, bytes: Vec<u8>, start: usize) {
+        let msg = &bytes[start..];
+        let tag = if msg.len() <= EAGER { TAG_SMALL } else { TAG_LARGE };
         // SAFETY: the slice points into `bytes`' heap memory, which does not
         // move when the Vec does; the Vec is kept (unchanged) in the in-flight
         // list, or here, until the request that reads it has completed
         // (`progress`, `flush` leaks it if it never does).
-        let shared: &'static [u8] = unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) };
+        let shared: &'static [u8] = unsafe { std::slice::from_raw_parts(msg.as_ptr(), msg.len()) };
         let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, shared, tag);
         match req.test() {
             // Small messages are usually sent at once (eager protocol).
-            Ok(_) => drop(bytes),
+            Ok(_) => self.recycle(bytes),
             Err(req) => self.in_flight.push(InFlight { req, buf: Some(bytes), keep: None }),
         }
         if self.in_flight.len() >= 64 {
@@ -185,7 +222,9 @@ impl MpiEndpoint {
             match req.test() {
                 Ok(_) => {
                     // The request completed: MPI no longer reads them.
-                    drop(buf);
+                    if let Some(b) = buf {
+                        self.recycle(b);
+                    }
                     drop(keep);
                 }
                 Err(req) => {
