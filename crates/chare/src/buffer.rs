@@ -200,16 +200,41 @@ const ATTACH_MIN: usize = 4096;
 
 /// How a buffer is written: its memory as bytes inside the message, or the
 /// index of an attachment. Both sides run the same binary on machines of one
-/// byte order (MPI layer).
-#[derive(Serialize, Deserialize)]
-enum BufferWire {
-    Inline(RawBytes),
+/// byte order (MPI layer). (Written by hand in `serialize_plain`; read as
+/// this enum.)
+#[derive(Deserialize)]
+#[serde(bound = "T: Plain")]
+enum BufferWire<T: Plain> {
+    Inline(InlineVec<T>),
     Attached(u32),
 }
 
-/// Bytes, written with `serialize_bytes` (one copy, not one call per byte).
-#[derive(Serialize, Deserialize)]
-struct RawBytes(#[serde(with = "crate::value::bytes")] Vec<u8>);
+/// An inline buffer, read straight from the message's bytes into a vector
+/// aligned for `T` (one allocation, one copy).
+struct InlineVec<T>(Vec<T>);
+
+impl<'de, T: Plain> Deserialize<'de> for InlineVec<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Plain> serde::de::Visitor<'de> for V<T> {
+            type Value = Vec<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the bytes of a buffer")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> Result<Vec<T>, E> {
+                from_bytes(b).map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Vec<T>, A::Error> {
+                let mut b = Vec::new();
+                while let Some(x) = a.next_element::<u8>()? {
+                    b.push(x);
+                }
+                from_bytes(&b).map_err(serde::de::Error::custom)
+            }
+        }
+        d.deserialize_bytes(V(std::marker::PhantomData)).map(InlineVec)
+    }
+}
 
 /// The memory of `v` as bytes.
 fn as_bytes<T: Plain>(v: &[T]) -> &[u8] {
@@ -256,15 +281,15 @@ fn serialize_plain<T: Plain, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::E
         })
     });
     match index {
-        Some(i) => BufferWire::Attached(i).serialize(s),
+        Some(i) => s.serialize_newtype_variant("BufferWire", 1, "Attached", &i),
         None => s.serialize_newtype_variant("BufferWire", 0, "Inline", &RawBytesRef(as_bytes(v))),
     }
 }
 
 /// Reads what [`serialize_plain`] wrote.
 fn deserialize_plain<'de, T: Plain, D: Deserializer<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    match BufferWire::deserialize(d)? {
-        BufferWire::Inline(b) => from_bytes(&b.0).map_err(serde::de::Error::custom),
+    match BufferWire::<T>::deserialize(d)? {
+        BufferWire::Inline(InlineVec(v)) => Ok(v),
         BufferWire::Attached(i) => {
             let raw = IN.with(|a| a.borrow_mut().as_mut().and_then(|v| v.get_mut(i as usize)?.take()));
             let raw = raw.ok_or_else(|| serde::de::Error::custom(format!("missing attachment {i}")))?;

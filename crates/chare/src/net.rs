@@ -85,7 +85,7 @@ impl Pe {
             Msg::Broadcast { coll, body } => body.encode_into(out).map(|()| Wire::Broadcast { coll: *coll }),
             Msg::Future { id, value } => value.encode_into(out).map(|()| Wire::Future { id: *id }),
             Msg::Channel(p) => p.encode_body_into(out).map(|()| Wire::Channel { key: *p.head() }),
-            Msg::Reduce(c) => c.to_wire().map(Wire::Reduce),
+            Msg::Reduce(c) => c.to_wire().map(|c| Wire::Reduce(Box::new(c))),
             Msg::Wake { .. } | Msg::Control(_) => {
                 Err("internal error: a process-local message was addressed to another process".into())
             }
@@ -137,7 +137,12 @@ impl Pe {
         match encode(init) {
             Ok(init) => self.send_wire(
                 to,
-                Wire::Create { chare: crate::registry::stable_id(T::PATH), desc: info.desc_for_creation(), init, done },
+                Wire::Create {
+                    chare: crate::registry::stable_id(T::PATH),
+                    desc: Box::new(info.desc_for_creation()),
+                    init,
+                    done,
+                },
             ),
             Err(e) => self.fail_usage(format!("creating {}: {e}", T::NAME)),
         }
@@ -217,12 +222,12 @@ impl Pe {
                     w.wake_by_ref();
                 }
             }
-            Wire::Reduce(c) => reduction::receive(self, Contribution::from_wire(c, att)),
+            Wire::Reduce(c) => reduction::receive(self, Contribution::from_wire(*c, att)),
             Wire::Create { chare, desc, init, done } => {
                 let Some(t) = crate::registry::find(chare) else {
                     return self.fail_usage(format!("PE {from} created a collection of a chare type unknown here"));
                 };
-                let w = crate::registry::WireCreate { pe: self, desc, init, done };
+                let w = crate::registry::WireCreate { pe: self, desc: *desc, init, done };
                 if let Err(e) = (t.create)(w) {
                     self.fail_usage(format!("creating {} from PE {from}: {e}", t.path));
                 }

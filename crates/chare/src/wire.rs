@@ -33,11 +33,11 @@ pub(crate) enum Wire {
     /// A channel value (the body).
     Channel { key: ChanKey },
     /// A reduction partial on its way to the root.
-    Reduce(WireContribution),
+    Reduce(Box<WireContribution>),
     /// Create this process's elements of a collection of chare type `chare`.
     Create {
         chare: u64,
-        desc: CollDesc,
+        desc: Box<CollDesc>,
         #[serde(with = "crate::value::bytes")]
         init: Vec<u8>,
         done: Option<Reply>,
