@@ -61,6 +61,9 @@ pub(crate) struct MpiEndpoint {
     /// Send buffers whose sends completed, for the next messages.
     spare: Vec<Vec<u8>>,
     posted: Option<Posted>,
+    /// The eager buffer while no receive is posted into it: between a
+    /// completed receive and the next poll (see `try_recv_with`).
+    unposted: Option<*mut [u8]>,
     /// Polls since the last look for large messages and finished sends:
     /// those MPI calls each drive MPI's progress engine, so the hot path
     /// (one test of the posted receive) makes them only every 16th poll.
@@ -109,6 +112,7 @@ impl MpiEndpoint {
             in_flight: Vec::new(),
             spare: Vec::new(),
             posted: None,
+            unposted: None,
             polls: 0,
             world,
             rank,
@@ -239,15 +243,24 @@ impl MpiEndpoint {
 
     /// The next message that arrived, read by `read`, with its source rank.
     /// Small messages are read in place, in the posted receive's buffer.
+    ///
+    /// The receive is posted again only at the next call, not right after a
+    /// message arrived: handling the message (and usually sending the reply
+    /// it causes) comes first, so posting is not on a ping-pong's critical
+    /// path. A message arriving meanwhile waits in MPI's unexpected queue.
     pub(crate) fn try_recv_with<R>(&mut self, read: impl FnOnce(&[u8]) -> R) -> Option<(usize, R)> {
+        if let Some(buf) = self.unposted.take() {
+            self.post(buf);
+        }
         if let Some(Posted { req, buf }) = self.posted.take() {
             match req.test() {
                 Ok(status) => {
                     let n = (status.count(u8::equivalent_datatype()).max(0) as usize).min(EAGER);
                     // SAFETY: the request completed: MPI wrote `n` bytes into
-                    // `buf` and no longer uses it until we post it again below.
+                    // `buf` and no longer uses it until it is posted again
+                    // (next call).
                     let r = read(unsafe { &(&(*buf))[..n] });
-                    self.post(buf);
+                    self.unposted = Some(buf);
                     return Some((status.source_rank() as usize, r));
                 }
                 Err(req) => self.posted = Some(Posted { req, buf }),
@@ -333,6 +346,10 @@ impl Drop for MpiEndpoint {
             req.wait();
             // SAFETY: the request is complete (cancelled or matched), so MPI
             // no longer uses the buffer, which came from `Box::leak`.
+            drop(unsafe { Box::from_raw(buf) });
+        }
+        if let Some(buf) = self.unposted.take() {
+            // SAFETY: no request uses the buffer; it came from `Box::leak`.
             drop(unsafe { Box::from_raw(buf) });
         }
     }
