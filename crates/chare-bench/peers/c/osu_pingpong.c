@@ -9,7 +9,10 @@
  * chare-bench computes the metrics (WINDOW is ignored for latency).
  * Latency: blocking MPI_Send/MPI_Recv ping-pong, MPI_Barrier after warm-up.
  * Bandwidth: WINDOW MPI_Isend + MPI_Waitall, then a 4-byte ack (receiver:
- * WINDOW MPI_Irecv + MPI_Waitall + MPI_Send(ack)).
+ * WINDOW MPI_Irecv + MPI_Waitall + MPI_Send(ack)). As in OSU's osu_bw, all
+ * sends of a window read one send buffer and all receives write one receive
+ * buffer (64 distinct 1 MiB buffers would not fit in the caches and would
+ * measure memory bandwidth instead).
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -44,7 +47,7 @@ static double latency(int rank, size_t size, long iters, long warmup, unsigned c
 }
 
 static double bandwidth(int rank, size_t size, long iters, long warmup, int window,
-                        unsigned char **bufs, MPI_Request *reqs) {
+                        unsigned char *buf, MPI_Request *reqs) {
     double t0 = 0.0;
     unsigned char ack[4] = {0, 0, 0, 0};
     for (long i = 0; i < warmup + iters; i++) {
@@ -54,14 +57,14 @@ static double bandwidth(int rank, size_t size, long iters, long warmup, int wind
         }
         if (rank == 0) {
             for (int w = 0; w < window; w++)
-                MPI_Isend(bufs[w], (int)size, MPI_BYTE, 1, 100, MPI_COMM_WORLD, &reqs[w]);
+                MPI_Isend(buf, (int)size, MPI_BYTE, 1, 100, MPI_COMM_WORLD, &reqs[w]);
             MPI_Waitall(window, reqs, MPI_STATUSES_IGNORE);
             MPI_Recv(ack, 4, MPI_BYTE, 1, 101, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         } else {
             for (int w = 0; w < window; w++)
-                MPI_Irecv(bufs[w], (int)size, MPI_BYTE, 0, 100, MPI_COMM_WORLD, &reqs[w]);
+                MPI_Irecv(buf, (int)size, MPI_BYTE, 0, 100, MPI_COMM_WORLD, &reqs[w]);
             MPI_Waitall(window, reqs, MPI_STATUSES_IGNORE);
-            for (int w = 0; w < window; w++) touch(bufs[w], size);
+            touch(buf, size);
             MPI_Send(ack, 4, MPI_BYTE, 0, 101, MPI_COMM_WORLD);
         }
     }
@@ -98,19 +101,14 @@ int main(int argc, char **argv) {
             if (rank == 0) fprintf(stderr, "osu_pingpong: bad step `%s`\n", argv[a]);
             MPI_Abort(MPI_COMM_WORLD, 2);
         }
-        int nbufs = is_bw ? window : 1;
-        unsigned char **bufs = malloc(sizeof(unsigned char *) * (size_t)nbufs);
-        for (int w = 0; w < nbufs; w++) {
-            bufs[w] = malloc(size);
-            memset(bufs[w], 1, size);
-        }
+        unsigned char *buf = malloc(size);
+        memset(buf, 1, size);
         for (int r = 0; r < runs; r++) {
-            double t = is_bw ? bandwidth(rank, size, iters, warmup, window, bufs, reqs)
-                             : latency(rank, size, iters, warmup, bufs[0]);
+            double t = is_bw ? bandwidth(rank, size, iters, warmup, window, buf, reqs)
+                             : latency(rank, size, iters, warmup, buf);
             if (rank == 0) printf("%zu,%ld,%.9f\n", size, iters, t);
         }
-        for (int w = 0; w < nbufs; w++) free(bufs[w]);
-        free(bufs);
+        free(buf);
     }
     fflush(stdout);
     free(reqs);

@@ -3,9 +3,12 @@
 //!
 //! * Latency: blocking `Send`/`Recv` ping-pong between ranks 0 and 1, a
 //!   barrier between warm-up and timing.
-//! * Bandwidth: rank 0 posts `window` `Isend`s and waits for all, then
-//!   receives a 4-byte ack; rank 1 posts `window` `Irecv`s, waits for all,
-//!   touches every buffer and sends the ack.
+//! * Bandwidth: rank 0 posts `window` `Isend`s of one buffer (as OSU) and
+//!   waits for all, then receives a 4-byte ack; rank 1 receives the window
+//!   into one buffer and sends the ack. OSU posts `window` `Irecv`s into that
+//!   one buffer; safe rsmpi cannot lend one `&mut` buffer to several pending
+//!   receives, so rank 1 receives the messages one after another with
+//!   blocking `Recv`s (same order, same memory; the sends are all posted).
 //!
 //! Runs under `mpirun -np 2`; `chare-bench` relaunches itself that way when
 //! started without a launcher. Both ranks return the same step list; only
@@ -79,7 +82,7 @@ pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String> {
     let mut out = Vec::new();
     for s in &p.steps {
         let mut t = Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() };
-        let mut bufs: Vec<Vec<u8>> = (0..window).map(|_| vec![1u8; s.size]).collect();
+        let mut buf = vec![1u8; s.size];
         let mut ack = [0u8; ACK_BYTES];
         for _ in 0..p.runs {
             let mut t0 = 0.0;
@@ -90,24 +93,18 @@ pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String> {
                 }
                 if rank == 0 {
                     mpi::request::multiple_scope(window, |scope, coll| {
-                        for b in &bufs {
-                            coll.add(peer.immediate_send_with_tag(scope, &b[..], 100));
+                        for _ in 0..window {
+                            coll.add(peer.immediate_send_with_tag(scope, &buf[..], 100));
                         }
                         let mut st = Vec::with_capacity(window);
                         coll.wait_all(&mut st);
                     });
                     peer.receive_into_with_tag(&mut ack[..], 101);
                 } else {
-                    mpi::request::multiple_scope(window, |scope, coll| {
-                        for b in bufs.iter_mut() {
-                            coll.add(peer.immediate_receive_into_with_tag(scope, &mut b[..], 100));
-                        }
-                        let mut st = Vec::with_capacity(window);
-                        coll.wait_all(&mut st);
-                    });
-                    for b in &bufs {
-                        touch(b);
+                    for _ in 0..window {
+                        peer.receive_into_with_tag(&mut buf[..], 100);
                     }
+                    touch(&buf);
                     peer.send_with_tag(&ack[..], 101);
                 }
             }
