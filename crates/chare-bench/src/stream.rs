@@ -20,7 +20,11 @@
 //!
 //! The stencil's roof: it reads one `f64` and writes one per point (24
 //! bytes of traffic), exactly like `scale`, so its best possible rate in
-//! points per second is `scale`'s elements per second.
+//! points per second is `scale`'s elements per second. A fifth kernel,
+//! `scale-nt`, is `scale` with streaming (non-temporal) stores, which skip
+//! the write-allocate (16 bytes of traffic per element): the roof of the
+//! AVX-512 stencil kernel, which stores that way (measured only where the
+//! processor has AVX-512F).
 
 use crate::osu::{Format, Report};
 use clap::Args;
@@ -46,8 +50,9 @@ pub struct StreamArgs {
     pub format: Format,
 }
 
-/// The kernels, in STREAM's order, with STREAM's bytes per element.
-pub const KERNELS: [(&str, usize); 4] = [("copy", 16), ("scale", 16), ("add", 24), ("triad", 24)];
+/// The kernels, in STREAM's order, with STREAM's bytes per element, then
+/// `scale-nt`.
+pub const KERNELS: [(&str, usize); 5] = [("copy", 16), ("scale", 16), ("add", 24), ("triad", 24), ("scale-nt", 16)];
 
 /// Best time of each kernel, seconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,9 +70,11 @@ impl StreamResult {
     pub fn mb_s(&self, elements: usize) -> f64 {
         (self.bytes * elements) as f64 / self.best_s / 1e6
     }
-    /// Memory traffic including the write-allocate read of the output.
+    /// Memory traffic including the write-allocate read of the output
+    /// (none for the streaming stores of `scale-nt`).
     pub fn traffic_mb_s(&self, elements: usize) -> f64 {
-        ((self.bytes + 8) * elements) as f64 / self.best_s / 1e6
+        let allocate = if self.kernel == "scale-nt" { 0 } else { 8 };
+        ((self.bytes + allocate) * elements) as f64 / self.best_s / 1e6
     }
     /// Elements per second.
     pub fn elements_per_s(&self, elements: usize) -> f64 {
@@ -93,11 +100,12 @@ fn run_kernel(k: usize, a: &mut [f64], b: &mut [f64], c: &mut [f64]) {
                 *x = *y + *z;
             }
         }
-        _ => {
+        3 => {
             for ((x, y), z) in a.iter_mut().zip(b.iter()).zip(c.iter()) {
                 *x = *y + Q * *z;
             }
         }
+        _ => crate::stencil::kernel::scale_streaming(b, c, Q),
     }
     black_box((&a[..1], &b[..1], &c[..1]));
 }
@@ -130,10 +138,12 @@ pub fn measure(elements: usize, threads: usize, reps: usize) -> Vec<StreamResult
             })
         })
         .collect();
-    let per_thread: Vec<Vec<[f64; 4]>> = handles.into_iter().map(|h| h.join().expect("stream thread")).collect();
+    let per_thread: Vec<Vec<[f64; KERNELS.len()]>> =
+        handles.into_iter().map(|h| h.join().expect("stream thread")).collect();
     KERNELS
         .iter()
         .enumerate()
+        .filter(|&(_, &(kernel, _))| kernel != "scale-nt" || crate::stencil::kernel::name() == "avx512")
         .map(|(k, &(kernel, bytes))| {
             // A repetition lasts as long as its slowest thread; the best one counts.
             let best_s =
@@ -182,11 +192,19 @@ pub fn report(a: &StreamArgs, command: String, machine: &crate::machine_info::Ma
                 ]
             })
             .collect(),
-        footer: vec![format!(
+        footer: std::iter::once(format!(
             "stencil roof: {:.1} Mpoints/s (= scale's elements/s: 8 B read + 8 B written + 8 B write-allocate per point, {:.1} MB/s of traffic)",
             scale.elements_per_s(elements) / 1e6,
             scale.traffic_mb_s(elements)
-        )],
+        ))
+        .chain(results.iter().find(|r| r.kernel == "scale-nt").map(|nt| {
+            format!(
+                "stencil roof with streaming stores (the avx512 kernel): {:.1} Mpoints/s (= scale-nt's elements/s: 8 B read + 8 B written per point, {:.1} MB/s of traffic)",
+                nt.elements_per_s(elements) / 1e6,
+                nt.traffic_mb_s(elements)
+            )
+        }))
+        .collect(),
     })
 }
 
@@ -205,8 +223,11 @@ mod tests {
         assert_eq!(c, vec![4.0; 8]);
         run_kernel(3, &mut a, &mut b, &mut c); // a = b + 3c
         assert_eq!(a, vec![15.0; 8]);
+        let mut d = vec![0.0; 8];
+        run_kernel(4, &mut a, &mut d, &mut c); // b = 3c, streaming where possible
+        assert_eq!(d, vec![12.0; 8]);
         let r = measure(4096, 2, 2);
-        assert_eq!(r.len(), 4);
+        assert_eq!(r.len(), if crate::stencil::kernel::name() == "avx512" { 5 } else { 4 });
         assert!(r.iter().all(|x| x.best_s > 0.0 && x.mb_s(4096) > 0.0));
     }
 }

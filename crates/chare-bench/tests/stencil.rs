@@ -70,6 +70,32 @@ fn chare_model_on_threads_matches_the_serial_reference_for_every_pes_and_odf() {
     assert_eq!(text.lines().filter(|l| l.starts_with("# run ")).count(), 3, "{text}");
 }
 
+/// On a grid large enough for the AVX-512 kernel's strips and streaming
+/// stores (where the processor has it), the portable kernel and the chosen
+/// one give the same grid, in the serial reference and in the chare model.
+#[test]
+fn the_portable_and_the_simd_kernel_compute_the_same_grid() {
+    let big = ["stencil", "--verify", "--n", "2048", "--m", "2560", "--iters", "3", "--warmup", "1", "--runs", "1"];
+    let run = |extra: &[&str], kernel: &str| {
+        let args: Vec<&str> = big.iter().chain(extra).copied().collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_chare-bench"))
+            .args(&args)
+            .env_remove("CHARE_MACHINE")
+            .env("CHARE_STENCIL_KERNEL", kernel)
+            .output()
+            .expect("run chare-bench");
+        let text = ok_stdout(&args, out);
+        let summary = text.lines().find(|l| l.starts_with("# summary:")).unwrap_or_default().to_string();
+        (header(&text, "checksum").to_string(), summary)
+    };
+    let (portable, summary) = run(&["--model", "serial"], "portable");
+    assert!(summary.contains("kernel=portable"), "{summary}");
+    let (auto, _) = run(&["--model", "serial"], "auto");
+    assert_eq!(auto, portable);
+    let (chare, _) = run(&["--model", "chare", "--pes", "2", "--odf", "2"], "auto");
+    assert_eq!(chare, portable);
+}
+
 #[test]
 fn the_checksum_depends_on_the_computation() {
     let a = reference();
@@ -205,8 +231,11 @@ fn stream_reports_four_kernels_and_the_stencil_roof() {
     let text = ok_stdout(&args, bench(&args));
     let rows: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).skip(1).collect();
     let kernels: Vec<&str> = rows.iter().map(|r| r.split(',').next().unwrap()).collect();
-    assert_eq!(kernels, ["copy", "scale", "add", "triad"]);
+    // Plus `scale-nt` (streaming stores) where the AVX-512 kernel runs.
+    assert_eq!(kernels[..4], ["copy", "scale", "add", "triad"]);
+    assert!(kernels.len() == 4 || kernels[4..] == ["scale-nt"], "{kernels:?}");
     assert!(text.contains("# stencil roof: "), "{text}");
+    assert_eq!(kernels.len() == 5, text.contains("# stencil roof with streaming stores"), "{text}");
 }
 
 /// The rsmpi model (relaunched under mpirun) and the chare runtime on its

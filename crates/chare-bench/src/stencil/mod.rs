@@ -339,7 +339,7 @@ fn summary_fields(p: &Plan, s: &Summary) -> String {
     let d = &p.params.dec;
     let points = (d.n * d.m) as f64;
     format!(
-        "model={} layer={} pes={} odf={} processes={} n={} m={} iters={} warmup={} runs={} slowest_process={} \
+        "model={} layer={} pes={} odf={} processes={} n={} m={} iters={} warmup={} runs={} kernel={} slowest_process={} \
          iteration_ms={:.4} communication_ms={:.4} computation_ms={:.4} mpoints_per_s={:.2} compute_mpoints_per_s={:.2}",
         p.model.name(),
         p.layer,
@@ -351,6 +351,7 @@ fn summary_fields(p: &Plan, s: &Summary) -> String {
         p.params.iters,
         p.params.warmup,
         p.params.runs,
+        kernel::name(),
         s.slowest,
         s.means[0] * 1e3,
         s.means[1] * 1e3,
