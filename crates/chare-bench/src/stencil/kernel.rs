@@ -9,7 +9,7 @@
 //! `new = ((((up + down) + left) + right) + centre) * 0.2`, evaluated left to
 //! right. Rust never reassociates or contracts floating-point operations
 //! (no fast-math, no implicit FMA), so the vectorised kernel and
-//! [`update_naive`] give bitwise-identical results.
+//! `update_naive` give bitwise-identical results.
 //!
 //! Two kernels, bitwise equal (unit tests against the naive loop):
 //! * [`update_portable`] walks whole rows as slices (`chunks_exact`) and zips
@@ -104,7 +104,7 @@ fn row(out: &mut [f64], up: &[f64], mid: &[f64], down: &[f64]) {
 /// `docs/perf.md` (v0.5), each bitwise neutral (same operations, same order,
 /// no FMA):
 ///
-/// * Column strips of [`strip_for`] columns (8 KiB of each row): the rows
+/// * Column strips of `strip_for` columns (8 KiB of each row): the rows
 ///   above, at and below the output row of one strip (24 KiB) stay in L1,
 ///   so each input point is read from L2 or memory once instead of three
 ///   times.
