@@ -267,6 +267,15 @@ mod tests {
         assert!(split(&b[start..b.len() - 1]).is_err());
     }
 
+    /// The MPI layer's notice of a large message is one byte that no frame
+    /// starts with.
+    #[test]
+    fn no_frame_starts_like_a_large_message_notice() {
+        let notice = 0xffu8;
+        assert!([KIND_ENTRY, KIND_BROADCAST, KIND_FUTURE, KIND_CHANNEL, KIND_OTHER].iter().all(|&k| k != notice));
+        assert!(split(&[notice]).is_err());
+    }
+
     /// Arbitrary bytes never crash the decoder: they decode or give an error.
     #[test]
     fn decoding_random_bytes_never_panics() {

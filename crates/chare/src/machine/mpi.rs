@@ -9,9 +9,13 @@
 //!   complete at once: eager protocol). Sends never block the scheduler.
 //! * Receiving: messages up to `EAGER` bytes (tag 0) land in one receive
 //!   that is always posted (`MPI_Irecv`, tested by the scheduler's loop, the
-//!   fast path); larger ones (tag 1) are found with `MPI_Improbe` and received
-//!   with `MPI_Mrecv` into a vector of their size. No thread besides the PE
-//!   touches MPI (MPI is initialised single-threaded).
+//!   fast path). A larger message goes as a one-byte notice on tag 0
+//!   ([`LARGE_FOLLOWS`]) followed by the message itself on tag 1, which the
+//!   receiver takes (`MPI_Mprobe` + `MPI_Mrecv`, into a vector of its size)
+//!   when the notice arrives. So every message from one rank to another is
+//!   handed out in send order, whatever its size: MPI orders messages only
+//!   within one tag, and all notices and small messages share tag 0. No
+//!   thread besides the PE touches MPI (MPI is initialised single-threaded).
 //! * Ending: `finish` waits for outstanding sends, then `MPI_Finalize` runs
 //!   when the universe drops; errors end the whole job with `MPI_Abort`.
 
@@ -41,6 +45,10 @@ const TAG_SMALL: i32 = 0;
 const TAG_LARGE: i32 = 1;
 /// Attachments (`Buffer` memory), each right after its message.
 const TAG_ATT: i32 = 2;
+/// The whole of a small message that announces a large one on `TAG_LARGE`.
+/// No message of the wire format is one byte long starting with it (a
+/// frame starts with its kind, 0-4; see `crate::wire`).
+pub(crate) const LARGE_FOLLOWS: u8 = 0xff;
 /// Send buffers kept for reuse: at most this many, of at most `SPARE_MAX`
 /// bytes each; new ones start with `SPARE_CAPACITY`.
 const SPARES: usize = 64;
@@ -64,9 +72,9 @@ pub(crate) struct MpiEndpoint {
     /// The eager buffer while no receive is posted into it: between a
     /// completed receive and the next poll (see `try_recv_with`).
     unposted: Option<*mut [u8]>,
-    /// Polls since the last look for large messages and finished sends:
-    /// those MPI calls each drive MPI's progress engine, so the hot path
-    /// (one test of the posted receive) makes them only every 16th poll.
+    /// Polls since the last look at finished sends: those MPI calls each
+    /// drive MPI's progress engine, so the hot path (one test of the posted
+    /// receive) makes them only every 16th poll.
     polls: u32,
     world: SimpleCommunicator,
     pub rank: usize,
@@ -202,6 +210,14 @@ impl MpiEndpoint {
     fn send_header(&mut self, to: usize, bytes: Vec<u8>, start: usize) {
         let msg = &bytes[start..];
         let tag = if msg.len() <= EAGER { TAG_SMALL } else { TAG_LARGE };
+        if tag == TAG_LARGE {
+            // The notice, in order with the small messages; a static byte.
+            static NOTICE: [u8; 1] = [LARGE_FOLLOWS];
+            let to_rank = self.world.process_at_rank(to as i32);
+            if let Err(req) = to_rank.immediate_send_with_tag(StaticScope, &NOTICE[..], TAG_SMALL).test() {
+                self.in_flight.push(InFlight { req, buf: None, keep: None });
+            }
+        }
         // SAFETY: the slice points into `bytes`' heap memory, which does not
         // move when the Vec does; the Vec is kept (unchanged) in the in-flight
         // list, or here, until the request that reads it has completed
@@ -256,12 +272,21 @@ impl MpiEndpoint {
             match req.test() {
                 Ok(status) => {
                     let n = (status.count(u8::equivalent_datatype()).max(0) as usize).min(EAGER);
+                    let source = status.source_rank();
                     // SAFETY: the request completed: MPI wrote `n` bytes into
                     // `buf` and no longer uses it until it is posted again
                     // (next call).
-                    let r = read(unsafe { &(&(*buf))[..n] });
+                    let bytes = unsafe { &(&(*buf))[..n] };
+                    let r = if bytes == [LARGE_FOLLOWS] {
+                        // The large message was sent right after its notice.
+                        let (msg, status) = self.world.process_at_rank(source).matched_probe_with_tag(TAG_LARGE);
+                        let (large, _) = (msg, status).matched_receive_vec::<u8>();
+                        read(&large)
+                    } else {
+                        read(bytes)
+                    };
                     self.unposted = Some(buf);
-                    return Some((status.source_rank() as usize, r));
+                    return Some((source as usize, r));
                 }
                 Err(req) => self.posted = Some(Posted { req, buf }),
             }
@@ -272,10 +297,7 @@ impl MpiEndpoint {
         }
         self.polls = 0;
         self.progress();
-        let probed = self.world.any_process().immediate_matched_probe_with_tag(TAG_LARGE)?;
-        let source = probed.1.source_rank() as usize;
-        let (bytes, _) = probed.matched_receive_vec::<u8>();
-        Some((source, read(&bytes)))
+        None
     }
 
     /// The next message that arrived, with its source rank.

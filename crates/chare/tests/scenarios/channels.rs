@@ -57,6 +57,78 @@ pub fn channel_order_under_load_with_iwait() -> Scenario {
     })
 }
 
+pub struct Mixer {
+    taken: u32,
+}
+
+#[chare]
+impl Mixer {
+    fn new() -> Self {
+        Mixer { taken: 0 }
+    }
+
+    /// Element 0 sends `n` values alternating between small and large (a
+    /// serialised `Vec` far above any eager limit, not a `Buffer`), element
+    /// 1 checks that they arrive in send order. Returns the values checked.
+    #[entry]
+    async fn mix(&self, ctx: &Ctx<Self>, n: u32) -> u32 {
+        let me = ctx.index().i();
+        let ch: Channel<(u32, Vec<u32>)> = ctx.channel_to(&ctx.proxy().elem(1 - me));
+        if me == 0 {
+            for k in 0..n {
+                let len = if k % 3 == 1 { 20_000 } else { k as usize % 5 };
+                ch.send((k, (0..len as u32).map(|x| x ^ k).collect()));
+            }
+            0
+        } else {
+            for k in 0..n {
+                let (got, v) = ch.recv().await;
+                assert_eq!(got, k, "value {got} arrived where {k} was sent");
+                let len = if k % 3 == 1 { 20_000 } else { k as usize % 5 };
+                assert!(v.len() == len && v.iter().enumerate().all(|(i, x)| *x == i as u32 ^ k), "value {k}");
+            }
+            n
+        }
+    }
+
+    /// The same with entry calls: element 0 calls `take` on element 1 `n`
+    /// times with values of alternating size, then `taken_ret`.
+    #[entry]
+    async fn call_mixed(&self, ctx: &Ctx<Self>, n: u32) -> u32 {
+        let peer = ctx.proxy().elem(1);
+        for k in 0..n {
+            let len = if k % 3 == 1 { 20_000 } else { k as usize % 5 };
+            peer.take(k, (0..len as u32).collect());
+        }
+        peer.taken_ret().await
+    }
+
+    /// Must be called with k = 0, 1, 2, ... in that order.
+    #[entry]
+    fn take(&mut self, k: u32, v: Vec<u32>) {
+        assert_eq!(k, self.taken, "call {k} arrived where {} was sent", self.taken);
+        assert_eq!(v.len(), if k % 3 == 1 { 20_000 } else { k as usize % 5 });
+        self.taken += 1;
+    }
+
+    #[entry]
+    fn taken(&self) -> u32 {
+        self.taken
+    }
+}
+
+/// Small and large values (large ones serialised, well above MPI's eager
+/// limit) on one channel, and entry calls of both sizes from one chare to
+/// another, arrive in send order.
+pub fn small_and_large_values_keep_their_order() -> Scenario {
+    Scenario::new(&[1, 2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let m = rt.array::<Mixer>(2).create(());
+            assert_eq!(m.elem(0).call_mixed_ret(60).await, 60);
+        })
+    })
+}
+
 pub struct Pair;
 
 #[chare]

@@ -60,7 +60,8 @@ macro_rules! for_each_scenario {
                 large_buffers_move_without_copy,
                 large_buffers_cross_pes_intact,
                 plain_buffers_cross_pes_intact,
-                shared_buffers_cross_pes_intact;
+                shared_buffers_cross_pes_intact,
+                small_and_large_values_keep_their_order;
             reductions:
                 every_reduction_operation,
                 gather_of_ten_thousand_elements_is_in_index_order,
