@@ -1,16 +1,20 @@
 //! [`Buffer`] and [`SharedBuffer`]: vectors of plain numbers that travel
-//! between processes as their own MPI message, straight from and into the
+//! between processes as their own MPI message, received straight into the
 //! vector's memory.
 //!
-//! How: when the MPI layer serialises a message, a `Buffer` does not write
-//! its elements; it records (pointer, length) as an *attachment* and writes
-//! only its index. The layer sends the message, then each attachment with
-//! `MPI_Isend` directly from the vector (which it keeps alive until the send
-//! completes). The receiver allocates memory with the element type's size
-//! and alignment (both sent along), receives the attachment into it, and the
-//! `Buffer` decoded from the message takes that memory as its `Vec`. Within
-//! a process a `Buffer` moves like any value; elsewhere (no MPI layer) it
-//! serialises its elements normally.
+//! How: when the MPI layer serialises a message, a large buffer does not
+//! write its elements; it becomes an *attachment* (memory, length, and an
+//! owner that keeps the memory alive and unchanged) and writes only its
+//! index. The layer sends the message, then each attachment with `MPI_Isend`
+//! from that memory, keeping the owner until the send completes. A
+//! `SharedBuffer`'s owner is a handle to its own vector (no copy); a
+//! `Buffer`'s is a copy of its bytes (one `memcpy`), because `Serialize` only
+//! lends `&self`, which may be a temporary or change after serialisation.
+//! The receiver allocates memory with the element type's size and alignment
+//! (both sent along), receives the attachment into it, and the buffer
+//! decoded from the message takes that memory as its `Vec`. Within a process
+//! buffers move (or share) like any value; elsewhere (no MPI layer) they
+//! serialise their elements normally.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -32,8 +36,9 @@ macro_rules! plain {
 plain!(u8, i8, u16, i16, u32, i32, u64, i64, u128, i128, f32, f64);
 
 /// A `Vec<T>` of plain numbers that crosses processes without being
-/// serialised element by element (see the module docs). Dereferences to
-/// the vector.
+/// serialised element by element: copied once at the sender, received
+/// straight into the receiver's vector (see the module docs; a
+/// [`SharedBuffer`] is not copied at all). Dereferences to the vector.
 #[derive(Clone, Default, PartialEq, Debug)]
 pub struct Buffer<T: Plain>(pub Vec<T>);
 
@@ -63,13 +68,18 @@ impl<T: Plain> DerefMut for Buffer<T> {
     }
 }
 
-/// Memory of one outgoing attachment. Valid while the message that holds the
-/// buffer is alive (the MPI layer keeps it until the send completes).
+/// Memory of one outgoing attachment: `bytes` bytes at `ptr`, inside memory
+/// that `owner` owns and that nothing can change while `owner` lives (a copy
+/// made for the send, or a `SharedBuffer`'s vector, which is never mutated
+/// while shared). The MPI layer keeps `owner` until the send completed, so
+/// the attachment stays valid whatever the message's `Serialize` did (it may
+/// have serialised a temporary).
 pub(crate) struct OutAttachment {
     pub ptr: *const u8,
     pub bytes: usize,
     /// Alignment of the element type.
     pub align: usize,
+    pub owner: Box<dyn std::any::Any>,
 }
 
 /// Largest `Buffer` that can cross processes, in bytes (MPI counts are `int`).
@@ -176,6 +186,9 @@ thread_local! {
 }
 
 /// Runs `f` (which serialises) collecting the attachments of every `Buffer`.
+///
+/// No guard restores the slots if `f` panics: a panic in serialisation is a
+/// panic in user code on this PE, which ends the whole job.
 pub(crate) fn collecting<R>(f: impl FnOnce() -> R) -> (R, Vec<OutAttachment>) {
     let prev = OUT.with(|o| o.borrow_mut().replace(Vec::new()));
     let r = f();
@@ -271,12 +284,18 @@ impl Serialize for RawBytesRef<'_> {
 }
 
 /// Writes `v` as a buffer: an attachment while the MPI layer collects
-/// them and `v` is large, otherwise its bytes inline.
-fn serialize_plain<T: Plain, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+/// them and `v` is large, otherwise its bytes inline. `owned` gives the
+/// attachment's owner and the address of `v`'s bytes inside it.
+fn serialize_plain<T: Plain, S: Serializer>(
+    v: &[T],
+    owned: impl FnOnce() -> (Box<dyn std::any::Any>, *const u8),
+    s: S,
+) -> Result<S::Ok, S::Error> {
     let bytes = std::mem::size_of_val(v);
     let index = OUT.with(|o| {
         o.borrow_mut().as_mut().filter(|_| bytes >= ATTACH_MIN).map(|list| {
-            list.push(OutAttachment { ptr: v.as_ptr() as *const u8, bytes, align: std::mem::align_of::<T>() });
+            let (owner, ptr) = owned();
+            list.push(OutAttachment { ptr, bytes, align: std::mem::align_of::<T>(), owner });
             (list.len() - 1) as u32
         })
     });
@@ -298,9 +317,20 @@ fn deserialize_plain<'de, T: Plain, D: Deserializer<'de>>(d: D) -> Result<Vec<T>
     }
 }
 
+/// An attachment owner holding a copy of `v`'s bytes, and their address.
+fn copy_owner<T: Plain>(v: &[T]) -> (Box<dyn std::any::Any>, *const u8) {
+    let c: Vec<u8> = as_bytes(v).to_vec();
+    let ptr = c.as_ptr();
+    (Box::new(c), ptr)
+}
+
 impl<T: Plain> Serialize for Buffer<T> {
+    #[inline]
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        serialize_plain(&self.0, s)
+        // Copied once for the send: `&self` may be a temporary or shared
+        // state that changes after serialisation, so the attachment needs
+        // memory of its own (a `SharedBuffer` needs no copy).
+        serialize_plain(&self.0, || copy_owner(&self.0), s)
     }
 }
 
@@ -310,15 +340,16 @@ impl<'de, T: Plain> Deserialize<'de> for Buffer<T> {
     }
 }
 
-/// A read-only vector of plain numbers that the sender keeps: sending a
-/// clone costs a reference count within a process, and across processes the
-/// memory goes out as its own MPI message straight from the vector, which
-/// the in-flight message keeps alive until the send completed (like
-/// [`Buffer`], without giving the data up). The receiver in another process
-/// gets its own copy, received straight into fresh memory.
+/// A read-only vector of plain numbers, cheap to clone and to send without
+/// any copy: a clone costs a reference count within a process, and across
+/// processes the memory goes out as its own MPI message straight from the
+/// vector, which the in-flight send keeps alive until it completed. The
+/// receiver in another process gets its own vector, received straight into
+/// fresh memory; when it holds the only handle, `into_vec` takes it.
 ///
-/// Use it for data sent many times or to many chares (a halo, a model, a
-/// benchmark payload); use [`Buffer`] for data handed over for good.
+/// Use it for large data sent many times or to many chares (a halo, a
+/// model, a benchmark payload) or passed along; [`Buffer`] (mutable, one
+/// copy at the sender across processes) for data built to be handed over.
 ///
 /// ```
 /// use chare::SharedBuffer;
@@ -327,36 +358,76 @@ impl<'de, T: Plain> Deserialize<'de> for Buffer<T> {
 /// assert_eq!(a.as_ptr(), b.as_ptr());
 /// assert_eq!(b.len(), 1000);
 /// ```
-#[derive(Clone, Default, PartialEq, Debug)]
-pub struct SharedBuffer<T: Plain>(std::sync::Arc<Vec<T>>);
+///
+/// Buffers below 4 KiB are not shared at all but copied when cloned (as
+/// cheap as the reference count for so few bytes, and one allocation less
+/// per message).
+#[derive(Clone, PartialEq, Debug)]
+pub struct SharedBuffer<T: Plain>(SharedRepr<T>);
+
+#[derive(Clone, PartialEq, Debug)]
+enum SharedRepr<T: Plain> {
+    /// Fewer than `ATTACH_MIN` bytes: owned, copied on clone.
+    Small(Vec<T>),
+    /// Shared, never mutated.
+    Shared(std::sync::Arc<Vec<T>>),
+}
 
 impl<T: Plain> SharedBuffer<T> {
     /// The vector: taken if this is the last handle, copied otherwise.
     pub fn into_vec(self) -> Vec<T> {
-        std::sync::Arc::try_unwrap(self.0).unwrap_or_else(|a| (*a).clone())
+        match self.0 {
+            SharedRepr::Small(v) => v,
+            SharedRepr::Shared(a) => std::sync::Arc::try_unwrap(a).unwrap_or_else(|a| (*a).clone()),
+        }
+    }
+}
+
+impl<T: Plain> Default for SharedBuffer<T> {
+    fn default() -> Self {
+        SharedBuffer(SharedRepr::Small(Vec::new()))
     }
 }
 
 impl<T: Plain> From<Vec<T>> for SharedBuffer<T> {
     fn from(v: Vec<T>) -> Self {
-        SharedBuffer(std::sync::Arc::new(v))
+        if std::mem::size_of_val(v.as_slice()) < ATTACH_MIN {
+            SharedBuffer(SharedRepr::Small(v))
+        } else {
+            SharedBuffer(SharedRepr::Shared(std::sync::Arc::new(v)))
+        }
     }
 }
 
 impl<T: Plain> Deref for SharedBuffer<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        &self.0
+        match &self.0 {
+            SharedRepr::Small(v) => v,
+            SharedRepr::Shared(a) => a,
+        }
     }
 }
 
 impl<T: Plain> Serialize for SharedBuffer<T> {
+    #[inline]
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        serialize_plain(&self.0, s)
+        match &self.0 {
+            // Below the attachment size: written inline, no owner needed
+            // (a copy if ever asked for).
+            SharedRepr::Small(v) => serialize_plain(v, || copy_owner(v), s),
+            // The attachment holds a handle: the vector lives, unchanged (it
+            // is never mutated while shared), until the send completed.
+            SharedRepr::Shared(a) => {
+                let handle = || (Box::new(a.clone()) as Box<dyn std::any::Any>, a.as_ptr() as *const u8);
+                serialize_plain(a, handle, s)
+            }
+        }
     }
 }
 
 impl<'de, T: Plain> Deserialize<'de> for SharedBuffer<T> {
+    #[inline]
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         deserialize_plain(d).map(SharedBuffer::from)
     }

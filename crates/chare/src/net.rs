@@ -101,9 +101,9 @@ impl Pe {
     }
 
     /// Sends `msg`, which `encode` appends to a send buffer (returning its
-    /// routing), to another process. The `Buffer`s inside the message travel
-    /// as attachments straight from its memory, so `msg` is kept until those
-    /// sends complete (moving `msg` does not move that memory).
+    /// routing), to another process. The `Buffer`s and `SharedBuffer`s inside
+    /// travel as attachments, each sent from memory its attachment owns (see
+    /// `buffer::OutAttachment`), kept until those sends complete.
     fn send_encoded<M: 'static>(
         &self,
         to: usize,
@@ -125,9 +125,17 @@ impl Pe {
         let descs = att.iter().map(|a| AttDesc { bytes: a.bytes as u64, align: a.align as u32 }).collect();
         match w.and_then(|wire| put_frame(&Frame { att: descs, wire }, out)) {
             Ok((bytes, start)) => {
-                let keep: Option<Box<dyn std::any::Any>> = if att.is_empty() { None } else { Some(Box::new(msg)) };
                 let slices = att.iter().map(|a| (a.ptr, a.bytes)).collect();
+                // The attachments' memory lives in their owners, kept until
+                // the sends complete.
+                let keep: Option<Box<dyn std::any::Any>> = if att.is_empty() {
+                    None
+                } else {
+                    Some(Box::new(att.into_iter().map(|a| a.owner).collect::<Vec<_>>()))
+                };
                 self.net().ep.borrow_mut().send(to, bytes, start, slices, keep);
+                // Freed after the send started: not on a reply's critical path.
+                drop(msg);
             }
             Err(e) => self.fail_usage(format!("cannot send to PE {to}: {e}")),
         }

@@ -4,7 +4,9 @@
 //!
 //! * Latency: a 2-element array, element 0 on PE 0 and element 1 on the last
 //!   PE. With `--via channel` both run an async entry that ping-pongs one
-//!   `Vec<u8>` over a channel (Charm4Py's channel version of the paper).
+//!   `SharedBuffer<u8>` over a channel (Charm4Py's channel version of the
+//!   paper; the receiver holds the only handle and sends it back, so no copy
+//!   is made on either layer).
 //!   With `--via entry` each message is an entry-method call (`ping`/`pong`)
 //!   carrying the buffer; element 0 drives a small state machine and fulfils
 //!   a future with all timings at the end.
@@ -109,13 +111,13 @@ impl Pinger {
     #[entry]
     async fn channel(&mut self, ctx: &Ctx<Self>, steps: Vec<Step>, runs: usize) -> Vec<Timing> {
         let me = ctx.index().i();
-        let ch: Channel<Buffer<u8>> = ctx.channel_to(&ctx.proxy().elem(1 - me));
+        let ch: Channel<SharedBuffer<u8>> = ctx.channel_to(&ctx.proxy().elem(1 - me));
         let mut out = Vec::new();
         for s in &steps {
             let mut t = Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() };
             for _ in 0..runs {
                 if me == 0 {
-                    let mut buf = Buffer(vec![1u8; s.size]);
+                    let mut buf = SharedBuffer::from(vec![1u8; s.size]);
                     for _ in 0..s.warmup + 1 {
                         ch.send(buf);
                         buf = ch.recv().await;
@@ -154,7 +156,7 @@ impl Pinger {
 
     /// A message back at element 0.
     #[entry]
-    fn ping(&mut self, buf: Buffer<u8>) {
+    fn ping(&mut self, buf: SharedBuffer<u8>) {
         touch(&buf);
         self.k += 1;
         let s = self.steps[self.step];
@@ -182,7 +184,7 @@ impl Pinger {
 
     /// A message at element 1: touch and send it back.
     #[entry]
-    fn pong(&self, ctx: &Ctx<Self>, buf: Buffer<u8>) {
+    fn pong(&self, ctx: &Ctx<Self>, buf: SharedBuffer<u8>) {
         touch(&buf);
         ctx.proxy().elem(0).ping(buf);
     }
@@ -195,7 +197,7 @@ impl Pinger {
         if s.warmup + 1 + s.iters == 0 {
             return;
         }
-        self.peer.as_ref().expect("started").pong(Buffer(vec![1u8; s.size]));
+        self.peer.as_ref().expect("started").pong(SharedBuffer::from(vec![1u8; s.size]));
     }
 }
 

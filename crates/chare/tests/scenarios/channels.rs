@@ -57,6 +57,71 @@ pub fn channel_order_under_load_with_iwait() -> Scenario {
     })
 }
 
+/// A value that serialises as a `Buffer` made on the fly: a temporary that
+/// is gone when serialisation returns, while MPI may still be sending its
+/// attachment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ramp(u64);
+
+impl serde::Serialize for Ramp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Buffer((0..self.0).map(|i| i * 3 + self.0).collect::<Vec<u64>>()).serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Ramp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let b = Buffer::<u64>::deserialize(d)?;
+        let n = b.len() as u64;
+        if b.iter().enumerate().all(|(i, x)| *x == i as u64 * 3 + n) {
+            Ok(Ramp(n))
+        } else {
+            Err(serde::de::Error::custom("a ramp arrived with other contents"))
+        }
+    }
+}
+
+pub struct Temps;
+
+#[chare]
+impl Temps {
+    fn new() -> Self {
+        Temps
+    }
+
+    /// Element 0 sends `n` ramps of different lengths (large enough to be
+    /// attachments), element 1 checks each. Returns the ramps checked.
+    #[entry]
+    async fn ramps(&self, ctx: &Ctx<Self>, n: u64) -> u64 {
+        let me = ctx.index().i();
+        let ch: Channel<Ramp> = ctx.channel_to(&ctx.proxy().elem(1 - me));
+        if me == 0 {
+            for k in 0..n {
+                ch.send(Ramp(5000 + 777 * k));
+            }
+            0
+        } else {
+            for k in 0..n {
+                assert_eq!(ch.recv().await, Ramp(5000 + 777 * k));
+            }
+            n
+        }
+    }
+}
+
+/// Buffers that exist only during serialisation (a custom `Serialize`)
+/// still arrive intact: the attachment owns its memory.
+pub fn temporary_buffers_arrive_intact() -> Scenario {
+    Scenario::new(&[1, 2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let t = rt.array::<Temps>(2).create(());
+            let (a, b) = (t.elem(0).ramps_ret(40), t.elem(1).ramps_ret(40));
+            assert_eq!(a.await, 0);
+            assert_eq!(b.await, 40);
+        })
+    })
+}
+
 pub struct Mixer {
     taken: u32,
 }
