@@ -123,7 +123,20 @@ impl Pe {
             None => w,
         };
         let descs = att.iter().map(|a| AttDesc { bytes: a.bytes as u64, align: a.align as u32 }).collect();
-        match w.and_then(|wire| put_frame(&Frame { att: descs, wire }, out)) {
+        let framed = w.and_then(|wire| put_frame(&Frame { att: descs, wire }, out)).and_then(|(bytes, start)| {
+            // MPI counts are `int`: a larger message cannot be sent whole.
+            let len = bytes.len() - start;
+            if len > crate::buffer::MAX_ATTACHMENT {
+                Err(format!(
+                    "a message of {len} bytes is above the limit of {} bytes between processes \
+                     (large data belongs in a Buffer or SharedBuffer)",
+                    crate::buffer::MAX_ATTACHMENT
+                ))
+            } else {
+                Ok((bytes, start))
+            }
+        });
+        match framed {
             Ok((bytes, start)) => {
                 let slices = att.iter().map(|a| (a.ptr, a.bytes)).collect();
                 // The attachments' memory lives in their owners, kept until

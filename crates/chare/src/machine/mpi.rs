@@ -364,6 +364,12 @@ unsafe impl mpi::datatype::BufferMut for RawRecv {}
 
 impl Drop for MpiEndpoint {
     fn drop(&mut self) {
+        // Sends still pending (`flush` normally leaves none): their requests
+        // would panic when dropped and their buffers must outlive MPI's use,
+        // so they are forgotten, buffers leaked, as in `flush`.
+        for f in self.in_flight.drain(..) {
+            std::mem::forget(f);
+        }
         if let Some(Posted { req, buf }) = self.posted.take() {
             req.cancel();
             req.wait();
