@@ -6,10 +6,11 @@
 //! write its elements; it becomes an *attachment* (memory, length, and an
 //! owner that keeps the memory alive and unchanged) and writes only its
 //! index. The layer sends the message, then each attachment with `MPI_Isend`
-//! from that memory, keeping the owner until the send completes. A
-//! `SharedBuffer`'s owner is a handle to its own vector (no copy); a
-//! `Buffer`'s is a copy of its bytes (one `memcpy`), because `Serialize` only
-//! lends `&self`, which may be a temporary or change after serialisation.
+//! from that memory, keeping the owner until the send completes. The owner
+//! is a handle on the buffer's own reference-counted vector, so nothing is
+//! copied, and the memory stays valid even if `Serialize` was handed a
+//! temporary; it cannot change meanwhile either (a `SharedBuffer` is never
+//! mutated, a `Buffer` copies its vector before a write while it is shared).
 //! The receiver allocates memory with the element type's size and alignment
 //! (both sent along), receives the attachment into it, and the buffer
 //! decoded from the message takes that memory as its `Vec`. Within a process
@@ -36,22 +37,35 @@ macro_rules! plain {
 plain!(u8, i8, u16, i16, u32, i32, u64, i64, u128, i128, f32, f64);
 
 /// A `Vec<T>` of plain numbers that crosses processes without being
-/// serialised element by element: copied once at the sender, received
-/// straight into the receiver's vector (see the module docs; a
-/// [`SharedBuffer`] is not copied at all). Dereferences to the vector.
+/// serialised element by element or copied: sent straight from its memory,
+/// received straight into the receiver's vector (see the module docs).
+/// Dereferences to the vector, mutably too.
+///
+/// Copy on write: the vector is reference-counted, so a clone is cheap and
+/// a send holds a handle while MPI reads the memory; mutating a buffer whose
+/// vector is shared (with a clone or a send in flight) first copies it.
+///
+/// ```
+/// use chare::Buffer;
+/// let mut a = Buffer::from(vec![1u32, 2, 3]);
+/// let b = a.clone(); // shares the vector
+/// a.push(4); // copies it first: `b` is unchanged
+/// assert_eq!((a.len(), b.len()), (4, 3));
+/// assert_eq!(b.into_vec(), vec![1, 2, 3]);
+/// ```
 #[derive(Clone, Default, PartialEq, Debug)]
-pub struct Buffer<T: Plain>(pub Vec<T>);
+pub struct Buffer<T: Plain>(std::sync::Arc<Vec<T>>);
 
 impl<T: Plain> Buffer<T> {
-    /// The vector.
+    /// The vector: taken if this is the last handle, copied otherwise.
     pub fn into_vec(self) -> Vec<T> {
-        self.0
+        std::sync::Arc::try_unwrap(self.0).unwrap_or_else(|a| (*a).clone())
     }
 }
 
 impl<T: Plain> From<Vec<T>> for Buffer<T> {
     fn from(v: Vec<T>) -> Self {
-        Buffer(v)
+        Buffer(std::sync::Arc::new(v))
     }
 }
 
@@ -63,8 +77,9 @@ impl<T: Plain> Deref for Buffer<T> {
 }
 
 impl<T: Plain> DerefMut for Buffer<T> {
+    /// Copies the vector first if it is shared (copy on write).
     fn deref_mut(&mut self) -> &mut Vec<T> {
-        &mut self.0
+        std::sync::Arc::make_mut(&mut self.0)
     }
 }
 
@@ -327,16 +342,17 @@ fn copy_owner<T: Plain>(v: &[T]) -> (Box<dyn std::any::Any>, *const u8) {
 impl<T: Plain> Serialize for Buffer<T> {
     #[inline]
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // Copied once for the send: `&self` may be a temporary or shared
-        // state that changes after serialisation, so the attachment needs
-        // memory of its own (a `SharedBuffer` needs no copy).
-        serialize_plain(&self.0, || copy_owner(&self.0), s)
+        // The attachment holds a handle on the vector: it stays alive, and
+        // unchanged (a write through any other handle copies first), until
+        // the send completed, even if `self` is a temporary.
+        let handle = || (Box::new(self.0.clone()) as Box<dyn std::any::Any>, self.0.as_ptr() as *const u8);
+        serialize_plain(&self.0, handle, s)
     }
 }
 
 impl<'de, T: Plain> Deserialize<'de> for Buffer<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        deserialize_plain(d).map(Buffer)
+        deserialize_plain(d).map(Buffer::from)
     }
 }
 
@@ -347,9 +363,9 @@ impl<'de, T: Plain> Deserialize<'de> for Buffer<T> {
 /// receiver in another process gets its own vector, received straight into
 /// fresh memory; when it holds the only handle, `into_vec` takes it.
 ///
-/// Use it for large data sent many times or to many chares (a halo, a
-/// model, a benchmark payload) or passed along; [`Buffer`] (mutable, one
-/// copy at the sender across processes) for data built to be handed over.
+/// The read-only counterpart of [`Buffer`] (which is copy-on-write): no
+/// reference count at all below 4 KiB, so the cheapest type for small
+/// payloads sent back and forth.
 ///
 /// ```
 /// use chare::SharedBuffer;
@@ -455,6 +471,22 @@ mod tests {
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, len) };
         let got: (u32, Buffer<f64>) = providing(vec![raw], || crate::value::decode(&bytes)).unwrap();
         assert!(got.0 == 7 && got.1 == v, "round trip changed the values");
+    }
+
+    /// A `Buffer` is attached without a copy, and a write to it after the
+    /// send copies first: the memory MPI reads never changes.
+    #[test]
+    fn buffers_attach_without_copy_and_copy_on_write() {
+        let mut v: Buffer<u32> = (0..3000).collect::<Vec<u32>>().into();
+        let (_, att) = collecting(|| crate::value::encode(&v).unwrap());
+        assert_eq!(att.len(), 1);
+        assert_eq!(att[0].ptr, v.as_ptr() as *const u8, "the attachment is the buffer's own memory");
+        v[0] = 77;
+        v.push(1);
+        assert_ne!(att[0].ptr, v.as_ptr() as *const u8, "the write went to a copy");
+        // SAFETY: (test) the attachment's owner keeps its 12,000 bytes alive.
+        let sent = unsafe { std::slice::from_raw_parts(att[0].ptr as *const u32, 3000) };
+        assert!(sent.iter().enumerate().all(|(i, x)| *x == i as u32), "the sent memory changed");
     }
 
     #[test]

@@ -274,7 +274,7 @@ impl Streamer {
                             let b = data.recv().await;
                             touch(&b);
                         }
-                        ack.send(Buffer(vec![0u8; ACK_BYTES]));
+                        ack.send(Buffer::from(vec![0u8; ACK_BYTES]));
                     }
                 }
             }

@@ -63,7 +63,7 @@ impl Cell {
             .into_iter()
             .map(|(side, ij)| (side, ctx.channel_to(&cells.elem(ij))))
             .collect();
-        let mut spare: Vec<Buffer<f64>> = nbrs.iter().map(|_| Buffer(Vec::new())).collect();
+        let mut spare: Vec<Buffer<f64>> = nbrs.iter().map(|_| Buffer::default()).collect();
         let mut times: Vec<f64> = Vec::with_capacity(3 * iters);
         for it in 0..warmup + iters {
             let t0 = Instant::now();
@@ -85,7 +85,7 @@ impl Cell {
                 times.extend([(t2 - t0).as_secs_f64(), (t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64()]);
             }
         }
-        let result = CellResult { times: Buffer(times), checksum: verify.then(|| self.block.checksum()) };
+        let result = CellResult { times: Buffer::from(times), checksum: verify.then(|| self.block.checksum()) };
         ctx.contribute(result, Gather, done);
     }
 }

@@ -65,7 +65,7 @@ pub struct Ramp(u64);
 
 impl serde::Serialize for Ramp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        Buffer((0..self.0).map(|i| i * 3 + self.0).collect::<Vec<u64>>()).serialize(s)
+        Buffer::from((0..self.0).map(|i| i * 3 + self.0).collect::<Vec<u64>>()).serialize(s)
     }
 }
 
@@ -297,7 +297,7 @@ impl Big {
             if me == 0 {
                 let f: Vec<f64> = (0..n).map(|i| i as f64 * 0.25 + k as f64).collect();
                 let b: Vec<u8> = (0..n / 3).map(|i| (i + k as usize) as u8).collect();
-                ch.send((f.clone().into(), k, b.clone().into(), Buffer(Vec::new())));
+                ch.send((f.clone().into(), k, b.clone().into(), Buffer::default()));
                 let (f2, k2, b2, e) = ch.recv().await;
                 assert_eq!(k2, k + 1, "round trip {k}");
                 assert!(f2.iter().zip(&f).all(|(x, y)| *x == y * 2.0) && f2.len() == n, "round trip {k}: f64s");
