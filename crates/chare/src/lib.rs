@@ -81,9 +81,9 @@
 //! Entry arguments and results, channel values and future values implement
 //! serde's `Serialize`/`Deserialize`. Within a process they move as objects;
 //! between processes they travel as postcard bytes, decoded where their type
-//! is known. Large vectors of numbers should be wrapped in [`Buffer`] (handed
-//! over) or [`SharedBuffer`] (kept by the sender, sent again and again), which
-//! the MPI layer sends as a separate message straight from their memory.
+//! is known. Large vectors of numbers should be wrapped in [`Buffer`]
+//! (copy-on-write) or [`SharedBuffer`] (read-only), which the MPI layer sends
+//! as a separate message straight from their memory, without copying.
 
 // Without the `mpi` feature the wire format (serialisation, registry,
 // attachments) is still compiled and unit-tested, but nothing calls it.
