@@ -122,6 +122,38 @@ pub fn temporary_buffers_arrive_intact() -> Scenario {
     })
 }
 
+pub struct Checker;
+
+#[chare]
+impl Checker {
+    fn new() -> Self {
+        Checker
+    }
+
+    /// Checks buffers received by broadcast (several elements per PE: each
+    /// gets its own copy of the attachments).
+    #[entry]
+    fn check(&mut self, ctx: &Ctx<Self>, big: Buffer<f64>, shared: SharedBuffer<u32>, small: Buffer<i8>) {
+        assert!(big.len() == 10_000 && big.iter().enumerate().all(|(i, x)| *x == i as f64 * 0.5), "{}", ctx.index());
+        assert!(shared.len() == 3_000 && shared.iter().enumerate().all(|(i, x)| *x == 7 * i as u32));
+        assert_eq!(*small, [-1, 0, 1]);
+    }
+}
+
+/// Buffers in a broadcast reach every element intact, several elements per PE.
+pub fn buffers_in_broadcasts_reach_every_element() -> Scenario {
+    Scenario::new(&[1, 2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let a = rt.array::<Checker>(8).map(Placement::RoundRobin).create(());
+            let big = Buffer::from((0..10_000).map(|i| i as f64 * 0.5).collect::<Vec<f64>>());
+            let shared = SharedBuffer::from((0..3_000).map(|i| 7 * i).collect::<Vec<u32>>());
+            for _ in 0..3 {
+                a.check_ret(big.clone(), shared.clone(), Buffer::from(vec![-1i8, 0, 1])).await;
+            }
+        })
+    })
+}
+
 pub struct Mixer {
     taken: u32,
 }

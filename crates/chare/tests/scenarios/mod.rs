@@ -62,7 +62,8 @@ macro_rules! for_each_scenario {
                 plain_buffers_cross_pes_intact,
                 shared_buffers_cross_pes_intact,
                 small_and_large_values_keep_their_order,
-                temporary_buffers_arrive_intact;
+                temporary_buffers_arrive_intact,
+                buffers_in_broadcasts_reach_every_element;
             reductions:
                 every_reduction_operation,
                 gather_of_ten_thousand_elements_is_in_index_order,
