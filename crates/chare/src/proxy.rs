@@ -32,15 +32,15 @@ impl ElemRef {
     /// Sends an entry call to the element.
     #[inline]
     pub fn send<T: Chare>(&self, msg: T::Msg) {
-        #[cfg(feature = "mpi")]
-        {
-            let to = self.info.pe_of(&self.index);
-            if with_pe(|pe| !pe.in_process(to)) {
-                let to_addr = self.addr();
-                return with_pe(|pe| pe.send_value_remote(to, crate::wire::Wire::Entry { to: to_addr }, msg));
+        let to = self.info.pe_of(&self.index);
+        with_pe(|pe| {
+            // Another process: serialised straight from the message, no packet.
+            #[cfg(feature = "mpi")]
+            if !pe.in_process(to) {
+                return pe.send_value_remote(to, crate::wire::Wire::Entry { to: self.addr() }, msg);
             }
-        }
-        self.send_packet(Box::new(Packet { head: self.addr(), body: msg }));
+            pe.send(to, Msg::Entry(Box::new(Packet { head: self.addr(), body: msg })))
+        });
     }
 
     #[inline]

@@ -179,9 +179,9 @@ impl MpiEndpoint {
         let keep = Rc::new(keep.expect("attachments come with the message that owns them"));
         for (ptr, len) in att {
             // SAFETY: `ptr`/`len` describe memory owned by one of the
-            // attachment owners in `keep` (a copy, or a `SharedBuffer`'s
-            // vector, immutable while shared); `keep` lives in the in-flight
-            // list until this request completes.
+            // attachment owners in `keep` (a handle on a buffer's vector,
+            // never written while shared); `keep` lives in the in-flight list
+            // until this request completes.
             let slice: &'static [u8] = unsafe { std::slice::from_raw_parts(ptr, len) };
             let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, slice, TAG_ATT);
             self.in_flight.push(InFlight { req, buf: None, keep: Some(keep.clone()) });
