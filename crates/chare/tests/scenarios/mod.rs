@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 pub mod channels;
 pub mod collections;
 pub mod failures;
+pub mod fairness;
 pub mod futures;
 pub mod messages;
 pub mod reductions;
@@ -75,6 +76,9 @@ macro_rules! for_each_scenario {
                 panic_in_an_entry_method_names_pe_chare_index_and_entry,
                 panic_in_an_async_entry_method_is_reported_too,
                 abort_ends_the_job_with_its_message;
+            fairness:
+                a_call_from_another_pe_is_not_starved_by_a_busy_local_ping_pong,
+                calls_from_several_callers_are_not_starved_by_a_busy_local_ping_pong;
         }
     };
 }
