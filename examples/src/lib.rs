@@ -8,7 +8,9 @@
 //! | `fibonacci` | nested parallelism: async entries creating chares and awaiting futures |
 //! | `parallel_map` | a parallel map over an array, results gathered in index order |
 //! | `ring` | channels between neighbours in a 1-D ring |
+//! | `farm` | master-worker: a master hands out tasks to a group of workers on demand |
 //!
 //! Run one with `cargo run -p chare-examples --release --bin pi -- --pes 4`
 //! (or `+p4`, or `CHARE_PES=4`). Every example prints the same output for
-//! any number of PEs; `tests/examples.rs` checks that.
+//! any number of PEs, except the timing and tasks per PE that `farm` prints;
+//! `tests/examples.rs` checks that.

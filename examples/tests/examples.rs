@@ -1,7 +1,8 @@
 //! Runs every example binary with 1, 2 and 8 PEs (8 oversubscribes small
 //! machines, which must still work), checks that each exits with status 0,
 //! prints the same output for every PE count, and prints the right values
-//! (computed independently here).
+//! (computed independently here). `farm` also prints its timing and how its
+//! tasks spread over the PEs, which vary: only its results are compared.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -132,6 +133,39 @@ fn ring() {
     assert!(out.starts_with("token after one lap around 8 chares: 28 "), "{out}");
     for (i, x) in v.iter().enumerate() {
         assert_eq!(value_after(&out, &format!("  element {i}: ")), x.to_string());
+    }
+}
+
+/// `farm` with 1, 2 and 8 PEs: every task is done exactly once (the master
+/// checks), the checksum of the results is right (computed here), and the
+/// tasks run per PE add up to the task count. How they spread over the PEs,
+/// and the time, vary from run to run: not checked.
+#[test]
+fn farm() {
+    let exe = env!("CARGO_BIN_EXE_farm");
+    let (tasks, steps) = (300u64, 20_000u64);
+    // The example's task: `steps` rounds of SplitMix64 from the task's number.
+    let mix = |x: u64| {
+        let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let checksum = (0..tasks).map(|i| (0..steps).fold(i, |x, _| mix(x))).fold(0u64, u64::wrapping_add);
+    for p in [1, 2, 8] {
+        let args = ["--pes", &p.to_string(), "--tasks", &tasks.to_string(), "--steps", &steps.to_string()];
+        let out = run_with(exe, &args, &[]);
+        assert_eq!(value_after(&out, "farm: "), format!("{tasks} tasks of {steps} steps"), "{out}");
+        assert_eq!(value_after(&out, "every task done exactly once: "), "true", "{out}");
+        assert_eq!(value_after(&out, "checksum = "), format!("{checksum:#018x}"), "{out}");
+        assert_eq!(value_after(&out, "PEs: "), p.to_string(), "{out}");
+        let per_pe: Vec<u64> = value_after(&out, "tasks per PE: ")
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(", ")
+            .map(|n| n.parse().expect("a task count"))
+            .collect();
+        assert_eq!(per_pe.len(), p, "{out}");
+        assert_eq!(per_pe.iter().sum::<u64>(), tasks, "{out}");
     }
 }
 

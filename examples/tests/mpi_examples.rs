@@ -20,8 +20,8 @@ fn mpirun(args: &[&str]) -> Output {
         .expect("mpirun on PATH (scripts/setup-mpi.sh installs it)")
 }
 
-fn local(exe: &str) -> String {
-    let out = Command::new(exe).env("CHARE_PES", "2").output().unwrap();
+fn local(exe: &str, args: &[&str]) -> String {
+    let out = Command::new(exe).args(args).env("CHARE_PES", "2").output().unwrap();
     assert!(out.status.success(), "{exe}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -34,15 +34,35 @@ fn every_example_prints_the_same_on_both_layers() {
         env!("CARGO_BIN_EXE_fibonacci"),
         env!("CARGO_BIN_EXE_parallel_map"),
         env!("CARGO_BIN_EXE_ring"),
+        // `farm` prints timings: see `farm_does_every_task_once_on_both_layers`.
     ];
     for exe in exes {
-        let want = local(exe);
+        let want = local(exe, &[]);
         for np in ["2", "4"] {
             let out = mpirun(&["-np", np, "--oversubscribe", exe]);
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success(), "{exe} on {np} ranks exited with {}: {stderr}", out.status);
             assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{exe} on {np} ranks");
         }
+    }
+}
+
+/// `farm` under mpirun does every task exactly once and gets the results it
+/// gets on the local layer: its first three lines (task count, each done
+/// once, checksum) are the same; the rest (timing, tasks per PE) varies.
+#[test]
+fn farm_does_every_task_once_on_both_layers() {
+    let exe = env!("CARGO_BIN_EXE_farm");
+    let args = ["--tasks", "300", "--steps", "20000"];
+    let results = |out: &str| out.lines().take(3).collect::<Vec<_>>().join("\n");
+    let want = local(exe, &args);
+    assert!(want.contains("every task done exactly once: true\n"), "{want}");
+    for np in ["2", "4"] {
+        let out = mpirun(&[&["-np", np, "--oversubscribe", exe][..], &args].concat());
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "farm on {np} ranks exited with {}: {stderr}", out.status);
+        assert_eq!(results(&stdout), results(&want), "farm on {np} ranks");
+        assert!(stdout.contains(&format!("\nPEs: {np}\n")), "farm on {np} ranks: {stdout}");
     }
 }
 
