@@ -26,7 +26,8 @@
 //! AVX-512 stencil kernel, which stores that way (measured only where the
 //! processor has AVX-512F).
 
-use crate::osu::{Format, Report};
+use crate::machine_info::MachineInfo;
+use crate::report::{machine_lines, Format, Report};
 use clap::Args;
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
@@ -154,7 +155,7 @@ pub fn measure(elements: usize, threads: usize, reps: usize) -> Vec<StreamResult
 }
 
 /// Runs `chare-bench stream` and builds its report.
-pub fn report(a: &StreamArgs, command: String, machine: &crate::machine_info::MachineInfo) -> Result<Report, String> {
+pub fn report(a: &StreamArgs, command: String, machine: &MachineInfo) -> Result<Report, String> {
     if a.threads == 0 || a.reps == 0 {
         return Err("--threads and --reps must be at least 1".into());
     }
@@ -168,17 +169,17 @@ pub fn report(a: &StreamArgs, command: String, machine: &crate::machine_info::Ma
     let results = measure(elements, a.threads, a.reps);
     let scale = &results[1];
     Ok(Report {
-        header: vec![
+        header: [
             "chare-bench stream (STREAM-like memory bandwidth)".into(),
             format!("command: {command}"),
             format!("elements: {elements} f64 per array ({:.0} MiB), 3 arrays", elements as f64 * 8.0 / (1 << 20) as f64),
             format!("threads: {} (pinned, each its own part)", a.threads),
             format!("reps: {} (best reported)", a.reps),
-            format!("cores: {}", machine.cores),
-            format!("cpu: {}", machine.cpu_model),
-            format!("host: {}", machine.hostname),
-            "mb_s: STREAM's convention (copy/scale 16 B, add/triad 24 B per element); traffic_mb_s: plus the write-allocate read (8 B)".into(),
-        ],
+        ]
+        .into_iter()
+        .chain(machine_lines(machine, None))
+        .chain(["mb_s: STREAM's convention (copy/scale 16 B, add/triad 24 B per element); traffic_mb_s: plus the write-allocate read (8 B)".into()])
+        .collect(),
         columns: vec!["kernel", "best_s", "mb_s", "traffic_mb_s", "melements_per_s"],
         rows: results
             .iter()

@@ -4,6 +4,7 @@
 //! run; the metrics are computed here like every other model's.
 
 use super::{BandwidthParams, LatencyParams, Step, Timing};
+use crate::harness::RankResult;
 use crate::launch;
 use std::path::PathBuf;
 
@@ -26,13 +27,12 @@ fn binary() -> Result<PathBuf, String> {
     }
 }
 
-fn run(kind: &str, window: usize, runs: usize, steps: &[Step]) -> Result<Vec<Timing>, String> {
+fn run(kind: &str, window: usize, runs: usize, steps: &[Step]) -> Result<RankResult<Vec<Timing>>, String> {
     let bin = binary()?;
     let mut args = vec![kind.to_string(), window.to_string(), runs.to_string()];
     args.extend(steps.iter().map(|s| format!("{}:{}:{}", s.size, s.iters, s.warmup)));
     let out = launch::mpirun(2, &bin, &args)?;
-    let mut timings: Vec<Timing> =
-        steps.iter().map(|s| Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() }).collect();
+    let mut timings: Vec<Timing> = steps.iter().map(|s| Timing::of(s, runs)).collect();
     for line in out.lines() {
         let f: Vec<&str> = line.trim().split(',').collect();
         let parsed = (|| -> Option<(usize, usize, f64)> {
@@ -47,15 +47,16 @@ fn run(kind: &str, window: usize, runs: usize, steps: &[Step]) -> Result<Vec<Tim
             .ok_or_else(|| format!("osu_pingpong reported an unknown step `{line}`"))?;
         t.elapsed_s.push(secs.max(f64::MIN_POSITIVE));
     }
-    Ok(timings)
+    // This process only launched the job: it is the one that reports.
+    Ok(RankResult::Root(timings))
 }
 
 /// Ping-pong latency of the C program.
-pub fn latency(p: &LatencyParams) -> Result<Vec<Timing>, String> {
+pub fn latency(p: &LatencyParams) -> Result<RankResult<Vec<Timing>>, String> {
     run("latency", 1, p.runs, &p.steps)
 }
 
 /// Windowed bandwidth of the C program.
-pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String> {
+pub fn bandwidth(p: &BandwidthParams) -> Result<RankResult<Vec<Timing>>, String> {
     run("bandwidth", p.window, p.runs, &p.steps)
 }

@@ -20,61 +20,13 @@
 //! `iters` iterations are timed on element 0.
 
 use super::{BandwidthParams, LatencyParams, Step, Timing, Via, ACK_BYTES};
+use crate::harness::{run_chare_job, touch, RankResult};
 use chare::prelude::*;
-use chare::{Config, Layer, Runtime};
-use std::hint::black_box;
 use std::time::Instant;
-
-#[inline]
-fn touch(buf: &[u8]) {
-    if let (Some(a), Some(b)) = (buf.first(), buf.last()) {
-        black_box(*a);
-        black_box(*b);
-    }
-}
 
 /// Element 0 on PE 0, element 1 on the last PE.
 fn two_ends() -> Placement {
     Placement::custom(|ix, npes| if ix.i() == 0 { 0 } else { npes - 1 })
-}
-
-pub(crate) fn run_job<T: Send + 'static>(
-    pes: usize,
-    body: impl FnOnce(Rt) -> std::pin::Pin<Box<dyn std::future::Future<Output = T>>> + 'static,
-) -> Result<T, String> {
-    let out = std::rc::Rc::new(std::cell::RefCell::new(None));
-    let out2 = out.clone();
-    // The environment decides the layer (mpi under mpirun) and idle policy;
-    // on the local layer the benchmark's --pes decides the PE count.
-    let mut cfg = Config::from_env().map_err(|e| e.0)?;
-    if cfg.layer == Layer::Local {
-        let env = cfg;
-        cfg = Config::with_pes(pes);
-        cfg.idle = env.idle;
-    }
-    let layer = cfg.layer;
-    let r = Runtime::with_config(cfg).run(move |rt| async move {
-        let v = body(rt).await;
-        *out2.borrow_mut() = Some(v);
-    });
-    let v = out.borrow_mut().take();
-    match (r, v) {
-        (Ok(0), Some(v)) => Ok(v),
-        // On the MPI layer only rank 0 runs the main task and has results.
-        (Ok(0), None) if layer == Layer::Mpi => Err(NOT_ROOT.to_string()),
-        (Ok(0), None) => Err("benchmark produced no result".to_string()),
-        (Ok(code), _) => Err(format!("runtime exited with code {code}")),
-        (Err(e), _) => Err(e.to_string()),
-    }
-}
-
-/// What ranks other than 0 return on the MPI layer: they take part in the
-/// job but have no results to print.
-pub const NOT_ROOT: &str = "not the root rank";
-
-/// Timings for ranks that have none (see [`NOT_ROOT`]).
-fn placeholder(steps: &[Step], runs: usize) -> Vec<Timing> {
-    steps.iter().map(|s| Timing { size: s.size, iters: s.iters, elapsed_s: vec![1.0; runs] }).collect()
 }
 
 /// One latency end point.
@@ -114,7 +66,7 @@ impl Pinger {
         let ch: Channel<SharedBuffer<u8>> = ctx.channel_to(&ctx.proxy().elem(1 - me));
         let mut out = Vec::new();
         for s in &steps {
-            let mut t = Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() };
+            let mut t = Timing::of(s, runs);
             for _ in 0..runs {
                 if me == 0 {
                     let mut buf = SharedBuffer::from(vec![1u8; s.size]);
@@ -147,7 +99,7 @@ impl Pinger {
     #[entry]
     fn start(&mut self, ctx: &Ctx<Self>, steps: Vec<Step>, runs: usize, done: Future<Vec<Timing>>) {
         self.peer = Some(ctx.proxy().elem(1));
-        self.timings = steps.iter().map(|s| Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() }).collect();
+        self.timings = steps.iter().map(|s| Timing::of(s, runs)).collect();
         self.steps = steps;
         self.runs = runs;
         self.done = Some(done);
@@ -202,9 +154,9 @@ impl Pinger {
 }
 
 /// Ping-pong latency for every step of `p`, in one runtime launch.
-pub fn latency(p: &LatencyParams) -> Result<Vec<Timing>, String> {
+pub fn latency(p: &LatencyParams) -> Result<RankResult<Vec<Timing>>, String> {
     let (steps, runs, via, pes) = (p.steps.clone(), p.runs, p.via, p.pes);
-    let r = run_job(pes, move |rt| {
+    run_chare_job(pes, move |rt| {
         Box::pin(async move {
             let pair = rt.array::<Pinger>(2).map(two_ends()).create_awaitable(()).await;
             match via {
@@ -222,11 +174,7 @@ pub fn latency(p: &LatencyParams) -> Result<Vec<Timing>, String> {
                 }
             }
         })
-    });
-    match r {
-        Err(e) if e == NOT_ROOT => Ok(placeholder(&p.steps, p.runs)),
-        r => r,
-    }
+    })
 }
 
 /// One bandwidth end point.
@@ -246,7 +194,7 @@ impl Streamer {
         let ack: Channel<Buffer<u8>> = ctx.channel_to(&peer);
         let mut out = Vec::new();
         for s in &steps {
-            let mut t = Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() };
+            let mut t = Timing::of(s, runs);
             for _ in 0..runs {
                 if me == 0 {
                     // One buffer, sent `window` times per iteration, as OSU
@@ -285,9 +233,9 @@ impl Streamer {
 }
 
 /// Windowed streaming bandwidth for every step of `p`, in one runtime launch.
-pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String> {
+pub fn bandwidth(p: &BandwidthParams) -> Result<RankResult<Vec<Timing>>, String> {
     let (steps, runs, window) = (p.steps.clone(), p.runs, p.window);
-    let r = run_job(2, move |rt| {
+    run_chare_job(super::PAIR, move |rt| {
         Box::pin(async move {
             let pair = rt.array::<Streamer>(2).map(two_ends()).create_awaitable(()).await;
             let a = pair.elem(0).stream_ret(steps.clone(), runs, window);
@@ -296,9 +244,5 @@ pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String> {
             b.await;
             t
         })
-    });
-    match r {
-        Err(e) if e == NOT_ROOT => Ok(placeholder(&p.steps, p.runs)),
-        r => r,
-    }
+    })
 }

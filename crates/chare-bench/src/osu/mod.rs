@@ -3,7 +3,7 @@
 //!
 //! # What is measured
 //!
-//! * **Latency** (ping-pong): PE 0 sends a `Vec<u8>` of `size` bytes to the
+//! * **Latency** (ping-pong): PE 0 sends a buffer of `size` bytes to the
 //!   other PE, which touches it (reads its first and last byte) and sends the
 //!   *same* buffer back; PE 0 touches it and sends it again. After `warmup`
 //!   untimed round trips and a barrier, `iterations` round trips are timed.
@@ -15,9 +15,10 @@
 //!   sender waits for before the next iteration. Bandwidth =
 //!   size × window × iterations / elapsed.
 //!
-//! Messages are moved, never copied: within one process a message of any size
-//! travels as a pointer, so these numbers measure the cost of handing a buffer
-//! over (queue operations, scheduling, the cache misses of touching it), not a
+//! Within one process (the raw model, the chare model on its local layer)
+//! messages are moved, never copied: a message of any size travels as a
+//! pointer, so these numbers measure the cost of handing a buffer over
+//! (queue operations, scheduling, the cache misses of touching it), not a
 //! memory copy. MB/s is 10^6 bytes per second.
 //!
 //! # How a model plugs in
@@ -26,26 +27,30 @@
 //! repetitions) in a single launch, because starting a runtime is expensive:
 //!
 //! ```text
-//! pub fn latency(p: &LatencyParams) -> Result<Vec<Timing>, String>
-//! pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String>
+//! pub fn latency(p: &LatencyParams) -> Result<RankResult<Vec<Timing>>, String>
+//! pub fn bandwidth(p: &BandwidthParams) -> Result<RankResult<Vec<Timing>>, String>
 //! ```
 //!
-//! It returns one [`Timing`] per entry of `p.steps`, in order, each with
-//! `p.runs` elapsed times in seconds. Everything else — the size list, the
-//! iteration counts, the median over runs, the derived metrics and the output
-//! formats — lives here, so every model is computed and printed the same way.
-//! See [`raw`] for the reference implementation and [`chare`] for the runtime.
+//! The root process returns one [`Timing`] per entry of `p.steps`, in order,
+//! each with `p.runs` elapsed times in seconds; the other ranks of an MPI job
+//! return [`RankResult::NotRoot`]. Everything else — the size list, the
+//! iteration counts, the derived metrics and the report — lives here (the
+//! median in [`crate::harness`], the rendering in [`crate::report`]), so
+//! every model is computed and printed the same way; [`cli`] holds the
+//! subcommands' options and the table of models. See [`raw`] for the
+//! reference implementation and [`chare`] for the runtime.
 
 #[cfg(feature = "mpi")]
 pub mod c_mpi;
 pub mod chare;
+pub mod cli;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 pub mod raw;
 
-use std::fmt::Write as _;
-
+use crate::harness::median;
 use crate::machine_info::MachineInfo;
+use crate::report::{fmt_runs, machine_lines, Report};
 
 /// One mebibyte.
 pub const MIB: usize = 1 << 20;
@@ -55,6 +60,9 @@ pub const LATENCY_LARGE_SIZE: usize = MIB;
 pub const BANDWIDTH_SMALL_SIZE: usize = 8 * 1024;
 /// Bytes of the bandwidth benchmark's acknowledgement message.
 pub const ACK_BYTES: usize = 4;
+/// PEs (threads or ranks) of the bandwidth benchmark and of the raw model:
+/// a sender and a receiver.
+pub const PAIR: usize = 2;
 
 /// How the chare model delivers the latency messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,15 +81,6 @@ impl Via {
             Via::Entry => "entry",
         }
     }
-}
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Aligned human-readable columns.
-    Table,
-    /// Comma-separated values, after `#` comment lines.
-    Csv,
 }
 
 /// One message size of a benchmark, with its iteration counts.
@@ -128,6 +127,13 @@ pub struct Timing {
     pub iters: usize,
     /// Elapsed wall-clock seconds of the timed loop, one per run.
     pub elapsed_s: Vec<f64>,
+}
+
+impl Timing {
+    /// The timing of `step` before any run, with room for `runs` times.
+    pub fn of(step: &Step, runs: usize) -> Self {
+        Timing { size: step.size, iters: step.iters, elapsed_s: Vec::with_capacity(runs) }
+    }
 }
 
 /// The powers-of-two size list: `min`, `2·min`, `4·min`, … while `<= max`.
@@ -186,22 +192,6 @@ impl BandwidthParams {
             .map(|size| Step { size, iters: bandwidth_iters(iters, size), warmup })
             .collect();
         BandwidthParams { window, runs, steps }
-    }
-}
-
-/// Median of `values` (mean of the two middle values for an even count);
-/// `NaN` for an empty slice.
-pub fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
     }
 }
 
@@ -287,19 +277,6 @@ pub const LATENCY_COLUMNS: [&str; 4] = ["size_bytes", "iterations", "one_way_us"
 /// CSV header of the bandwidth benchmark.
 pub const BANDWIDTH_COLUMNS: [&str; 4] = ["size_bytes", "iterations", "window", "bandwidth_mb_s"];
 
-/// A finished result: comment header, columns, rows and trailing comments.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Report {
-    /// Comment lines printed first, without the leading `# `.
-    pub header: Vec<String>,
-    /// Column names.
-    pub columns: Vec<&'static str>,
-    /// Cells, already formatted.
-    pub rows: Vec<Vec<String>>,
-    /// Comment lines printed after the rows (per-run values), without `# `.
-    pub footer: Vec<String>,
-}
-
 /// Context of a run, for the comment header.
 #[derive(Debug, Clone)]
 pub struct RunInfo<'a> {
@@ -325,8 +302,7 @@ pub struct RunInfo<'a> {
 }
 
 fn header_lines(info: &RunInfo<'_>) -> Vec<String> {
-    let m = info.machine;
-    vec![
+    let mut lines = vec![
         format!("chare-bench {} (OSU-style)", info.benchmark),
         format!("command: {}", info.command),
         format!("model: {}", info.model),
@@ -335,16 +311,10 @@ fn header_lines(info: &RunInfo<'_>) -> Vec<String> {
         format!("via: {}", info.via.map_or("n/a", Via::name)),
         format!("iterations: {}", info.iterations),
         format!("runs: {} (median reported)", info.runs),
-        format!("cores: {}", m.cores),
-        format!("cpu: {}", m.cpu_model),
-        format!("host: {}", m.hostname),
-        format!("oversubscribed: {}", if m.oversubscribed(info.pes) { "yes" } else { "no" }),
-        "units: microseconds (us), MB/s = 10^6 bytes per second".to_string(),
-    ]
-}
-
-fn fmt_runs(values: &[f64], decimals: usize) -> String {
-    values.iter().map(|v| format!("{v:.decimals$}")).collect::<Vec<_>>().join(",")
+    ];
+    lines.extend(machine_lines(info.machine, Some(info.pes)));
+    lines.push("units: microseconds (us), MB/s = 10^6 bytes per second".to_string());
+    lines
 }
 
 /// Builds the latency report from the rows.
@@ -401,69 +371,10 @@ pub fn bandwidth_report(info: &RunInfo<'_>, rows: &[BandwidthRow]) -> Report {
     }
 }
 
-impl Report {
-    /// Renders the report in `format`; the text ends with a newline.
-    pub fn render(&self, format: Format) -> String {
-        let mut out = String::new();
-        for line in &self.header {
-            let _ = writeln!(out, "# {line}");
-        }
-        match format {
-            Format::Csv => {
-                let _ = writeln!(out, "{}", self.columns.join(","));
-                for row in &self.rows {
-                    let _ = writeln!(out, "{}", row.join(","));
-                }
-            }
-            Format::Table => {
-                let widths: Vec<usize> = self
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        self.rows.iter().map(|r| r[i].len()).chain(std::iter::once(c.len())).max().unwrap_or(0)
-                    })
-                    .collect();
-                let line = |cells: &mut dyn Iterator<Item = &str>| {
-                    cells.zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect::<Vec<_>>().join("  ")
-                };
-                let _ = writeln!(out, "{}", line(&mut self.columns.iter().copied()));
-                for row in &self.rows {
-                    let _ = writeln!(out, "{}", line(&mut row.iter().map(String::as_str)));
-                }
-            }
-        }
-        for line in &self.footer {
-            let _ = writeln!(out, "# {line}");
-        }
-        out
-    }
-}
-
-/// Renders a command line for the header, quoting arguments that need it.
-pub fn command_line(args: impl IntoIterator<Item = String>) -> String {
-    args.into_iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let a = if i == 0 {
-                // Program name: drop the directory, keep the header short.
-                a.rsplit('/').next().unwrap_or(&a).to_string()
-            } else {
-                a
-            };
-            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+".contains(c)) {
-                a
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Format;
 
     #[test]
     fn size_list() {
@@ -492,14 +403,6 @@ mod tests {
         let b = BandwidthParams::new(64, 1, 1, 4 * MIB, 100, 10);
         assert_eq!(b.steps[0].iters, 1000);
         assert_eq!(b.steps.last().unwrap().iters, 100);
-    }
-
-    #[test]
-    fn median_values() {
-        assert_eq!(median(&[3.0]), 3.0);
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
-        assert!(median(&[]).is_nan());
     }
 
     #[test]
@@ -573,11 +476,5 @@ mod tests {
         assert!(body.iter().all(|l| l.len() == body[0].len()), "{body:?}");
         assert!(text.contains("# oversubscribed: no"));
         assert!(text.contains("# runs size_bytes=1 one_way_us=0.500,1.000,1.500"));
-    }
-
-    #[test]
-    fn command_line_quoting() {
-        let args = ["/x/y/chare-bench", "latency", "--model", "raw", "a b"].map(String::from);
-        assert_eq!(command_line(args), "chare-bench latency --model raw 'a b'");
     }
 }

@@ -11,19 +11,12 @@
 //!   blocking `Recv`s (same order, same memory; the sends are all posted).
 //!
 //! Runs under `mpirun -np 2`; `chare-bench` relaunches itself that way when
-//! started without a launcher. Both ranks return the same step list; only
-//! rank 0's timings are meaningful and only rank 0 prints.
+//! started without a launcher. Both ranks time the same steps; rank 0
+//! returns its timings and prints, rank 1 returns [`RankResult::NotRoot`].
 
 use super::{BandwidthParams, LatencyParams, Timing, ACK_BYTES};
+use crate::harness::{touch, RankResult};
 use mpi::traits::*;
-use std::hint::black_box;
-
-fn touch(buf: &[u8]) {
-    if let (Some(a), Some(b)) = (buf.first(), buf.last()) {
-        black_box(*a);
-        black_box(*b);
-    }
-}
 
 fn init() -> Result<mpi::environment::Universe, String> {
     mpi::initialize().ok_or_else(|| "MPI was already initialised".to_string())
@@ -37,7 +30,7 @@ fn check_size(n: i32) -> Result<(), String> {
 }
 
 /// Ping-pong latency for every step of `p`.
-pub fn latency(p: &LatencyParams) -> Result<Vec<Timing>, String> {
+pub fn latency(p: &LatencyParams) -> Result<RankResult<Vec<Timing>>, String> {
     let universe = init()?;
     let world = universe.world();
     check_size(world.size())?;
@@ -45,7 +38,7 @@ pub fn latency(p: &LatencyParams) -> Result<Vec<Timing>, String> {
     let peer = world.process_at_rank(1 - rank);
     let mut out = Vec::new();
     for s in &p.steps {
-        let mut t = Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() };
+        let mut t = Timing::of(s, p.runs);
         let mut buf = vec![1u8; s.size];
         for _ in 0..p.runs {
             let mut t0 = 0.0;
@@ -68,11 +61,11 @@ pub fn latency(p: &LatencyParams) -> Result<Vec<Timing>, String> {
         }
         out.push(t);
     }
-    Ok(out)
+    Ok(RankResult::on_rank(rank as usize, out))
 }
 
 /// Windowed bandwidth for every step of `p`.
-pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String> {
+pub fn bandwidth(p: &BandwidthParams) -> Result<RankResult<Vec<Timing>>, String> {
     let universe = init()?;
     let world = universe.world();
     check_size(world.size())?;
@@ -81,7 +74,7 @@ pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String> {
     let window = p.window;
     let mut out = Vec::new();
     for s in &p.steps {
-        let mut t = Timing { size: s.size, iters: s.iters, elapsed_s: Vec::new() };
+        let mut t = Timing::of(s, p.runs);
         let mut buf = vec![1u8; s.size];
         let mut ack = [0u8; ACK_BYTES];
         for _ in 0..p.runs {
@@ -112,5 +105,5 @@ pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String> {
         }
         out.push(t);
     }
-    Ok(out)
+    Ok(RankResult::on_rank(rank as usize, out))
 }

@@ -37,9 +37,10 @@ use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
 
 use super::{BandwidthParams, LatencyParams, Step, Timing, ACK_BYTES};
+use crate::harness::{touch, RankResult};
 
 /// Threads the raw model runs (it has no notion of more PEs).
-pub const PES: usize = 2;
+pub const PES: usize = super::PAIR;
 
 /// What travels back to the bandwidth sender.
 enum Back {
@@ -75,12 +76,6 @@ fn spin_pop<T>(queue: &SegQueue<T>, share_core: bool) -> T {
     }
 }
 
-/// Reads the first and last byte so the receive cannot be optimised away.
-#[inline]
-fn touch(buf: &[u8]) {
-    black_box((buf.first().copied(), buf.last().copied()));
-}
-
 /// A buffer of `size` bytes with every page written.
 fn payload(size: usize) -> Vec<u8> {
     vec![1u8; size]
@@ -95,20 +90,20 @@ fn share_core() -> bool {
     thread::available_parallelism().map_or(true, |n| n.get() < PES)
 }
 
-fn collect(steps: &[Step], runs: usize, elapsed: Vec<(usize, f64)>) -> Vec<Timing> {
-    let mut timings: Vec<Timing> =
-        steps.iter().map(|s| Timing { size: s.size, iters: s.iters, elapsed_s: Vec::with_capacity(runs) }).collect();
+/// The timings of one launch (a single process: always the root).
+fn collect(steps: &[Step], runs: usize, elapsed: Vec<(usize, f64)>) -> RankResult<Vec<Timing>> {
+    let mut timings: Vec<Timing> = steps.iter().map(|s| Timing::of(s, runs)).collect();
     for (i, e) in elapsed {
         timings[i].elapsed_s.push(e);
     }
-    timings
+    RankResult::Root(timings)
 }
 
 /// Ping-pong latency for every step of `p`, in one launch of two threads.
 ///
 /// `p.pes` and `p.via` are not used: the raw model is always two threads and
 /// one queue per direction (the CLI rejects other PE counts for it).
-pub fn latency(p: &LatencyParams) -> Result<Vec<Timing>, String> {
+pub fn latency(p: &LatencyParams) -> Result<RankResult<Vec<Timing>>, String> {
     let forward = CachePadded::new(SegQueue::<Vec<u8>>::new());
     let backward = CachePadded::new(SegQueue::<Vec<u8>>::new());
     let barrier = Barrier::new(PES);
@@ -163,7 +158,7 @@ pub fn latency(p: &LatencyParams) -> Result<Vec<Timing>, String> {
 
 /// Windowed streaming bandwidth for every step of `p`, in one launch of two
 /// threads.
-pub fn bandwidth(p: &BandwidthParams) -> Result<Vec<Timing>, String> {
+pub fn bandwidth(p: &BandwidthParams) -> Result<RankResult<Vec<Timing>>, String> {
     let forward = CachePadded::new(SegQueue::<Vec<u8>>::new());
     let backward = CachePadded::new(SegQueue::<Back>::new());
     let barrier = Barrier::new(PES);
@@ -237,14 +232,14 @@ mod tests {
     #[test]
     fn latency_runs_every_step() {
         let p = LatencyParams::new(2, Via::Channel, 2, 1, 1024, 20, 2);
-        let t = latency(&p).unwrap();
+        let t = latency(&p).unwrap().root().unwrap();
         check_timings(&p.steps, p.runs, &t).unwrap();
     }
 
     #[test]
     fn bandwidth_runs_every_step() {
         let p = BandwidthParams::new(4, 2, 1, 16 * 1024, 2, 1);
-        let t = bandwidth(&p).unwrap();
+        let t = bandwidth(&p).unwrap().root().unwrap();
         check_timings(&p.steps, p.runs, &t).unwrap();
         assert_eq!(t[0].iters, 20);
         assert_eq!(t.last().unwrap().iters, 2);

@@ -19,7 +19,7 @@
 
 use super::grid::{Decomp, Side};
 use super::{IterTimes, Outcome, Params, RunResult};
-use crate::osu::chare::{run_job, NOT_ROOT};
+use crate::harness::run_chare_job;
 use chare::prelude::*;
 use std::time::Instant;
 
@@ -94,7 +94,7 @@ impl Cell {
 /// the MPI layer's ranks when started by mpirun.
 pub fn run(p: &Params, pes: usize) -> Result<Outcome, String> {
     let (dec, iters, warmup, runs, verify) = (p.dec, p.iters, p.warmup, p.runs, p.verify);
-    let r = run_job(pes, move |rt| {
+    let gathered = run_chare_job(pes, move |rt| {
         Box::pin(async move {
             let cells = rt.array::<Cell>([dec.x, dec.y]).create_awaitable((dec,)).await;
             let mut out = Vec::with_capacity(runs);
@@ -105,21 +105,18 @@ pub fn run(p: &Params, pes: usize) -> Result<Outcome, String> {
             }
             out
         })
-    });
-    let gathered = match r {
-        Err(e) if e == NOT_ROOT => return Ok(Outcome::NotRoot),
-        r => r?,
-    };
-    let runs = gathered
-        .into_iter()
-        .map(|cells| {
-            let checksum = verify.then(|| super::grid::combine(cells.iter().map(|c| c.checksum.unwrap_or(0))));
-            let procs = cells
-                .into_iter()
-                .map(|c| c.times.chunks_exact(3).map(|t| [t[0], t[1], t[2]]).collect::<Vec<IterTimes>>())
-                .collect();
-            RunResult { procs, checksum }
-        })
-        .collect();
-    Ok(Outcome::Root(runs))
+    })?;
+    Ok(gathered.map(|gathered| {
+        gathered
+            .into_iter()
+            .map(|cells| {
+                let checksum = verify.then(|| super::grid::combine(cells.iter().map(|c| c.checksum.unwrap_or(0))));
+                let procs = cells
+                    .into_iter()
+                    .map(|c| c.times.chunks_exact(3).map(|t| [t[0], t[1], t[2]]).collect::<Vec<IterTimes>>())
+                    .collect();
+                RunResult { procs, checksum }
+            })
+            .collect()
+    }))
 }

@@ -15,8 +15,8 @@
 use super::kernel;
 
 /// The process grid for `p` parts: `x` is the largest divisor of `p` with
-/// `x <= floor(sqrt(p + 1))`, `y = p / x` (PAPER.md section 4, the
-/// reference's `factor`). Always `x * y == p` and `x <= y`.
+/// `x <= floor(sqrt(p + 1))`, `y = p / x` (the Stencil2D reference
+/// code's `factor`, Fink et al. 2021). Always `x * y == p` and `x <= y`.
 pub fn factor(p: usize) -> (usize, usize) {
     assert!(p >= 1, "at least one part");
     let limit = isqrt(p + 1);

@@ -1,4 +1,4 @@
-//! Stencil2D (PAPER.md section 4): a 5-point Jacobi iteration on an `n x m`
+//! Stencil2D (the mini-app of Fink et al. 2021): a 5-point Jacobi iteration on an `n x m`
 //! grid of `f64`, block-decomposed, with one ghost layer and a halo
 //! exchange per iteration; the same algorithm in three models:
 //!
@@ -38,8 +38,10 @@ pub mod mpi;
 pub mod serial;
 pub mod sweep;
 
+use crate::harness::{median_index, RankResult};
+use crate::launch::{launcher_size, under_launcher};
 use crate::machine_info::MachineInfo;
-use crate::osu::{Format, Report};
+use crate::report::{header_value, machine_lines, Format, Report};
 use clap::{Args, ValueEnum};
 use grid::Decomp;
 
@@ -134,15 +136,9 @@ pub struct RunResult {
     pub checksum: Option<u64>,
 }
 
-/// What a model returns: the runs on the root process; nothing elsewhere
-/// (other MPI ranks take part but print nothing).
-#[derive(Debug)]
-pub enum Outcome {
-    /// Results, one per run.
-    Root(Vec<RunResult>),
-    /// Not the root rank.
-    NotRoot,
-}
+/// What a model returns: one result per run on the root process; nothing
+/// on the other MPI ranks (they take part but print nothing).
+pub type Outcome = RankResult<Vec<RunResult>>;
 
 /// A validated invocation.
 #[derive(Debug, Clone)]
@@ -157,16 +153,6 @@ pub struct Plan {
     pub layer: &'static str,
     /// What the model gets.
     pub params: Params,
-}
-
-/// Ranks of the job when started by an MPI launcher that says so.
-pub fn launcher_size() -> Option<usize> {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"].iter().find_map(|v| std::env::var(v).ok()?.parse().ok())
-}
-
-/// Whether an MPI launcher started this process.
-pub fn under_launcher() -> bool {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"].iter().any(|v| std::env::var_os(v).is_some())
 }
 
 /// Checks the options and works out the PE count and decomposition. Errors
@@ -247,17 +233,23 @@ pub fn plan(a: &StencilArgs, cores: usize) -> Result<Plan, String> {
 /// Runs the planned model.
 pub fn execute(p: &Plan) -> Result<Outcome, String> {
     let out = match p.model {
-        StencilModel::Serial => Outcome::Root(serial::run(&p.params)),
+        StencilModel::Serial => RankResult::Root(serial::run(&p.params)),
         StencilModel::Chare => chare::run(&p.params, p.pes)?,
         #[cfg(feature = "mpi")]
         StencilModel::Mpi => mpi::run(&p.params)?,
         #[cfg(not(feature = "mpi"))]
         StencilModel::Mpi => return Err("model mpi needs the `mpi` feature (not built)".into()),
     };
-    if let Outcome::Root(runs) = &out {
+    if let RankResult::Root(runs) = &out {
         check_runs(&p.params, runs)?;
     }
     Ok(out)
+}
+
+/// Runs the planned model; the root gets the report in `format`. Errors are
+/// run-time failures.
+pub fn run(p: &Plan, format: Format, command: String, machine: &MachineInfo) -> Result<RankResult<Report>, String> {
+    Ok(execute(p)?.map(|runs| report(p, &runs, format, command, machine)))
 }
 
 /// Checks what a model returned: one result per run, one timing row per
@@ -323,9 +315,7 @@ pub fn summarize(run: &RunResult) -> Summary {
 
 /// The run whose figure is the median (the lower middle for an even count).
 pub fn median_run(summaries: &[Summary]) -> usize {
-    let mut order: Vec<usize> = (0..summaries.len()).collect();
-    order.sort_by(|&a, &b| summaries[a].means[0].total_cmp(&summaries[b].means[0]));
-    order[(order.len() - 1) / 2]
+    median_index(&summaries.iter().map(|s| s.means[0]).collect::<Vec<f64>>())
 }
 
 /// CSV columns (one row per process and timed iteration).
@@ -372,7 +362,7 @@ pub fn report(p: &Plan, runs: &[RunResult], format: Format, command: String, mac
     } else {
         format!("{} (one per PE)", d.parts())
     };
-    let header = vec![
+    let mut header = vec![
         "chare-bench stencil (Stencil2D, 5-point Jacobi; PAPER.md section 4)".to_string(),
         format!("command: {command}"),
         format!("model: {}", p.model.name()),
@@ -384,15 +374,12 @@ pub fn report(p: &Plan, runs: &[RunResult], format: Format, command: String, mac
         format!("grid: {} x {} (rows x columns); block {} x {} plus one ghost layer", d.n, d.m, d.h, d.w),
         format!("iterations: {} timed, {} warmup (not recorded)", p.params.iters, p.params.warmup),
         format!("runs: {} (rows of the median run, run {})", p.params.runs, med + 1),
-        format!("cores: {}", machine.cores),
-        format!("cpu: {}", machine.cpu_model),
-        format!("host: {}", machine.hostname),
-        format!("oversubscribed: {}", if machine.oversubscribed(p.pes) { "yes" } else { "no" }),
-        match format {
-            Format::Csv => "units: seconds; iteration numbered from 0 after the warmup".to_string(),
-            Format::Table => "units: milliseconds, means over the timed iterations".to_string(),
-        },
     ];
+    header.extend(machine_lines(machine, Some(p.pes)));
+    header.push(match format {
+        Format::Csv => "units: seconds; iteration numbered from 0 after the warmup".to_string(),
+        Format::Table => "units: milliseconds, means over the timed iterations".to_string(),
+    });
     let procs = &runs[med].procs;
     let rows = match format {
         Format::Csv => procs
@@ -456,7 +443,7 @@ pub fn report(p: &Plan, runs: &[RunResult], format: Format, command: String, mac
 
 /// Parses the `key=value` fields of a `# summary:` line.
 pub fn parse_summary(text: &str) -> Option<Vec<(String, String)>> {
-    let line = text.lines().find_map(|l| l.strip_prefix("# summary: "))?;
+    let line = header_value(text, "summary")?;
     Some(
         line.split_whitespace()
             .filter_map(|kv| kv.split_once('='))
@@ -467,7 +454,7 @@ pub fn parse_summary(text: &str) -> Option<Vec<(String, String)>> {
 
 /// The checksum printed by `--verify`, if any.
 pub fn parse_checksum(text: &str) -> Option<String> {
-    text.lines().find_map(|l| l.strip_prefix("# checksum: ")).map(str::to_string)
+    header_value(text, "checksum").map(str::to_string)
 }
 
 #[cfg(test)]

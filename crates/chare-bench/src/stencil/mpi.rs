@@ -20,6 +20,7 @@
 
 use super::grid::{combine, Side};
 use super::{Outcome, Params, RunResult};
+use crate::harness::RankResult;
 use mpi::request::{multiple_scope, RequestCollection};
 use mpi::topology::CartesianCommunicator;
 use mpi::traits::*;
@@ -113,5 +114,5 @@ pub fn run(p: &Params) -> Result<Outcome, String> {
             root.gather_into(&checksum);
         }
     }
-    Ok(if rank == 0 { Outcome::Root(out) } else { Outcome::NotRoot })
+    Ok(RankResult::on_rank(rank, out))
 }

@@ -17,7 +17,7 @@
 //! the points to stdout and `<out>/<kind>-summary.csv` (`-odf<K>` likewise).
 
 use super::grid::factor;
-use crate::osu::{Format, Report};
+use crate::report::{header_value, yes_no, Format, Report};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -135,7 +135,7 @@ fn available() -> Vec<Series> {
 
 /// Checks the options; returns the series to run.
 pub fn check(a: &SweepArgs) -> Result<Vec<Series>, String> {
-    if super::under_launcher() {
+    if crate::launch::under_launcher() {
         return Err("stencil-sweep starts its own mpirun jobs; run it without a launcher".into());
     }
     if a.pes.is_empty() || a.pes.iter().any(|&p| p == 0 || p > 64) {
@@ -230,7 +230,7 @@ pub fn run(a: &SweepArgs) -> Result<String, String> {
             write(&a.out.join(format!("{}-{}-p{p}{}.csv", a.kind.name(), s.name(), odf_suffix(a, s))), &text)?;
             let fields = super::parse_summary(&text)
                 .ok_or_else(|| format!("{} with {p} PEs printed no summary line", s.name()))?;
-            let oversubscribed = text.lines().any(|l| l == "# oversubscribed: yes");
+            let oversubscribed = header_value(&text, "oversubscribed") == Some("yes");
             points.push(Point {
                 series: s,
                 pes: p,
@@ -286,7 +286,7 @@ fn table(a: &SweepArgs, points: &[Point]) -> Report {
             vec![
                 pt.series.name().to_string(),
                 pt.pes.to_string(),
-                if pt.oversubscribed { "yes" } else { "no" }.to_string(),
+                yes_no(pt.oversubscribed).to_string(),
                 format!("{}x{}", pt.n, pt.m),
                 pt.field("processes").to_string(),
                 pt.field("iteration_ms").to_string(),
