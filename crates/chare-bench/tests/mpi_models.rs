@@ -59,3 +59,16 @@ fn rsmpi_and_c_bandwidth_report_every_size() {
         assert!(rows.iter().all(|r| r[2] == 8.0 && r[3] > 0.0), "{model}");
     }
 }
+
+#[test]
+fn rsmpi_usage_errors_are_one_line_before_any_relaunch() {
+    for args in
+        [&["latency", "--model", "mpi", "--min-size", "0"][..], &["bandwidth", "--model", "mpi", "--window", "0"]]
+    {
+        let out = Command::new(env!("CARGO_BIN_EXE_chare-bench")).args(args).output().expect("chare-bench runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr:?}");
+        assert!(stderr.starts_with("chare-bench: error: --"), "{stderr:?}");
+    }
+}
