@@ -253,3 +253,58 @@ fn reports_anon_huge_pages() {
     // SAFETY: allocated above with `l`.
     unsafe { a.dealloc(p, l) };
 }
+
+/// Growth by `mremap` against allocate + copy + free, on a pool of its own:
+/// a block doubling from 2 MiB to 256 MiB, fully written at each size. Run
+/// with `cargo test -p chare --release --lib hugepage -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing, prints only"]
+fn realloc_growth_timing() {
+    use std::time::Instant;
+    for round in 0..3 {
+        for by_copy in [false, true] {
+            let pool = Pool::new(1 << 30);
+            let t0 = Instant::now();
+            let mut size = 2 * MIB;
+            let mut p = pool.alloc_large(size, false);
+            // SAFETY: `p` is a live block of `size` bytes.
+            unsafe { std::ptr::write_bytes(p, 1, size) };
+            let mut in_realloc = 0.0;
+            while size < 256 * MIB {
+                let new = size * 2;
+                let t = Instant::now();
+                p = if by_copy {
+                    let q = pool.alloc_large(new, false);
+                    // SAFETY: distinct live blocks of `new > size` and `size` bytes;
+                    // `p` is freed once copied.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(p, q, size);
+                        pool.dealloc_large(p, size);
+                    }
+                    q
+                } else {
+                    // SAFETY: `p` is the pool's live block of `size` bytes.
+                    unsafe { pool.realloc_large(p, size, new) }
+                };
+                in_realloc += t.elapsed().as_secs_f64();
+                // SAFETY: `p` is a live block of `new` bytes.
+                unsafe { std::ptr::write_bytes(p.add(size), 1, new - size) };
+                size = new;
+            }
+            check_ones(p, size);
+            // SAFETY: the live block of `size` bytes.
+            unsafe { pool.dealloc_large(p, size) };
+            println!(
+                "round {round} {}: 2 MiB -> 256 MiB in {:.2} ms, {:.2} ms of it in realloc",
+                if by_copy { "alloc+copy" } else { "mremap" },
+                t0.elapsed().as_secs_f64() * 1e3,
+                in_realloc * 1e3
+            );
+        }
+    }
+}
+
+fn check_ones(p: *const u8, n: usize) {
+    // SAFETY: `p` is a live block of `n` bytes.
+    assert!(unsafe { std::slice::from_raw_parts(p, n) }.iter().all(|&b| b == 1));
+}
