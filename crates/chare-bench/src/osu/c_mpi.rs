@@ -1,4 +1,4 @@
-//! The `c-mpi` model: the raw MPI floor, our own C program
+//! The `c-mpi` model: the MPI floor without Rust, our own C program
 //! (`peers/c/osu_pingpong.c`, built with `mpicc` by `scripts/setup-mpi.sh`),
 //! run under `mpirun -np 2`. It prints `size,iters,elapsed_s` per step and
 //! run; the metrics are computed here like every other model's.

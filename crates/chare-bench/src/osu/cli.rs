@@ -46,7 +46,8 @@ pub struct LatencyArgs {
     #[arg(long, value_enum)]
     pub model: Model,
     /// PEs to start (chare model; the ping-pong runs between PE 0 and the
-    /// last PE). The raw model always uses exactly 2 threads.
+    /// last PE). The raw model always uses exactly 2 threads, the MPI models
+    /// 2 ranks.
     #[arg(long, default_value_t = 2)]
     pub pes: usize,
     /// Smallest message size in bytes.

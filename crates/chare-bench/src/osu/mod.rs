@@ -97,9 +97,10 @@ pub struct Step {
 /// Parameters of a latency (ping-pong) run: all sizes, one launch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LatencyParams {
-    /// Number of PEs the model starts (the raw model always uses 2 threads).
+    /// Number of PEs the chare model starts (the other models always run 2
+    /// threads or ranks).
     pub pes: usize,
-    /// How the chare model sends messages (ignored by the raw model).
+    /// How the chare model sends messages (ignored by the other models).
     pub via: Via,
     /// Repetitions of each size; the median is reported.
     pub runs: usize,
