@@ -6,15 +6,39 @@
 
 use crate::collection::CollInfo;
 use crate::index::Index;
-use crate::message::{Addr, ChanKey, Msg, Packet};
-use crate::scheduler::{with_pe, WaitOn};
+use crate::message::{Addr, ChanKey, ChannelValue, Incoming};
+use crate::route::locate;
+use crate::scheduler::{with_pe, Pe, WaitOn};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Waker;
 use std::task::{Context, Poll};
+
+/// Channel buffer of one direction, on the receiving PE.
+#[derive(Default)]
+pub(crate) struct ChanState {
+    pub queue: VecDeque<Incoming<ChanKey>>,
+    pub waker: Option<Waker>,
+}
+
+/// A value arrives on the channel `key` of this PE: queue it and wake the
+/// receiver. The waker stays registered (a receiver that polls again with the
+/// same waker need not clone it); a spurious wake of a task that no longer
+/// waits costs one poll. Waking only touches the ready queue, never
+/// `channels`.
+pub(crate) fn arrive(pe: &Pe, key: ChanKey, item: Incoming<ChanKey>) {
+    let mut chans = pe.channels.borrow_mut();
+    let st = chans.entry(key).or_default();
+    st.queue.push_back(item);
+    if let Some(w) = &st.waker {
+        w.wake_by_ref();
+    }
+}
 
 /// One end of a channel carrying values of type `T` in both directions.
 #[must_use = "a channel does nothing unless values are sent or received on it"]
@@ -62,15 +86,9 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Channel<T> {
     /// Sends a value to the other end. Never blocks.
     #[inline]
     pub fn send(&self, value: T) {
-        let to = self.peer_info.pe_of(&self.peer_index);
+        let to = locate(&self.peer_info, &self.peer_index);
         let key = ChanKey { from: self.me, to: self.peer, n: self.n };
-        with_pe(|pe| {
-            #[cfg(feature = "mpi")]
-            if !pe.in_process(to) {
-                return pe.send_value_remote(to, crate::wire::Wire::Channel { key }, value);
-            }
-            pe.send(to, Msg::Channel(Box::new(Packet { head: key, body: value })))
-        });
+        with_pe(|pe| pe.post(to, ChannelValue { key, value }));
     }
 
     /// Receives the next value, in send order; awaits until one arrives.

@@ -13,13 +13,15 @@
 use crate::ctx::Ctx;
 use crate::future::{Future, Reply};
 use crate::index::Index;
+use crate::machine::wire::Wire;
 use crate::message::{Addr, CollId, Msg};
 use crate::object::{Chare, ChareCell};
 use crate::proxy::{CollRef, CollectionProxy, Proxy};
+use crate::route::Outgoing;
 use crate::scheduler::{with_pe, Pe};
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -211,7 +213,7 @@ impl<T: Chare> CollectionBuilder<T> {
             // Ids must be unique in the whole job: on the MPI layer every
             // process allocates its own, interleaved by PE.
             let k = pe.shared.next_coll.fetch_add(1, Ordering::Relaxed);
-            let id = if pe.shared.machine.local().is_some() { k } else { (k - 1) * npes as u32 + pe.id as u32 + 1 };
+            let id = if pe.machine.is_local() { k } else { (k - 1) * npes as u32 + pe.id as u32 + 1 };
             let info = Arc::new(CollInfo {
                 id,
                 kind: self.kind,
@@ -223,14 +225,7 @@ impl<T: Chare> CollectionBuilder<T> {
             });
             pe.shared.colls.lock().unwrap().insert(id, info.clone());
             for target in info.pes() {
-                if !pe.in_process(target) {
-                    pe.send_create::<T>(target, &info, &init, done.clone());
-                    continue;
-                }
-                let info = info.clone();
-                let init = init.clone();
-                let done = done.clone();
-                pe.send(target, Msg::Control(Box::new(move |pe: &Pe| create_local::<T>(pe, info, init, done))));
+                pe.post(target, Create::<T> { info: info.clone(), init: init.clone(), done: done.clone() });
             }
             CollectionProxy::from_raw(CollRef { info })
         })
@@ -258,6 +253,29 @@ impl<T: Chare> SingleBuilder<T> {
     }
 }
 
+/// The message that creates one PE's elements of a new collection.
+struct Create<T: Chare> {
+    info: Arc<CollInfo>,
+    init: T::Init,
+    done: Option<Reply>,
+}
+
+impl<T: Chare> Outgoing for Create<T> {
+    fn into_msg(self) -> Msg {
+        let Create { info, init, done } = self;
+        Msg::Control(Box::new(move |pe: &Pe| create_local::<T>(pe, info, init, done)))
+    }
+    fn encode(&self, _out: &mut Vec<u8>) -> Result<Wire, String> {
+        let init = crate::value::encode(&self.init).map_err(|e| format!("creating {}: {e}", T::NAME))?;
+        Ok(Wire::Create {
+            chare: crate::registry::stable_id(T::PATH),
+            desc: Box::new(self.info.desc_for_creation()),
+            init,
+            done: self.done.clone(),
+        })
+    }
+}
+
 /// Creates this PE's elements of a collection described in a message from
 /// another process.
 pub(crate) fn create_from_wire<T: Chare>(w: crate::registry::WireCreate<'_>) -> Result<(), String> {
@@ -281,14 +299,10 @@ fn create_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, init: T::Init, done: Opt
     }
     for &ix in &elems {
         let ctx = Ctx::<T>::new(info.clone(), ix);
-        let r = catch_unwind(AssertUnwindSafe(|| T::construct(&ctx, init.clone())));
-        match r {
-            Ok(obj) => pe.insert_chare(info.addr_of(&ix), Box::new(ChareCell::new(obj, ctx))),
-            Err(payload) => {
-                let desc = crate::scheduler::TaskDesc { chare: T::NAME, index: ix, entry: "new" };
-                pe.fail_panic(desc, payload);
-                return;
-            }
+        let desc = crate::scheduler::TaskDesc { chare: T::NAME, index: ix, entry: "new" };
+        let Some(obj) = pe.guard(desc, || T::construct(&ctx, init.clone())) else { return };
+        if let Err(e) = pe.insert_chare(info.addr_of(&ix), Rc::new(ChareCell::new(obj, ctx))) {
+            return pe.fail_usage(e);
         }
     }
     let addrs = elems.iter().map(|ix| info.addr_of(ix)).collect();

@@ -5,10 +5,12 @@ use crate::channel::Channel;
 use crate::collection::{CollInfo, CollectionBuilder, SingleBuilder};
 use crate::future::{Future, RawFuture};
 use crate::index::Index;
+use crate::machine::wire::Wire;
 use crate::message::{Addr, Msg};
 use crate::object::Chare;
 use crate::proxy::{CollectionProxy, ElemRef, Proxy};
 use crate::reduction::{self, Contribution, Delivery, Reducer, Target};
+use crate::route::Outgoing;
 use crate::scheduler::{with_pe, Pe};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -44,7 +46,7 @@ impl Rt {
 
     /// Name of the machine layer (`local`).
     pub fn layer(&self) -> &'static str {
-        with_pe(|pe| pe.shared.machine.name())
+        with_pe(|pe| pe.machine.name())
     }
 
     /// A new future owned by the calling PE.
@@ -73,28 +75,10 @@ impl Rt {
     pub fn set_readonly<T: Serialize + DeserializeOwned + Send + Sync + 'static>(&self, value: T) -> Future<()> {
         let npes = self.num_pes();
         let (done, reply) = crate::future::Reply::new_counted(npes);
+        let value = Arc::new(value);
         with_pe(|pe| {
-            let mut bytes = None;
             for to in 0..npes {
-                if !pe.in_process(to) {
-                    let b = bytes.get_or_insert_with(|| crate::value::encode(&value));
-                    match b {
-                        Ok(b) => pe.send_readonly(to, readonly_key::<T>(), b.clone(), reply.clone()),
-                        Err(e) => pe.fail_usage(format!("read-only value: {e}")),
-                    }
-                }
-            }
-            let value: Arc<dyn Any + Send + Sync> = Arc::new(value);
-            for to in (0..npes).filter(|&to| pe.in_process(to)) {
-                let v = value.clone();
-                let reply = reply.clone();
-                pe.send(
-                    to,
-                    Msg::Control(Box::new(move |pe: &Pe| {
-                        pe.readonly.borrow_mut().insert(TypeId::of::<T>(), v);
-                        crate::future::Reply::send_opt(Some(reply), ());
-                    })),
-                );
+                pe.post(to, SetReadonly { value: value.clone(), reply: reply.clone() });
             }
         });
         done
@@ -107,7 +91,7 @@ impl Rt {
                 return Some(v.clone());
             }
             // From another process: decode once, on first use.
-            let bytes = pe.readonly_bytes(readonly_key::<T>())?;
+            let bytes = pe.readonly_bytes.borrow().get(&readonly_key::<T>()).cloned()?;
             let v: Arc<dyn Any + Send + Sync> = match crate::value::decode::<T>(&bytes) {
                 Ok(v) => Arc::new(v),
                 Err(e) => panic!("read-only value: {e}"),
@@ -129,13 +113,7 @@ impl Rt {
     pub fn wait_quiescence(&self) -> Future<()> {
         let f = Future::<()>::new_here(1);
         let raw = f.raw();
-        with_pe(|pe| {
-            if pe.in_process(0) {
-                pe.send(0, Msg::Control(Box::new(move |pe: &Pe| pe.qd_waiters.borrow_mut().push(raw))))
-            } else {
-                pe.send_qd_register(raw)
-            }
-        });
+        with_pe(|pe| pe.post(0, crate::quiescence::QdRegister(raw)));
         f
     }
 
@@ -151,6 +129,27 @@ impl Rt {
 
     pub(crate) fn addr(&self) -> Addr {
         self.me
+    }
+}
+
+/// Read-only data for one PE.
+struct SetReadonly<T> {
+    value: Arc<T>,
+    reply: crate::future::Reply,
+}
+
+impl<T: Serialize + Send + Sync + 'static> Outgoing for SetReadonly<T> {
+    fn into_msg(self) -> Msg {
+        let SetReadonly { value, reply } = self;
+        Msg::Control(Box::new(move |pe: &Pe| {
+            let value: Arc<dyn Any + Send + Sync> = value;
+            pe.readonly.borrow_mut().insert(TypeId::of::<T>(), value);
+            crate::future::Reply::send_opt(Some(reply), ());
+        }))
+    }
+    fn encode(&self, _out: &mut Vec<u8>) -> Result<Wire, String> {
+        let value = crate::value::encode(&*self.value).map_err(|e| format!("read-only value: {e}"))?;
+        Ok(Wire::Readonly { key: readonly_key::<T>(), value, done: self.reply.clone() })
     }
 }
 

@@ -51,7 +51,7 @@ impl RawFuture {
 
     pub(crate) fn set_any(&self, value: Payload) {
         let (pe, id) = (self.pe, self.id);
-        with_pe(|me| me.send(pe, Msg::Future { id, value }));
+        with_pe(|me| me.post(pe, Msg::Future { id, value }));
     }
 }
 

@@ -101,15 +101,15 @@ mod index;
 mod iwait;
 mod machine;
 mod message;
-#[cfg(feature = "mpi")]
-mod net;
 mod object;
 mod proxy;
+mod quiescence;
 mod reduction;
 mod registry;
+mod route;
 mod scheduler;
+mod unwind;
 mod value;
-mod wire;
 
 extern crate self as chare;
 

@@ -19,8 +19,8 @@ use serde::Serialize;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::rc::Rc;
 
 /// A chare type. Implemented by `#[chare]`; users do not implement it by hand.
 pub trait Chare: Sized + Send + 'static {
@@ -55,21 +55,25 @@ pub enum Dispatch<'a> {
 }
 
 /// A chare cell seen without its type, as the PE's chare table holds it.
+/// `this` is the table's reference to the cell itself, which a task of the
+/// cell keeps (see [`ChareCell`]'s invariant).
 pub(crate) trait AnyCell {
     /// Delivers an entry call (its body is the chare's `Msg`).
-    fn deliver(&self, pe: &Pe, item: Incoming<Addr>);
+    fn deliver(&self, this: &Rc<dyn AnyCell>, pe: &Pe, item: Incoming<Addr>);
     /// Delivers a clone of a broadcast entry call.
-    fn deliver_clone(&self, pe: &Pe, body: &dyn Value);
+    fn deliver_clone(&self, this: &Rc<dyn AnyCell>, pe: &Pe, body: &dyn Value);
     /// The chare's async entry task finished.
-    fn task_done(&self, pe: &Pe);
+    fn task_done(&self, this: &Rc<dyn AnyCell>, pe: &Pe);
 }
 
 /// One chare and its runtime state.
 ///
 /// Invariant: while `busy` is true an async entry task holds `&mut` to `obj`
 /// (obtained through the `UnsafeCell`); nothing else touches `obj` until the
-/// task finishes and `task_done` clears `busy`. The cell is boxed in the PE's
-/// chare table and never moves or drops while a task of it exists.
+/// task finishes and `task_done` clears `busy`. The cell is reference-counted
+/// (`Rc`, so it never moves) and the task's slot holds a reference to it
+/// until the task is dropped: the cell outlives every task that borrows it,
+/// by construction.
 pub(crate) struct ChareCell<T: Chare> {
     obj: UnsafeCell<T>,
     ctx: Ctx<T>,
@@ -82,52 +86,50 @@ impl<T: Chare> ChareCell<T> {
         ChareCell { obj: UnsafeCell::new(obj), ctx, busy: Cell::new(false), deferred: RefCell::default() }
     }
 
-    fn run(&self, pe: &Pe, msg: T::Msg) {
+    fn run(&self, this: &Rc<dyn AnyCell>, pe: &Pe, msg: T::Msg) {
         let entry = T::entry_name(&msg);
         let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry };
         // SAFETY: `busy` is false (checked by callers), so no task holds the
         // object; this is the only reference to it until dispatch returns or
         // the task it creates finishes (see the struct invariant).
         let obj: &mut T = unsafe { &mut *self.obj.get() };
-        let r = catch_unwind(AssertUnwindSafe(|| obj.dispatch(&self.ctx, msg)));
-        match r {
-            Ok(Dispatch::Done) => {}
-            Ok(Dispatch::Task(fut)) => {
-                // SAFETY: the task borrows `obj` and `ctx` of this cell. The cell
-                // is boxed at a stable address and outlives the task (the PE drops
-                // all tasks before any cell), and `busy` keeps every other access
-                // to `obj` out until the task finishes, so erasing the lifetime
+        match pe.guard(desc, || obj.dispatch(&self.ctx, msg)) {
+            Some(Dispatch::Done) | None => {}
+            Some(Dispatch::Task(fut)) => {
+                // SAFETY: the task borrows `obj` and `ctx` of this cell. `this`
+                // is a reference to this cell, which the task's slot keeps
+                // until the task is dropped (the slot drops the task first), so
+                // the cell outlives the task; `busy` keeps every other access
+                // to `obj` out until the task finishes. Erasing the lifetime
                 // cannot produce a dangling or aliased reference.
                 let fut: Pin<Box<dyn Future<Output = ()> + 'static>> = unsafe { std::mem::transmute(fut) };
                 self.busy.set(true);
-                let owner: *const dyn AnyCell = self as &dyn AnyCell;
-                if pe.spawn(fut, Some(owner), desc, false) {
+                if pe.spawn(fut, Some(this.clone()), desc, false) {
                     self.busy.set(false);
                 }
             }
-            Err(payload) => pe.fail_panic(desc, payload),
         }
     }
 
-    fn accept(&self, pe: &Pe, msg: T::Msg) {
+    fn accept(&self, this: &Rc<dyn AnyCell>, pe: &Pe, msg: T::Msg) {
         if self.busy.get() {
             self.deferred.borrow_mut().push_back(msg);
         } else {
-            self.run(pe, msg);
-            self.drain(pe);
+            self.run(this, pe, msg);
+            self.drain(this, pe);
         }
     }
 
-    fn drain(&self, pe: &Pe) {
+    fn drain(&self, this: &Rc<dyn AnyCell>, pe: &Pe) {
         while !self.busy.get() && !pe.shared.stopping() {
             let Some(m) = self.deferred.borrow_mut().pop_front() else { break };
-            self.run(pe, m);
+            self.run(this, pe, m);
         }
     }
 }
 
 impl<T: Chare> AnyCell for ChareCell<T> {
-    fn deliver(&self, pe: &Pe, item: Incoming<Addr>) {
+    fn deliver(&self, this: &Rc<dyn AnyCell>, pe: &Pe, item: Incoming<Addr>) {
         let msg = match item.take::<T::Msg>() {
             Ok(m) => m,
             Err(e) => {
@@ -135,18 +137,18 @@ impl<T: Chare> AnyCell for ChareCell<T> {
                 return;
             }
         };
-        self.accept(pe, msg);
+        self.accept(this, pe, msg);
     }
 
-    fn deliver_clone(&self, pe: &Pe, body: &dyn Value) {
+    fn deliver_clone(&self, this: &Rc<dyn AnyCell>, pe: &Pe, body: &dyn Value) {
         match body.as_any().downcast_ref::<T::Msg>() {
-            Some(m) => self.accept(pe, m.clone()),
+            Some(m) => self.accept(this, pe, m.clone()),
             None => pe.fail_usage(format!("broadcast of the wrong type for chare {}", T::NAME)),
         }
     }
 
-    fn task_done(&self, pe: &Pe) {
+    fn task_done(&self, this: &Rc<dyn AnyCell>, pe: &Pe) {
         self.busy.set(false);
-        self.drain(pe);
+        self.drain(this, pe);
     }
 }

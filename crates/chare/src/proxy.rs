@@ -7,8 +7,9 @@
 
 use crate::collection::CollInfo;
 use crate::index::Index;
-use crate::message::{Addr, EntryPacket, Msg, Packet, Payload};
+use crate::message::{Addr, EntryCall, EntryPacket, Msg, Packet, Payload};
 use crate::object::Chare;
+use crate::route::locate;
 use crate::scheduler::with_pe;
 use crate::value::Value;
 use serde::Serialize;
@@ -32,21 +33,14 @@ impl ElemRef {
     /// Sends an entry call to the element.
     #[inline]
     pub fn send<T: Chare>(&self, msg: T::Msg) {
-        let to = self.info.pe_of(&self.index);
-        with_pe(|pe| {
-            // Another process: serialised straight from the message, no packet.
-            #[cfg(feature = "mpi")]
-            if !pe.in_process(to) {
-                return pe.send_value_remote(to, crate::wire::Wire::Entry { to: self.addr() }, msg);
-            }
-            pe.send(to, Msg::Entry(Box::new(Packet { head: self.addr(), body: msg })))
-        });
+        let to = locate(&self.info, &self.index);
+        with_pe(|pe| pe.post(to, EntryCall { to: self.addr(), msg }));
     }
 
     #[inline]
     pub(crate) fn send_packet(&self, packet: EntryPacket) {
-        let to = self.info.pe_of(&self.index);
-        with_pe(|pe| pe.send(to, Msg::Entry(packet)));
+        let to = locate(&self.info, &self.index);
+        with_pe(|pe| pe.post(to, Msg::Entry(packet)));
     }
 
     /// The element's index.
@@ -56,7 +50,7 @@ impl ElemRef {
 
     /// The PE the element lives on.
     pub fn pe(&self) -> usize {
-        self.info.pe_of(&self.index)
+        locate(&self.info, &self.index)
     }
 }
 
@@ -78,9 +72,9 @@ impl CollRef {
         let last = pes.end - 1;
         with_pe(|pe| {
             for to in pes.start..last {
-                pe.send(to, Msg::Broadcast { coll, body: clone(&*body) });
+                pe.post(to, Msg::Broadcast { coll, body: clone(&*body) });
             }
-            pe.send(last, Msg::Broadcast { coll, body });
+            pe.post(last, Msg::Broadcast { coll, body });
         });
     }
 

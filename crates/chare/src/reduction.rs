@@ -457,7 +457,7 @@ pub(crate) struct ReductionTable {
 
 /// An element of this PE contributes.
 pub(crate) fn contribute_local(pe: &Pe, c: Contribution) {
-    let expected = pe.colls.borrow().get(&c.coll).map(|l| l.addrs.len()).unwrap_or(1);
+    let expected = pe.chares.colls.borrow().get(&c.coll).map(|l| l.addrs.len()).unwrap_or(1);
     let key = (c.coll, c.seq);
     let r = {
         let mut t = pe.reductions.borrow_mut();
@@ -480,7 +480,7 @@ pub(crate) fn contribute_local(pe: &Pe, c: Contribution) {
                 combiner: p.combiner,
                 delivery: p.delivery,
             };
-            pe.send(part.root, Msg::Reduce(Box::new(part)));
+            pe.post(part.root, Msg::Reduce(Box::new(part)));
         }
         Ok(None) => {}
         Err(e) => pe.fail_usage(format!("reduction {} of collection {}: {e}", key.1, key.0)),

@@ -106,7 +106,7 @@ pub(crate) type Bytes = smallvec::SmallVec<[u8; INLINE_BYTES]>;
 
 /// A value's bytes as they arrived from another process, with the memory of
 /// the [`crate::Buffer`]s it contains (its attachments).
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct Encoded {
     pub bytes: Bytes,
     pub att: Vec<crate::buffer::RawBuf>,

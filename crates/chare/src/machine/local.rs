@@ -4,7 +4,9 @@
 //! (`crossbeam_queue::SegQueue`). A message is moved into the queue as the
 //! typed value it is; nothing is serialised or copied beyond the small
 //! envelope. Messages from one sender to one receiver keep their order
-//! because the queue is FIFO and a sender pushes in program order.
+//! because the queue is FIFO and a sender pushes in program order. A PE's
+//! messages to itself join the same inbox (`push_own`), so the PE handles
+//! every message in the order it arrived, whoever sent it.
 //!
 //! Sleep protocol (no lost wake-ups), implemented once in [`Mailbox`]:
 //! 1. an idle PE stores `sleeping = true` (SeqCst), issues a SeqCst fence,
@@ -91,6 +93,19 @@ impl<T> Mailbox<T> {
         }
     }
 
+    /// Moves `v` into the inbox from the owner itself: the owner is running,
+    /// so no sleep protocol is needed (no fence, no look at `sleeping`).
+    #[inline]
+    pub(crate) fn push_own(&self, v: T) {
+        self.inbox.push(v);
+    }
+
+    /// Whether items wait in the inbox.
+    #[inline]
+    pub(crate) fn has_items(&self) -> bool {
+        !self.inbox.is_empty()
+    }
+
     #[cold]
     fn unpark(&self) {
         self.thread.unpark();
@@ -158,6 +173,19 @@ impl LocalMachine {
     #[inline]
     pub(crate) fn send(&self, to: usize, msg: Msg) {
         self.slots[to].push(msg);
+    }
+
+    /// Queues a message of PE `me` to itself, in arrival order with the
+    /// messages of other PEs (one queue: no source can starve another).
+    #[inline]
+    pub(crate) fn push_own(&self, me: usize, msg: Msg) {
+        self.slots[me].push_own(msg);
+    }
+
+    /// Whether messages wait in PE `me`'s inbox.
+    #[inline]
+    pub(crate) fn has_queued(&self, me: usize) -> bool {
+        self.slots[me].has_items()
     }
 
     /// Wakes PE `pe` whatever it is doing (used at shutdown).

@@ -1,32 +1,37 @@
 //! Machine layers: how messages move between PEs.
 //!
-//! A layer offers three things to the scheduler: bring-up and topology (how
-//! many PEs, which one am I), point-to-point delivery with progress (`send`,
-//! `try_recv`), and sleeping/waking an idle PE. The set of layers is closed
-//! ([`Machine`]) and dispatched statically; the scheduler never sees a trait
-//! object on the message path.
+//! A layer offers the scheduler bring-up and topology (how many PEs, which
+//! one am I), a queue of arrived messages in arrival order, delivery to other
+//! PEs, and (local layer) sleeping and waking an idle PE. The set of layers is
+//! closed ([`Machine`]), dispatched statically, and each variant carries its
+//! own state: the scheduler never sees a trait object on the message path.
 //!
 //! * [`local`]: every PE is a thread of this process; a message is the typed
 //!   value itself, moved through a lock-free queue, never serialised.
-//!
-//! * `mpi` (cargo feature `mpi`): one PE per MPI rank; messages between
-//!   ranks are serialised (`crate::wire`) and moved by MPI. The endpoint
-//!   lives in the PE itself (only its thread touches MPI).
+//! * [`mpi`] (cargo feature `mpi`): one PE per MPI rank. The [`MpiMachine`]
+//!   owns the MPI endpoint and the codec ([`wire`]): it encodes what the
+//!   route sends to other processes and decodes what arrives into the same
+//!   [`Msg`] type the local layer moves.
 
 pub(crate) mod local;
 #[cfg(feature = "mpi")]
 pub(crate) mod mpi;
+pub(crate) mod wire;
 
 pub(crate) use local::LocalMachine;
+#[cfg(feature = "mpi")]
+pub(crate) use mpi::MpiMachine;
 
-/// The machine layer of a job. Closed set, static dispatch.
+use crate::message::Msg;
+use std::sync::Arc;
+
+/// The machine layer as one PE sees it. Closed set, static dispatch.
 pub(crate) enum Machine {
-    /// All PEs are threads of this process.
-    Local(LocalMachine),
-    /// One PE per MPI rank; this process is PE `rank`.
+    /// All PEs are threads of this process; the machine is shared by them.
+    Local(Arc<LocalMachine>),
+    /// One PE per MPI rank; this PE's endpoint, codec and queue.
     #[cfg(feature = "mpi")]
-    #[allow(dead_code)] // rank: for reports
-    Mpi { rank: usize },
+    Mpi(MpiMachine),
 }
 
 impl Machine {
@@ -35,7 +40,17 @@ impl Machine {
         match self {
             Machine::Local(_) => "local",
             #[cfg(feature = "mpi")]
-            Machine::Mpi { .. } => "mpi",
+            Machine::Mpi(_) => "mpi",
+        }
+    }
+
+    /// Whether every PE of the job is in this process.
+    #[inline]
+    pub(crate) fn is_local(&self) -> bool {
+        match self {
+            Machine::Local(_) => true,
+            #[cfg(feature = "mpi")]
+            Machine::Mpi(_) => false,
         }
     }
 
@@ -45,7 +60,58 @@ impl Machine {
         match self {
             Machine::Local(m) => Some(m),
             #[cfg(feature = "mpi")]
-            Machine::Mpi { .. } => None,
+            Machine::Mpi(_) => None,
+        }
+    }
+
+    /// The MPI layer. Only called on paths the route took for another process.
+    #[cfg(feature = "mpi")]
+    #[inline]
+    pub(crate) fn mpi(&self) -> &MpiMachine {
+        match self {
+            Machine::Mpi(m) => m,
+            Machine::Local(_) => unreachable!("the local layer has no other process"),
+        }
+    }
+
+    /// Queues a message of PE `me` to itself, behind everything that arrived
+    /// before it.
+    #[inline]
+    pub(crate) fn push_own(&self, me: usize, msg: Msg) {
+        match self {
+            Machine::Local(m) => m.push_own(me, msg),
+            #[cfg(feature = "mpi")]
+            Machine::Mpi(m) => m.push_own(msg),
+        }
+    }
+
+    /// Moves a message into PE `to`'s inbox (local layer).
+    #[inline]
+    pub(crate) fn send_local(&self, to: usize, msg: Msg) {
+        match self {
+            Machine::Local(m) => m.send(to, msg),
+            #[cfg(feature = "mpi")]
+            Machine::Mpi(_) => unreachable!("the MPI layer has one PE per process"),
+        }
+    }
+
+    /// The oldest message that arrived for PE `me` (from any source).
+    #[inline]
+    pub(crate) fn next(&self, me: usize) -> Option<Msg> {
+        match self {
+            Machine::Local(m) => m.try_recv(me),
+            #[cfg(feature = "mpi")]
+            Machine::Mpi(m) => m.next(),
+        }
+    }
+
+    /// Whether messages wait in PE `me`'s queue.
+    #[inline]
+    pub(crate) fn has_queued(&self, me: usize) -> bool {
+        match self {
+            Machine::Local(m) => m.has_queued(me),
+            #[cfg(feature = "mpi")]
+            Machine::Mpi(m) => m.has_queued(),
         }
     }
 }

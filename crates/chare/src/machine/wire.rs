@@ -18,8 +18,9 @@
 use crate::buffer::AttDesc;
 use crate::collection::CollDesc;
 use crate::future::{RawFuture, Reply};
-use crate::message::{Addr, ChanKey, CollId};
-use crate::reduction::WireContribution;
+use crate::message::{Addr, ChanKey, CollId, Msg};
+use crate::reduction::{Contribution, WireContribution};
+use crate::value::Encoded;
 
 /// One message between processes.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -220,21 +221,44 @@ pub(crate) fn split(bytes: &[u8]) -> Result<(Frame, &[u8]), String> {
 }
 
 impl Wire {
+    /// The message this frame stands for, from PE `from`, with its body.
+    /// The same messages on the local layer are built directly as [`Msg`];
+    /// the quiescence protocol's messages (no body) are built here on both
+    /// layers (see [`crate::quiescence`]).
+    pub(crate) fn into_msg(self, from: usize, body: Encoded) -> Msg {
+        match self {
+            Wire::Entry { to } => Msg::EntryBytes(Box::new((to, body))),
+            Wire::Broadcast { coll } => Msg::BroadcastBytes(Box::new((coll, body))),
+            Wire::Future { id } => Msg::FutureBytes(Box::new((id, body))),
+            Wire::Channel { key } => Msg::ChannelBytes(Box::new((key, body))),
+            Wire::Reduce(c) => Msg::Reduce(Box::new(Contribution::from_wire(*c, body.att))),
+            Wire::Create { chare, desc, init, done } => Msg::Control(Box::new(move |pe| {
+                let Some(t) = crate::registry::find(chare) else {
+                    return pe.fail_usage(format!("PE {from} created a collection of a chare type unknown here"));
+                };
+                let w = crate::registry::WireCreate { pe, desc: *desc, init, done };
+                if let Err(e) = (t.create)(w) {
+                    pe.fail_usage(format!("creating {} from PE {from}: {e}", t.path));
+                }
+            })),
+            Wire::Readonly { key, value, done } => Msg::Control(Box::new(move |pe| {
+                pe.readonly_bytes.borrow_mut().insert(key, value);
+                Reply::send_opt(Some(done), ());
+            })),
+            Wire::QdRegister(f) => Msg::Control(Box::new(move |pe| pe.qd.waiters.borrow_mut().push(f))),
+            Wire::QdProbe { round } => Msg::System(Box::new(move |pe| pe.qd_probe(from, round))),
+            Wire::QdReply { round, counts, busy } => {
+                Msg::System(Box::new(move |pe| pe.wave_reply(from, round, counts, busy)))
+            }
+            Wire::ReportRequest => Msg::System(Box::new(move |pe| pe.report_request(from))),
+            Wire::ReportReply(lines) => Msg::System(Box::new(move |pe| pe.report_lines(lines))),
+            Wire::Exit { code } => Msg::System(Box::new(move |pe| pe.exit_from_remote(code))),
+        }
+    }
+
     /// Whether a body follows the frame.
     pub(crate) fn has_body(&self) -> bool {
         matches!(self, Wire::Entry { .. } | Wire::Broadcast { .. } | Wire::Future { .. } | Wire::Channel { .. })
-    }
-
-    /// Whether the message counts for quiescence detection.
-    pub(crate) fn counted(&self) -> bool {
-        !matches!(
-            self,
-            Wire::QdProbe { .. }
-                | Wire::QdReply { .. }
-                | Wire::ReportRequest
-                | Wire::ReportReply(_)
-                | Wire::Exit { .. }
-        )
     }
 }
 

@@ -3,7 +3,7 @@
 //! * Start-up: `MPI_Init` (by `mpi::initialize`) on the thread that becomes
 //!   the PE; every rank then compares the chare-type registry hash with the
 //!   others (`MPI_Allgather`).
-//! * Sending: a message is serialised (see `crate::wire`) into a buffer that
+//! * Sending: a message is serialised (see `crate::machine::wire`) into a buffer that
 //!   is handed to `MPI_Isend`; the buffer is owned by this endpoint until the
 //!   request completes, then kept for a later message (small ones usually
 //!   complete at once: eager protocol). Sends never block the scheduler.
@@ -47,7 +47,7 @@ const TAG_LARGE: i32 = 1;
 const TAG_ATT: i32 = 2;
 /// The whole of a small message that announces a large one on `TAG_LARGE`.
 /// No message of the wire format is one byte long starting with it (a
-/// frame starts with its kind, 0-4; see `crate::wire`).
+/// frame starts with its kind, 0-4; see `crate::machine::wire`).
 pub(crate) const LARGE_FOLLOWS: u8 = 0xff;
 /// Send buffers kept for reuse: at most this many, of at most `SPARE_MAX`
 /// bytes each; new ones start with `SPARE_CAPACITY`.

@@ -1,0 +1,182 @@
+//! The MPI machine: one PE per rank. It owns this process's MPI endpoint
+//! ([`endpoint`]), the codec between messages and bytes ([`super::wire`]),
+//! and the PE's queue of arrived messages.
+//!
+//! * Sending ([`MpiMachine::send`]): the route hands over an
+//!   [`Outgoing`] message for another process; it is encoded straight into a
+//!   reused send buffer (body first, then the frame in front of it), the
+//!   `Buffer`s inside it travel as attachments sent from their own memory,
+//!   and the bytes go to `MPI_Isend`.
+//! * Receiving ([`MpiMachine::receive`]): a message MPI has for this rank is
+//!   decoded into [`Msg`] values, the same type the local layer moves, and
+//!   appended to the PE's queue, behind the PE's messages to itself that
+//!   arrived earlier. The scheduler takes from that one queue in order.
+//! * Ending ([`MpiMachine::end_of_job`]): a PE whose job ended with an exit
+//!   code tells the others (`Wire::Exit`) and flushes its sends; an error is
+//!   printed here and ends every rank with `MPI_Abort`.
+
+pub(crate) mod endpoint;
+
+use super::wire::{put_frame, split, Frame, Wire, HEAD_ROOM};
+use crate::buffer::{AttDesc, RawBuf};
+use crate::error::JobError;
+use crate::message::Msg;
+use crate::route::Outgoing;
+use crate::value::{Bytes, Encoded};
+use endpoint::MpiEndpoint;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io::Write;
+use std::time::Duration;
+
+/// This process's MPI machine, owned by its PE thread.
+pub(crate) struct MpiMachine {
+    ep: RefCell<MpiEndpoint>,
+    /// Arrived messages and the PE's messages to itself, in arrival order.
+    queue: RefCell<VecDeque<Msg>>,
+    /// The job's end came from another PE: do not announce it again.
+    exit_from_remote: Cell<bool>,
+    pub(crate) rank: usize,
+    pub(crate) size: usize,
+}
+
+impl MpiMachine {
+    /// Initialises MPI and checks that every rank runs the same program.
+    pub(crate) fn start() -> Result<MpiMachine, String> {
+        let ep = MpiEndpoint::init()?;
+        let (rank, size) = (ep.rank, ep.size);
+        let mine = crate::registry::registry_hash();
+        let all = ep.all_gather(mine);
+        if let Some(other) = all.iter().position(|&h| h != all[0]) {
+            drop(ep);
+            return Err(format!(
+                "ranks 0 and {other} run different programs (their chare-type registries differ): start the same binary on every rank"
+            ));
+        }
+        Ok(MpiMachine {
+            ep: RefCell::new(ep),
+            queue: RefCell::default(),
+            exit_from_remote: Cell::new(false),
+            rank,
+            size,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn push_own(&self, msg: Msg) {
+        self.queue.borrow_mut().push_back(msg);
+    }
+
+    #[inline]
+    pub(crate) fn next(&self) -> Option<Msg> {
+        self.queue.borrow_mut().pop_front()
+    }
+
+    #[inline]
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.queue.borrow().is_empty()
+    }
+
+    /// Sends `msg` to PE `to` in another process. The `Buffer`s and
+    /// `SharedBuffer`s inside travel as attachments, each sent from memory
+    /// its attachment owns (see `buffer::OutAttachment`), kept until those
+    /// sends complete.
+    pub(crate) fn send<M: Outgoing>(&self, to: usize, msg: M) -> Result<(), String> {
+        let mut out = self.ep.borrow_mut().take_buffer();
+        out.resize(HEAD_ROOM, 0);
+        let (w, att) = crate::buffer::collecting(|| msg.encode(&mut out));
+        let wire = w?;
+        if let Some(a) = att.iter().find(|a| a.bytes > crate::buffer::MAX_ATTACHMENT) {
+            return Err(format!(
+                "a Buffer of {} bytes is above the limit of {} bytes between processes",
+                a.bytes,
+                crate::buffer::MAX_ATTACHMENT
+            ));
+        }
+        let descs = att.iter().map(|a| AttDesc { bytes: a.bytes as u64, align: a.align as u32 }).collect();
+        let (bytes, start) = put_frame(&Frame { att: descs, wire }, out)?;
+        // MPI counts are `int`: a larger message cannot be sent whole.
+        let len = bytes.len() - start;
+        if len > crate::buffer::MAX_ATTACHMENT {
+            return Err(format!(
+                "a message of {len} bytes is above the limit of {} bytes between processes \
+                 (large data belongs in a Buffer or SharedBuffer)",
+                crate::buffer::MAX_ATTACHMENT
+            ));
+        }
+        let slices = att.iter().map(|a| (a.ptr, a.bytes)).collect();
+        // The attachments' memory lives in their owners, kept until the
+        // sends complete.
+        let keep: Option<Box<dyn std::any::Any>> =
+            if att.is_empty() { None } else { Some(Box::new(att.into_iter().map(|a| a.owner).collect::<Vec<_>>())) };
+        self.ep.borrow_mut().send(to, bytes, start, slices, keep);
+        // Freed after the send started: not on a reply's critical path.
+        drop(msg);
+        Ok(())
+    }
+
+    /// Sends a message of the runtime's own protocols (no body).
+    pub(crate) fn send_system(&self, to: usize, w: Wire) -> Result<(), String> {
+        let (bytes, start) = put_frame(&Frame { att: Vec::new(), wire: w }, vec![0; HEAD_ROOM])?;
+        self.ep.borrow_mut().send(to, bytes, start, Vec::new(), None);
+        Ok(())
+    }
+
+    /// Moves the next message MPI has for this rank, decoded, to the end of
+    /// the queue. Returns whether one arrived. The scheduler calls it once
+    /// per message it handles, so a message from another process waits
+    /// behind exactly those that reached the queue before it.
+    pub(crate) fn receive(&self) -> Result<bool, String> {
+        {
+            // The body is copied out of MPI's receive buffer (inline in
+            // `Bytes` when small), the frame decoded in place.
+            let got = self.ep.borrow_mut().try_recv_with(|b| split(b).map(|(f, body)| (f, Bytes::from_slice(body))));
+            let Some((from, frame)) = got else { return Ok(false) };
+            let (frame, bytes) = frame.map_err(|e| format!("malformed message from PE {from}: {e}"))?;
+            let mut att = Vec::with_capacity(frame.att.len());
+            for d in frame.att {
+                let mut raw = RawBuf::alloc(d).map_err(|e| format!("malformed message from PE {from}: {e}"))?;
+                let (ptr, len) = raw.as_mut_ptr();
+                self.ep
+                    .borrow_mut()
+                    .recv_attachment(from, ptr, len)
+                    .map_err(|e| format!("message from PE {from}: {e}"))?;
+                att.push(raw);
+            }
+            let msg = frame.wire.into_msg(from, Encoded { bytes, att });
+            self.queue.borrow_mut().push_back(msg);
+        }
+        Ok(true)
+    }
+
+    /// Records that the job's end came from another PE.
+    pub(crate) fn exit_announced(&self) {
+        self.exit_from_remote.set(true);
+    }
+
+    /// After the PE's loop: announce the end or abort, then flush sends. MPI
+    /// is finalised when the endpoint drops with this machine.
+    pub(crate) fn end_of_job(&self, me: usize, outcome: Option<Result<i32, JobError>>) {
+        match outcome {
+            Some(Ok(_)) | None => {
+                if !self.exit_from_remote.get() {
+                    let code = match outcome {
+                        Some(Ok(c)) => c,
+                        _ => 0,
+                    };
+                    for to in (0..self.size).filter(|&t| t != me) {
+                        let _ = self.send_system(to, Wire::Exit { code });
+                    }
+                }
+                self.ep.borrow_mut().flush(Duration::from_secs(5));
+            }
+            Some(Err(e)) => {
+                // Print here: MPI_Abort ends this process too.
+                eprintln!("chare: {e}");
+                let _ = std::io::stderr().flush();
+                let code = e.exit_code();
+                self.ep.borrow().abort(code);
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Tasks: async entry methods and the main task, polled by their PE.
+//!
+//! A task lives in a slot of the PE's [`TaskTable`] (slots are reused; a
+//! generation number tells a stale wake-up from a current one). Its waker
+//! puts it on the PE's ready queue, directly when woken on the PE's own
+//! thread, through the PE's inbox ([`Msg::Wake`]) from any other thread. The
+//! run loop polls ready tasks after each message (see [`super::run_loop`]).
+
+use crate::index::Index;
+use crate::message::{Addr, Msg};
+use crate::object::AnyCell;
+use crate::scheduler::{Pe, Shared, CURRENT};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+/// What a suspended task waits on, for deadlock reports.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) enum WaitOn {
+    #[default]
+    Unknown,
+    Future {
+        pe: usize,
+        id: u64,
+    },
+    Channel {
+        from: Addr,
+    },
+}
+
+impl fmt::Display for WaitOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitOn::Unknown => f.write_str("something that is not a Chare future or channel"),
+            WaitOn::Future { pe, id } => write!(f, "future #{id} (owned by PE {pe})"),
+            WaitOn::Channel { from } => {
+                write!(f, "channel recv from collection {} element #{}", from.coll, from.lin)
+            }
+        }
+    }
+}
+
+/// Who runs a task, for reports.
+#[derive(Clone, Copy)]
+pub(crate) struct TaskDesc {
+    pub chare: &'static str,
+    pub index: Index,
+    pub entry: &'static str,
+}
+
+pub(crate) type BoxedTask = Pin<Box<dyn Future<Output = ()>>>;
+
+struct TaskSlot {
+    gen: u32,
+    /// None while the task is being polled or after it finished. Declared
+    /// before `owner`: a task borrows its owner's chare, so it drops first.
+    fut: Option<BoxedTask>,
+    /// The chare whose async entry this is; told when the task finishes. The
+    /// reference keeps the cell alive as long as the task exists.
+    owner: Option<Rc<dyn AnyCell>>,
+    desc: TaskDesc,
+    waiting: WaitOn,
+    waker: Option<Waker>,
+    is_main: bool,
+    live: bool,
+}
+
+/// The tasks of one PE.
+#[derive(Default)]
+pub(crate) struct TaskTable {
+    slots: RefCell<Vec<TaskSlot>>,
+    free: RefCell<Vec<u32>>,
+    /// Woken tasks (id, generation), in wake order.
+    ready: RefCell<VecDeque<(u32, u32)>>,
+    /// What the task being polled said it waits on.
+    wait_note: Cell<WaitOn>,
+}
+
+impl TaskTable {
+    #[inline]
+    pub(crate) fn make_ready(&self, task: u32, gen: u32) {
+        self.ready.borrow_mut().push_back((task, gen));
+    }
+
+    #[inline]
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.borrow().is_empty()
+    }
+
+    #[inline]
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.borrow().len()
+    }
+
+    #[inline]
+    fn pop_ready(&self) -> Option<(u32, u32)> {
+        self.ready.borrow_mut().pop_front()
+    }
+
+    /// Drops every task (before any chare: tasks may borrow their chare).
+    pub(crate) fn clear(&self) {
+        let slots = std::mem::take(&mut *self.slots.borrow_mut());
+        drop(slots);
+        self.ready.borrow_mut().clear();
+    }
+}
+
+struct TaskWaker {
+    shared: Arc<Shared>,
+    pe: usize,
+    task: u32,
+    gen: u32,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let here = CURRENT.with(|c| {
+            let p = c.get();
+            // SAFETY: CURRENT is non-null only while the PE it points to is
+            // alive on this thread (set and cleared by `run_pe`).
+            !p.is_null() && unsafe { (*p).id == self.pe && Arc::ptr_eq(&(*p).shared, &self.shared) }
+        });
+        if here {
+            crate::scheduler::with_pe(|pe| pe.tasks.make_ready(self.task, self.gen));
+        } else {
+            self.shared.send_external(self.pe, Msg::Wake { task: self.task, gen: self.gen });
+        }
+    }
+}
+
+impl Pe {
+    /// Records what the task being polled now waits on (for deadlock reports).
+    pub(crate) fn note_wait(&self, w: WaitOn) {
+        self.tasks.wait_note.set(w);
+    }
+
+    /// Starts a task and polls it once. Returns true if it already finished
+    /// (then `owner` is not told: the caller handles that case itself).
+    pub(crate) fn spawn(&self, fut: BoxedTask, owner: Option<Rc<dyn AnyCell>>, desc: TaskDesc, is_main: bool) -> bool {
+        let (id, gen) = {
+            let mut tasks = self.tasks.slots.borrow_mut();
+            let id = match self.tasks.free.borrow_mut().pop() {
+                Some(id) => id,
+                None => {
+                    tasks.push(TaskSlot {
+                        gen: 0,
+                        fut: None,
+                        owner: None,
+                        desc,
+                        waiting: WaitOn::Unknown,
+                        waker: None,
+                        is_main: false,
+                        live: false,
+                    });
+                    (tasks.len() - 1) as u32
+                }
+            };
+            let slot = &mut tasks[id as usize];
+            slot.gen = slot.gen.wrapping_add(1);
+            slot.fut = Some(fut);
+            slot.owner = owner;
+            slot.desc = desc;
+            slot.waiting = WaitOn::Unknown;
+            slot.is_main = is_main;
+            slot.live = true;
+            slot.waker = Some(Waker::from(Arc::new(TaskWaker {
+                shared: self.shared.clone(),
+                pe: self.id,
+                task: id,
+                gen: slot.gen,
+            })));
+            (id, slot.gen)
+        };
+        self.poll_task(id, gen, false)
+    }
+
+    /// Polls the tasks that are ready now (not those they wake: a task that
+    /// wakes itself runs again after the next message).
+    #[inline]
+    pub(crate) fn poll_ready(&self) -> bool {
+        let n = self.tasks.ready_len();
+        for _ in 0..n {
+            let Some((id, gen)) = self.tasks.pop_ready() else { break };
+            self.poll_task(id, gen, true);
+        }
+        n > 0
+    }
+
+    /// Polls task `id` if it is still generation `gen`. Returns true when it
+    /// finished during this poll. `notify_owner`: tell the owning chare.
+    fn poll_task(&self, id: u32, gen: u32, notify_owner: bool) -> bool {
+        let (mut fut, waker, desc) = {
+            let mut tasks = self.tasks.slots.borrow_mut();
+            let slot = &mut tasks[id as usize];
+            if slot.gen != gen || !slot.live {
+                return false;
+            }
+            let Some(f) = slot.fut.take() else {
+                return false;
+            };
+            (f, slot.waker.clone().expect("live task has a waker"), slot.desc)
+        };
+        self.tasks.wait_note.set(WaitOn::Unknown);
+        let mut cx = Context::from_waker(&waker);
+        match self.guard(desc, || fut.as_mut().poll(&mut cx)) {
+            Some(Poll::Pending) => {
+                let mut tasks = self.tasks.slots.borrow_mut();
+                let slot = &mut tasks[id as usize];
+                slot.fut = Some(fut);
+                slot.waiting = self.tasks.wait_note.get();
+                false
+            }
+            Some(Poll::Ready(())) => {
+                drop(fut);
+                let (owner, is_main) = {
+                    let mut tasks = self.tasks.slots.borrow_mut();
+                    let slot = &mut tasks[id as usize];
+                    slot.live = false;
+                    slot.waker = None;
+                    (slot.owner.take(), slot.is_main)
+                };
+                self.tasks.free.borrow_mut().push(id);
+                if is_main {
+                    self.shared.finish(Ok(0));
+                }
+                if notify_owner {
+                    if let Some(owner) = owner {
+                        owner.task_done(&owner, self);
+                    }
+                }
+                true
+            }
+            None => {
+                // The panic was reported; the job ends. The task is not polled again.
+                drop(fut);
+                true
+            }
+        }
+    }
+
+    /// One line per suspended task of this PE.
+    pub(crate) fn waiting_tasks(&self) -> Vec<String> {
+        let tasks = self.tasks.slots.borrow();
+        tasks
+            .iter()
+            .filter(|t| t.live)
+            .map(|t| {
+                let waiting = match t.waiting {
+                    WaitOn::Channel { from } => format!("channel recv from {}", self.describe(&from)),
+                    w => w.to_string(),
+                };
+                format!("PE {}: {}[{}].{} waits on {}", self.id, t.desc.chare, t.desc.index, t.desc.entry, waiting)
+            })
+            .collect()
+    }
+}
