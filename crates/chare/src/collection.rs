@@ -420,3 +420,37 @@ impl CollDesc {
         })
     }
 }
+
+#[cfg(test)]
+mod duplicate_creation {
+    use crate::prelude::*;
+    use crate::{BroadcastOf, JobError};
+
+    struct Elem;
+
+    #[chare]
+    impl Elem {
+        fn new() -> Self {
+            Elem
+        }
+        #[entry]
+        fn touch(&mut self) {}
+    }
+
+    /// A creation message that arrives twice (as a duplicated message from
+    /// another rank would) must not replace a live chare's cell.
+    #[test]
+    fn a_second_creation_of_an_element_is_refused() {
+        let outcome = crate::Runtime::with_pes(1).run(|rt| async move {
+            let a = rt.array::<Elem>(2).create_awaitable(()).await;
+            let info = BroadcastOf::raw(&*a).info.clone();
+            crate::scheduler::with_pe(|pe| super::create_local::<Elem>(pe, info, (), None));
+            a.touch();
+            std::future::pending::<()>().await;
+        });
+        match outcome {
+            Err(JobError::Usage { message, .. }) => assert!(message.contains("created twice"), "{message}"),
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+}
