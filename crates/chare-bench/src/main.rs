@@ -16,6 +16,11 @@
 // No unsafe code but the stencil's AVX-512 kernel (`stencil::kernel::simd`).
 #![deny(unsafe_code)]
 
+/// Large buffers (messages, grids) on transparent huge pages, reused when
+/// freed; `CHARE_HUGEPAGES=0` turns it off (see `chare::hugepage`).
+#[global_allocator]
+static ALLOC: chare::HugePageAlloc = chare::HugePageAlloc;
+
 mod harness;
 mod launch;
 mod machine_info;
