@@ -13,6 +13,11 @@
 //! function starting from `i` (about 0.5 ms with the default size); the
 //! checksum of the results does not depend on who ran what.
 //!
+//! One worker per PE is the simplest choice; the worker on PE 0 shares its
+//! PE with the master, whose answers are short. For several workers per PE
+//! (so that one computes while another waits for its next task), create an
+//! array instead: `rt.array::<Worker>(2 * rt.num_pes()).create((master,))`.
+//!
 //! Printed: the checksum, how many tasks each PE ran, the time, and the
 //! speedup: the time the tasks took (added up over the workers) over the
 //! elapsed time, i.e. how many workers were busy on average.
