@@ -65,6 +65,12 @@
 //!   meanwhile wait and run afterwards in arrival order. Channel values and
 //!   future values reach the suspended task directly.
 //! * Calls from one chare to another arrive in send order.
+//! * Fair scheduling: a PE handles messages in the order they arrived,
+//!   whatever their source (itself, another PE, another process), so a
+//!   message is handled after at most 0 messages that arrived after it. On
+//!   the MPI layer a message from another process arrives when the PE takes
+//!   it from MPI, once per message it handles. A task woken by a message is
+//!   polled before the next message is taken.
 //! * The job ends when the main task returns, or on `exit`/`abort`. A panic in
 //!   any entry method ends it with an error naming PE, chare, index and entry.
 //!   If every PE is idle, no message is in flight and tasks still wait, the
