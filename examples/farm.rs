@@ -13,10 +13,12 @@
 //! function starting from `i` (about 0.5 ms with the default size); the
 //! checksum of the results does not depend on who ran what.
 //!
-//! One worker per PE is the simplest choice; the worker on PE 0 shares its
-//! PE with the master, whose answers are short. For several workers per PE
-//! (so that one computes while another waits for its next task), create an
-//! array instead: `rt.array::<Worker>(2 * rt.num_pes()).create((master,))`.
+//! A worker keeps [`IN_HAND`] requests out: while it runs one task, the next
+//! is already on its way. It never waits for the master, which answers only
+//! between two tasks of the worker that shares its PE (entry methods are not
+//! interrupted). One worker per PE (a group) is the simplest choice; for
+//! several per PE, create an array instead:
+//! `rt.array::<Worker>(2 * rt.num_pes()).create((master,))`.
 //!
 //! Printed: the checksum, how many tasks each PE ran, the time, and the
 //! speedup: the time the tasks took (added up over the workers) over the
@@ -27,6 +29,9 @@
 
 use chare::prelude::*;
 use std::time::Instant;
+
+/// Tasks a worker asks for at the start: it then holds one to run next.
+const IN_HAND: usize = 2;
 
 /// One round of the mixing function (SplitMix64): each round depends on the
 /// previous one, so a task's cost is proportional to its steps.
@@ -76,7 +81,7 @@ impl Master {
         }
     }
 
-    /// A worker asks for its first task.
+    /// A worker asks for a first task.
     #[entry]
     fn ready(&mut self, worker: Proxy<Worker>) {
         self.hand_out(worker);
@@ -121,10 +126,12 @@ impl Worker {
         Worker { master }
     }
 
-    /// Asks the master for a first task.
+    /// Asks the master for its first tasks.
     #[entry]
     fn start(&self, ctx: &Ctx<Self>) {
-        self.master.ready(ctx.this());
+        for _ in 0..IN_HAND {
+            self.master.ready(ctx.this());
+        }
     }
 
     /// Runs `task`; the result is also the request for the next one.
@@ -157,7 +164,7 @@ fn main() {
         let master = rt.chare::<Master>(0).create_awaitable((tasks, steps, done.clone())).await;
         let t0 = Instant::now();
         let workers = rt.group::<Worker>().create((master,));
-        workers.start(); // broadcast: every worker asks for its first task
+        workers.start(); // broadcast: every worker asks for its first tasks
         let (results, times_done, tasks_per_pe, busy_s): Report = done.await;
         let elapsed = t0.elapsed().as_secs_f64();
 
