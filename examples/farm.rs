@@ -13,10 +13,12 @@
 //! function starting from `i` (about 0.5 ms with the default size); the
 //! checksum of the results does not depend on who ran what.
 //!
-//! A worker keeps [`IN_HAND`] requests out: while it runs one task, the next
-//! is already on its way. It never waits for the master, which answers only
-//! between two tasks of the worker that shares its PE (entry methods are not
-//! interrupted). One worker per PE (a group) is the simplest choice; for
+//! A worker on another PE than the master keeps two requests out: while it
+//! runs one task, the next is already on its way, so it never waits for the
+//! master. The master answers only between two tasks of the worker on its
+//! own PE (an entry method is not interrupted), so that worker keeps only
+//! one request out: a task queued for it would hold up the master's answers
+//! to the others. One worker per PE (a group) is the simplest choice; for
 //! several per PE, create an array instead:
 //! `rt.array::<Worker>(2 * rt.num_pes()).create((master,))`.
 //!
@@ -29,9 +31,6 @@
 
 use chare::prelude::*;
 use std::time::Instant;
-
-/// Tasks a worker asks for at the start: it then holds one to run next.
-const IN_HAND: usize = 2;
 
 /// One round of the mixing function (SplitMix64): each round depends on the
 /// previous one, so a task's cost is proportional to its steps.
@@ -126,10 +125,12 @@ impl Worker {
         Worker { master }
     }
 
-    /// Asks the master for its first tasks.
+    /// Asks the master for its first tasks: two, so that it holds the next
+    /// while it runs one, unless it shares the master's PE (see above).
     #[entry]
     fn start(&self, ctx: &Ctx<Self>) {
-        for _ in 0..IN_HAND {
+        let in_hand = if ctx.my_pe() == self.master.pe() { 1 } else { 2 };
+        for _ in 0..in_hand {
             self.master.ready(ctx.this());
         }
     }
