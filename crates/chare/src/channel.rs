@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 /// Channel buffer of one direction, on the receiving PE.
 #[derive(Default)]
 pub(crate) struct ChanState {
-    pub queue: VecDeque<Incoming<ChanKey>>,
+    pub queue: VecDeque<Incoming>,
     pub waker: Option<Waker>,
 }
 
@@ -31,7 +31,7 @@ pub(crate) struct ChanState {
 /// same waker need not clone it); a spurious wake of a task that no longer
 /// waits costs one poll. Waking only touches the ready queue, never
 /// `channels`.
-pub(crate) fn arrive(pe: &Pe, key: ChanKey, item: Incoming<ChanKey>) {
+pub(crate) fn arrive(pe: &Pe, key: ChanKey, item: Incoming) {
     let mut chans = pe.channels.borrow_mut();
     let st = chans.entry(key).or_default();
     st.queue.push_back(item);

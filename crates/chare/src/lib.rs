@@ -100,6 +100,7 @@ mod channel;
 mod collection;
 pub mod config;
 mod ctx;
+mod erased;
 mod error;
 mod future;
 pub mod hugepage;

@@ -13,6 +13,7 @@
 //!    async entry becomes a task), or queues the call while an async entry of
 //!    the same chare is suspended.
 
+use crate::erased::Erased;
 use crate::machine::wire::Wire;
 use crate::reduction::Contribution;
 use crate::route::Outgoing;
@@ -44,72 +45,39 @@ pub(crate) struct ChanKey {
 /// A type-erased value moved between PEs of one process.
 pub(crate) type Payload = Box<dyn Value>;
 
-/// A value and its routing header in one allocation, so that a message is
-/// one pointer wide whatever its header (the queue's blocks stay small).
-pub(crate) struct Packet<H, T> {
-    pub head: H,
-    pub body: T,
-}
-
-/// A [`Packet`] seen without its body's type.
-pub(crate) trait Headed<H>: Send {
-    fn head(&self) -> &H;
-    /// The packet as `Box<dyn Any>`, to downcast to `Packet<H, T>`.
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
-    /// Appends the body's bytes to `out`, for another process.
-    fn encode_body_into(&self, out: &mut Vec<u8>) -> Result<(), String>;
-}
-
-impl<H: Send + 'static, T: Serialize + Send + 'static> Headed<H> for Packet<H, T> {
-    #[inline]
-    fn head(&self) -> &H {
-        &self.head
-    }
-    #[inline]
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
-        self
-    }
-    fn encode_body_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
-        crate::value::encode_into(&self.body, out)
-    }
-}
-
-/// Takes the body of type `T` out of a packet; None if it holds another type.
-#[inline]
-pub(crate) fn unpack<H: 'static, T: 'static>(p: Box<dyn Headed<H>>) -> Option<T> {
-    p.into_any().downcast::<Packet<H, T>>().ok().map(|p| p.body)
-}
-
 /// An entry call or channel value as it reached its chare: a packet from
 /// this process or the body's bytes from another.
-pub(crate) enum Incoming<H> {
-    Packet(Box<dyn Headed<H>>),
+pub(crate) enum Incoming {
+    Obj(Erased),
     Bytes(crate::value::Encoded),
 }
 
-impl<H: 'static> Incoming<H> {
+impl Incoming {
     /// The body as a `T`.
+    #[inline]
     pub(crate) fn take<T: serde::de::DeserializeOwned + 'static>(self) -> Result<T, String> {
         match self {
-            Incoming::Packet(p) => unpack::<H, T>(p)
-                .ok_or_else(|| format!("a message is not of the expected type {}", std::any::type_name::<T>())),
+            Incoming::Obj(e) => e.take::<T>().map_err(|e| {
+                format!(
+                    "a message of type {} is not of the expected type {}",
+                    e.type_name(),
+                    std::any::type_name::<T>()
+                )
+            }),
             Incoming::Bytes(b) => b.decode(),
         }
     }
 }
 
-/// A packet addressed to a chare.
-pub(crate) type EntryPacket = Box<dyn Headed<Addr>>;
-/// A packet on a channel.
-pub(crate) type ChanPacket = Box<dyn Headed<ChanKey>>;
-
 /// A message to a PE, whatever its source: this PE, another PE of the
 /// process, or another process (whose bytes the MPI machine decodes into
 /// the `*Bytes` variants). [`Pe::handle`] is the one function that handles
-/// it. Kept at most 32 bytes: see [`Packet`].
+/// it. Entry calls and channel values of up to [`crate::erased::INLINE`]
+/// bytes travel inside the message (no allocation); the message is at most
+/// 96 bytes (a queue slot of one and a half cache lines).
 pub(crate) enum Msg {
     /// Call an entry method of one element; the body is the chare's `Msg` enum.
-    Entry(EntryPacket),
+    Entry { to: Addr, body: Erased },
     /// An entry call from another process: the element and the body's bytes.
     EntryBytes(Box<(Addr, Encoded)>),
     /// Call an entry method on every local element of a collection; each
@@ -122,7 +90,7 @@ pub(crate) enum Msg {
     /// A future value from another process.
     FutureBytes(Box<(u64, Encoded)>),
     /// One value on a channel.
-    Channel(ChanPacket),
+    Channel { key: ChanKey, body: Erased },
     /// A channel value from another process.
     ChannelBytes(Box<(ChanKey, Encoded)>),
     /// A reduction contribution (partial result) travelling to the root.
@@ -154,7 +122,7 @@ pub(crate) struct EntryCall<T> {
 impl<T: Serialize + Send + 'static> Outgoing for EntryCall<T> {
     #[inline]
     fn into_msg(self) -> Msg {
-        Msg::Entry(Box::new(Packet { head: self.to, body: self.msg }))
+        Msg::Entry { to: self.to, body: Erased::new(self.msg) }
     }
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
         crate::value::encode_into(&self.msg, out).map(|()| Wire::Entry { to: self.to })
@@ -170,7 +138,7 @@ pub(crate) struct ChannelValue<T> {
 impl<T: Serialize + Send + 'static> Outgoing for ChannelValue<T> {
     #[inline]
     fn into_msg(self) -> Msg {
-        Msg::Channel(Box::new(Packet { head: self.key, body: self.value }))
+        Msg::Channel { key: self.key, body: Erased::new(self.value) }
     }
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
         crate::value::encode_into(&self.value, out).map(|()| Wire::Channel { key: self.key })
@@ -186,10 +154,10 @@ impl Outgoing for Msg {
     }
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
         match self {
-            Msg::Entry(p) => p.encode_body_into(out).map(|()| Wire::Entry { to: *p.head() }),
+            Msg::Entry { to, body } => body.encode_into(out).map(|()| Wire::Entry { to: *to }),
             Msg::Broadcast { coll, body } => body.encode_into(out).map(|()| Wire::Broadcast { coll: *coll }),
             Msg::Future { id, value } => value.encode_into(out).map(|()| Wire::Future { id: *id }),
-            Msg::Channel(p) => p.encode_body_into(out).map(|()| Wire::Channel { key: *p.head() }),
+            Msg::Channel { key, body } => body.encode_into(out).map(|()| Wire::Channel { key: *key }),
             Msg::Reduce(c) => c.to_wire().map(|c| Wire::Reduce(Box::new(c))),
             Msg::EntryBytes(_)
             | Msg::BroadcastBytes(_)
@@ -206,6 +174,6 @@ impl Outgoing for Msg {
 mod tests {
     #[test]
     fn messages_stay_small() {
-        assert!(std::mem::size_of::<super::Msg>() <= 32, "{}", std::mem::size_of::<super::Msg>());
+        assert!(std::mem::size_of::<super::Msg>() <= 96, "{}", std::mem::size_of::<super::Msg>());
     }
 }

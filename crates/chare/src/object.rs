@@ -10,7 +10,7 @@
 //! * calls from one sender chare to one receiver arrive in send order.
 
 use crate::ctx::Ctx;
-use crate::message::{Addr, Incoming};
+use crate::message::Incoming;
 use crate::proxy::{BroadcastOf, EntriesOf};
 use crate::scheduler::{Pe, TaskDesc};
 use crate::value::Value;
@@ -59,7 +59,7 @@ pub enum Dispatch<'a> {
 /// cell keeps (see [`ChareCell`]'s invariant).
 pub(crate) trait AnyCell {
     /// Delivers an entry call (its body is the chare's `Msg`).
-    fn deliver(&self, this: &Rc<dyn AnyCell>, pe: &Pe, item: Incoming<Addr>);
+    fn deliver(&self, this: &Rc<dyn AnyCell>, pe: &Pe, item: Incoming);
     /// Delivers a clone of a broadcast entry call.
     fn deliver_clone(&self, this: &Rc<dyn AnyCell>, pe: &Pe, body: &dyn Value);
     /// The chare's async entry task finished.
@@ -129,7 +129,7 @@ impl<T: Chare> ChareCell<T> {
 }
 
 impl<T: Chare> AnyCell for ChareCell<T> {
-    fn deliver(&self, this: &Rc<dyn AnyCell>, pe: &Pe, item: Incoming<Addr>) {
+    fn deliver(&self, this: &Rc<dyn AnyCell>, pe: &Pe, item: Incoming) {
         let msg = match item.take::<T::Msg>() {
             Ok(m) => m,
             Err(e) => {

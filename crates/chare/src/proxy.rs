@@ -6,8 +6,9 @@
 //! compile-checked call.
 
 use crate::collection::CollInfo;
+use crate::erased::Erased;
 use crate::index::Index;
-use crate::message::{Addr, EntryCall, EntryPacket, Msg, Packet, Payload};
+use crate::message::{Addr, EntryCall, Msg, Payload};
 use crate::object::Chare;
 use crate::route::locate;
 use crate::scheduler::with_pe;
@@ -38,9 +39,9 @@ impl ElemRef {
     }
 
     #[inline]
-    pub(crate) fn send_packet(&self, packet: EntryPacket) {
+    pub(crate) fn send_erased(&self, body: Erased) {
         let to = locate(&self.info, &self.index);
-        with_pe(|pe| pe.post(to, Msg::Entry(packet)));
+        with_pe(|pe| pe.post(to, Msg::Entry { to: self.addr(), body }));
     }
 
     /// The element's index.
@@ -216,7 +217,7 @@ impl<T: Chare> fmt::Debug for CollectionProxy<T> {
 }
 
 enum CallbackTarget<R> {
-    Elem(ElemRef, Arc<dyn Fn(R) -> EntryPacket + Send + Sync>),
+    Elem(ElemRef, Arc<dyn Fn(R) -> Erased + Send + Sync>),
     All(CollRef, Arc<dyn Fn(R) -> Payload + Send + Sync>, fn(&dyn Value) -> Payload),
 }
 
@@ -236,8 +237,7 @@ impl<R> Clone for Callback<R> {
 impl<R: Send + 'static> Callback<R> {
     /// Calls the entry that `make` builds on element `raw`. Used by generated code.
     pub fn to_elem<T: Chare>(raw: ElemRef, make: fn(R) -> T::Msg) -> Self {
-        let addr = raw.addr();
-        let build = move |r| Box::new(Packet { head: addr, body: make(r) }) as EntryPacket;
+        let build = move |r| Erased::new(make(r));
         Callback { target: Arc::new(CallbackTarget::Elem(raw, Arc::new(build))) }
     }
 
@@ -250,7 +250,7 @@ impl<R: Send + 'static> Callback<R> {
     /// Delivers `value`.
     pub fn send(&self, value: R) {
         match &*self.target {
-            CallbackTarget::Elem(e, build) => e.send_packet(build(value)),
+            CallbackTarget::Elem(e, build) => e.send_erased(build(value)),
             CallbackTarget::All(c, build, clone) => c.broadcast_payload(build(value), *clone),
         }
     }

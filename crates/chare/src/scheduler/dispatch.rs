@@ -25,7 +25,7 @@ pub(crate) struct ChareTable {
     /// Collections with elements created here.
     pub(crate) colls: RefCell<FxHashMap<CollId, LocalColl>>,
     /// Entry calls for elements of collections not yet created here.
-    pending: RefCell<FxHashMap<Addr, Vec<Incoming<Addr>>>>,
+    pending: RefCell<FxHashMap<Addr, Vec<Incoming>>>,
     /// Broadcasts to collections not yet created here.
     pending_bcast: RefCell<FxHashMap<CollId, Vec<Body>>>,
 }
@@ -46,7 +46,7 @@ impl Pe {
     /// Handles one message. Every message of the PE's queue comes here.
     pub(crate) fn handle(&self, msg: Msg) {
         match msg {
-            Msg::Entry(packet) => self.deliver_entry(*packet.head(), Incoming::Packet(packet)),
+            Msg::Entry { to, body } => self.deliver_entry(to, Incoming::Obj(body)),
             Msg::EntryBytes(b) => {
                 let (to, body) = *b;
                 self.deliver_entry(to, Incoming::Bytes(body))
@@ -61,7 +61,7 @@ impl Pe {
                 let (id, body) = *b;
                 crate::future::fulfil(self, id, Body::Bytes(body))
             }
-            Msg::Channel(packet) => crate::channel::arrive(self, *packet.head(), Incoming::Packet(packet)),
+            Msg::Channel { key, body } => crate::channel::arrive(self, key, Incoming::Obj(body)),
             Msg::ChannelBytes(b) => {
                 let (key, body) = *b;
                 crate::channel::arrive(self, key, Incoming::Bytes(body))
@@ -100,7 +100,7 @@ impl Pe {
         }
     }
 
-    fn deliver_entry(&self, to: Addr, item: Incoming<Addr>) {
+    fn deliver_entry(&self, to: Addr, item: Incoming) {
         match self.chares.cell(&to) {
             Some(cell) => cell.deliver(&cell, self, item),
             None => {
