@@ -1,26 +1,35 @@
 //! The run loop of one PE, and its fairness guarantee.
 //!
 //! One round of the loop:
-//! 1. (MPI layer) take at most one message from MPI, decoded, to the end of
-//!    the PE's queue;
-//! 2. take the oldest message of the queue and handle it ([`Pe::handle`]);
-//! 3. poll the tasks that are ready now (woken by that message or earlier);
-//! 4. if neither found work: the idle policy ([`super::idle`]).
+//! 1. up to [`BATCH`] times, while messages wait: (MPI layer) take at most
+//!    one message from MPI, decoded, to the end of the PE's queue; take the
+//!    oldest message of the queue and handle it ([`Pe::handle`]);
+//! 2. poll the tasks that are ready now (woken by those messages or earlier);
+//! 3. if neither found work: the idle policy ([`super::idle`]).
 //!
 //! Fairness: a PE has one queue, in arrival order, for every source: its own
 //! messages to itself, other PEs' messages (local layer: pushed into the
 //! same inbox), and messages from other processes (MPI layer: moved into the
-//! queue one per round, as they are taken from MPI). So a message is handled
-//! after exactly the messages that reached the queue before it, and no
-//! source can starve another: a message is handled after at most 0 others
-//! that arrived after it. On the MPI layer a message "arrives" when it is
-//! taken from MPI, which happens once per handled message, so while a
-//! message waits in MPI the PE handles at most one queued message per round.
-//! A woken task is polled after at most one more message; a task that wakes
-//! itself runs once per round, so tasks cannot starve messages either.
+//! queue one per handled message, as they are taken from MPI). So a message
+//! is handled after exactly the messages that reached the queue before it,
+//! and no source can starve another: a message is handled after at most 0
+//! others that arrived after it. On the MPI layer a message "arrives" when it
+//! is taken from MPI, which happens once per handled message, so while a
+//! message waits in MPI the PE handles at most one queued message before
+//! taking it.
+//!
+//! A woken task is polled after at most [`BATCH`] more messages, and at once
+//! when the queue is empty (a ping-pong polls it right after the message
+//! that woke it); a task that wakes itself runs once per round, so tasks
+//! cannot starve messages either. Handling a batch before polling lets a
+//! task that receives a stream (a channel in a loop) take several values per
+//! poll instead of one.
 
 use super::idle::Idle;
 use crate::scheduler::Pe;
+
+/// Most messages handled before the ready tasks are polled.
+const BATCH: usize = 64;
 
 impl Pe {
     pub(super) fn run_loop(&self) {
@@ -29,14 +38,15 @@ impl Pe {
             if self.shared.stopping() {
                 break;
             }
-            #[cfg(feature = "mpi")]
-            if let crate::machine::Machine::Mpi(m) = &self.machine {
-                if let Err(e) = m.receive() {
-                    self.fail_usage(e);
-                }
-            }
             let mut worked = false;
-            if let Some(msg) = self.machine.next(self.id) {
+            for _ in 0..BATCH {
+                #[cfg(feature = "mpi")]
+                if let crate::machine::Machine::Mpi(m) = &self.machine {
+                    if let Err(e) = m.receive() {
+                        self.fail_usage(e);
+                    }
+                }
+                let Some(msg) = self.machine.next(self.id) else { break };
                 // Quiescence-protocol messages are not work: a PE that only
                 // answers probes stays idle.
                 if msg.counted() {
@@ -46,6 +56,12 @@ impl Pe {
                     self.count_handled();
                 } else {
                     self.handle(msg);
+                }
+                // Run what the message made ready before looking again when
+                // nothing else waits: on the MPI layer another look is an
+                // MPI test on a ping-pong's critical path.
+                if self.tasks.has_ready() && !self.machine.has_queued(self.id) || self.shared.stopping() {
+                    break;
                 }
             }
             if self.tasks.has_ready() {
