@@ -60,3 +60,14 @@ pub fn latency(p: &LatencyParams) -> Result<RankResult<Vec<Timing>>, String> {
 pub fn bandwidth(p: &BandwidthParams) -> Result<RankResult<Vec<Timing>>, String> {
     run("bandwidth", p.window, p.runs, &p.steps)
 }
+
+/// Ping-pong latency of the C program, message-driven (`-am`: polled
+/// any-source receive, `MPI_Isend`).
+pub fn latency_am(p: &LatencyParams) -> Result<RankResult<Vec<Timing>>, String> {
+    run("latency-am", 1, p.runs, &p.steps)
+}
+
+/// Windowed bandwidth of the C program, message-driven.
+pub fn bandwidth_am(p: &BandwidthParams) -> Result<RankResult<Vec<Timing>>, String> {
+    run("bandwidth-am", p.window, p.runs, &p.steps)
+}

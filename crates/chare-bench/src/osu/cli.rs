@@ -25,6 +25,10 @@ pub enum Model {
     Mpi,
     /// Plain C MPI for reference (needs the `mpi` feature).
     CMpi,
+    /// Plain C MPI, message-driven: one receive from any source kept posted
+    /// and polled with MPI_Test, MPI_Isend; the MPI calls of a runtime that
+    /// cannot know what arrives next, without its work (needs `mpi`).
+    CMpiAm,
 }
 
 impl Model {
@@ -35,6 +39,7 @@ impl Model {
             Model::Raw => "raw",
             Model::Mpi => "mpi",
             Model::CMpi => "c-mpi",
+            Model::CMpiAm => "c-mpi-am",
         }
     }
 }
@@ -112,9 +117,11 @@ fn check_model(model: Model) -> Result<(), String> {
     match model {
         Model::Chare | Model::Raw => Ok(()),
         #[cfg(feature = "mpi")]
-        Model::Mpi | Model::CMpi => Ok(()),
+        Model::Mpi | Model::CMpi | Model::CMpiAm => Ok(()),
         #[cfg(not(feature = "mpi"))]
-        Model::Mpi | Model::CMpi => Err(format!("model {} needs the `mpi` feature (not built)", model.name())),
+        Model::Mpi | Model::CMpi | Model::CMpiAm => {
+            Err(format!("model {} needs the `mpi` feature (not built)", model.name()))
+        }
     }
 }
 
@@ -201,8 +208,12 @@ impl Model {
             Model::CMpi => {
                 ModelFns { latency: super::c_mpi::latency, bandwidth: super::c_mpi::bandwidth, layer: "mpi" }
             }
+            #[cfg(feature = "mpi")]
+            Model::CMpiAm => {
+                ModelFns { latency: super::c_mpi::latency_am, bandwidth: super::c_mpi::bandwidth_am, layer: "mpi" }
+            }
             #[cfg(not(feature = "mpi"))]
-            Model::Mpi | Model::CMpi => unreachable!("rejected by check_model"),
+            Model::Mpi | Model::CMpi | Model::CMpiAm => unreachable!("rejected by check_model"),
         }
     }
 }
