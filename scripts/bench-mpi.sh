@@ -27,6 +27,18 @@ else
     echo "bench-mpi: mpi4py or numpy missing (pip install mpi4py numpy): skipping the mpi4py peer" >&2
 fi
 rm -f "$out"/*.csv
+# Waits (at most SETTLE_S seconds, default 60) until other processes leave
+# the CPU alone (/proc/pressure/cpu: tasks kept waiting < 15 % of the last
+# 10 s): two busy ranks on this 2-core VM measure nothing while a compile
+# runs beside them. SETTLE_S=0 measures at once.
+settle() {
+    [ -r /proc/pressure/cpu ] || return 0
+    for _ in $(seq "${SETTLE_S:-60}"); do
+        awk '/^some/ { split($2, a, "="); exit !(a[2] < 15) }' /proc/pressure/cpu && return 0
+        sleep 1
+    done
+    [ "${SETTLE_S:-60}" = 0 ] || echo "bench-mpi: CPU still busy after ${SETTLE_S:-60} s, measuring anyway" >&2
+}
 # Round-robin: each round runs every model once (one run each), so that the
 # models of one round are measured close together in time. (This VM
 # switches between a fast and a slow period; a whole sweep per model would
@@ -34,17 +46,22 @@ rm -f "$out"/*.csv
 for r in $(seq "$runs"); do
     for bench in latency bandwidth; do
         for model in c-mpi mpi; do
+            settle
             "$bin" $bench --model $model --runs 1 --format csv > "$out/$bench-$model.$r.csv"
             if [ "$ab" = 1 ] && [ $model = mpi ]; then
+                settle
                 CHARE_HUGEPAGES=0 "$bin" $bench --model $model --runs 1 --format csv > "$out/$bench-mpi-4k.$r.csv"
             fi
         done
+        settle
         mpirun -np 2 --bind-to core "$bin" $bench --model chare --runs 1 --format csv > "$out/$bench-chare-mpi.$r.csv"
         if [ "$ab" = 1 ]; then
+            settle
             mpirun -np 2 --bind-to core -x CHARE_HUGEPAGES=0 "$bin" $bench --model chare --runs 1 --format csv \
                 > "$out/$bench-chare-mpi-4k.$r.csv"
         fi
         if [ "$mpi4py" = 1 ]; then
+            settle
             mpirun -np 2 --bind-to core python3 "$py" $bench --runs 1 --format csv > "$out/$bench-mpi4py.$r.csv"
         fi
     done

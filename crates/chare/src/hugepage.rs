@@ -26,14 +26,19 @@
 //!
 //! # What it does (Linux)
 //!
-//! 1. A block of at least [`THRESHOLD`] (2 MiB) bytes with an alignment of at
-//!    most 2 MiB is a *large block*: its own anonymous mapping, `len` =
-//!    the size rounded up to a multiple of 2 MiB, at a 2 MiB-aligned address
-//!    (over-map by 2 MiB, unmap the ends), `madvise(MADV_HUGEPAGE)`.
-//!    2 MiB is the threshold because it is the huge-page size of x86-64 (and
-//!    of arm64 with 4 KiB base pages): a smaller block cannot hold one whole
-//!    huge page, so a mapping of its own would only round it up, and glibc's
-//!    heap serves it well. Every other block goes to [`std::alloc::System`].
+//! 1. A block of at least [`THRESHOLD`] (1 MiB) bytes with an alignment of at
+//!    most 2 MiB (the x86-64 huge-page size) is a *large block*: its own
+//!    anonymous mapping, `len` = the size rounded up to a multiple of 2 MiB,
+//!    at a 2 MiB-aligned address (over-map by 2 MiB, unmap the ends),
+//!    `madvise(MADV_HUGEPAGE)`. Every other block goes to
+//!    [`std::alloc::System`].
+//!    Why 1 MiB: rounding up to whole huge pages costs at most 2x the
+//!    requested memory from 1 MiB on, no more than it costs any block just
+//!    above a multiple of 2 MiB; below 1 MiB the waste grows without bound
+//!    (a 64 KiB block would take 2 MiB). And 1 MiB messages gain from it:
+//!    measured with a 2 MiB threshold against 1 MiB on the MPI layer, 1 MiB
+//!    one-way 121-144 µs against 83-89 µs, bandwidth 12.3-12.8 GB/s against
+//!    13.7-24.9 GB/s (docs/perf.md, v0.6).
 //! 2. Freeing a large block puts its mapping into a cache instead of
 //!    unmapping it; the next large allocation takes the smallest cached
 //!    mapping that is big enough (unmapping the excess tail, if any), so
@@ -57,8 +62,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-/// Smallest block served by its own huge-page-aligned mapping: 2 MiB.
-pub const THRESHOLD: usize = 2 << 20;
+/// Smallest block served by its own huge-page-aligned mapping: 1 MiB (see
+/// the module docs for why).
+pub const THRESHOLD: usize = 1 << 20;
 
 /// Most mappings the cache of freed large blocks holds.
 pub const SLOTS: usize = 64;

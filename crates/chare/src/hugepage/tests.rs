@@ -27,7 +27,7 @@ fn check(p: *const u8, n: usize, seed: u8) {
 #[test]
 fn large_blocks_are_huge_page_aligned() {
     let a = HugePageAlloc;
-    for (size, align) in [(2 * MIB, 8), (3 * MIB + 5, 64), (4 * MIB, 4096), (5 * MIB, 2 * MIB)] {
+    for (size, align) in [(MIB, 8), (2 * MIB, 8), (3 * MIB + 5, 64), (4 * MIB, 4096), (5 * MIB, 2 * MIB)] {
         let l = Layout::from_size_align(size, align).unwrap();
         // SAFETY: a non-zero layout; freed below with the same layout.
         let p = unsafe { a.alloc(l) };
@@ -42,7 +42,7 @@ fn large_blocks_are_huge_page_aligned() {
         unsafe { a.dealloc(p, l) };
     }
     // Small blocks and over-aligned large ones come from System and work too.
-    for (size, align) in [(100, 8), (MIB, 64), (4 * MIB, 4 * MIB)] {
+    for (size, align) in [(100, 8), (MIB - 1, 64), (4 * MIB, 4 * MIB)] {
         let l = Layout::from_size_align(size, align).unwrap();
         // SAFETY: as above.
         let p = unsafe { a.alloc(l) };
@@ -57,7 +57,7 @@ fn large_blocks_are_huge_page_aligned() {
 #[test]
 fn realloc_keeps_contents_across_every_transition() {
     let a = HugePageAlloc;
-    let steps = [100, MIB, 3 * MIB, 3 * MIB + 1, 9 * MIB, 4 * MIB, 2 * MIB, 1000, 64];
+    let steps = [100, MIB - 1, MIB, 3 * MIB, 3 * MIB + 1, 9 * MIB, 4 * MIB, 2 * MIB, 1000, 64];
     let mut size = 64;
     let l = Layout::from_size_align(size, 16).unwrap();
     // SAFETY: non-zero layout.
