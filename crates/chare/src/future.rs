@@ -180,8 +180,16 @@ impl<'de, T> serde::Deserialize<'de> for Future<T> {
 }
 
 /// Where an entry method's return value goes. Used by generated code.
+///
+/// One pointer wide: every entry call carries an `Option<Reply>`, and a
+/// call that fits in [`crate::erased::INLINE`] bytes travels inside its
+/// message without an allocation. Calls without a reply (the common case)
+/// allocate nothing.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct Reply {
+pub struct Reply(Box<ReplyTo>);
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct ReplyTo {
     fut: RawFuture,
     /// Send `()` instead of the return value (broadcast completion).
     unit: bool,
@@ -192,24 +200,34 @@ impl Reply {
     pub fn new_single<R: Serialize + DeserializeOwned + Send + 'static>() -> (Future<R>, Reply) {
         let f = Future::<R>::new_here(1);
         let raw = f.raw;
-        (f, Reply { fut: raw, unit: false })
+        (f, Reply(Box::new(ReplyTo { fut: raw, unit: false })))
     }
 
     /// A future fulfilled after `n` replies (each `()`).
     pub fn new_counted(n: usize) -> (Future<()>, Reply) {
         let f = Future::<()>::new_here(n);
         let raw = f.raw;
-        (f, Reply { fut: raw, unit: true })
+        (f, Reply(Box::new(ReplyTo { fut: raw, unit: true })))
     }
 
     /// Sends `value` if there is a reply handle.
     pub fn send_opt<R: Serialize + Send + 'static>(reply: Option<Reply>, value: R) {
-        if let Some(r) = reply {
+        if let Some(Reply(r)) = reply {
             if r.unit {
                 r.fut.set_any(Box::new(()));
             } else {
                 r.fut.set_any(Box::new(value));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Entry calls carry an `Option<Reply>`: it must stay one pointer wide
+    /// for calls to fit inside their message.
+    #[test]
+    fn an_optional_reply_is_one_pointer() {
+        assert_eq!(std::mem::size_of::<Option<super::Reply>>(), std::mem::size_of::<usize>());
     }
 }
