@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The MPI comparison of issue 3, from one invocation: the C MPI floor
-# (`c-mpi`), the MPI model on rsmpi (`mpi`), the chare runtime on its MPI
+# (`c-mpi`), the message-driven C floor (`c-mpi-am`: a polled any-source
+# receive and MPI_Isend, the MPI calls a runtime makes per message), the MPI model on rsmpi (`mpi`), the chare runtime on its MPI
 # layer (`chare` under mpirun) and, when mpi4py and numpy import, the mpi4py
 # peer (peers/python/osu_mpi4py.py), 2 ranks on one node, medians of 5 runs.
 # chare-bench's large buffers live on huge pages (chare::HugePageAlloc); with
@@ -45,7 +46,7 @@ settle() {
 # put the models in different periods.) Medians over the rounds.
 for r in $(seq "$runs"); do
     for bench in latency bandwidth; do
-        for model in c-mpi mpi; do
+        for model in c-mpi c-mpi-am mpi; do
             settle
             "$bin" $bench --model $model --runs 1 --format csv > "$out/$bench-$model.$r.csv"
             if [ "$ab" = 1 ] && [ $model = mpi ]; then
@@ -79,7 +80,7 @@ def load(name, col):
             per_size.setdefault(int(row['size_bytes']), []).append(float(row[col]))
     return {s: statistics.median(v) for s, v in per_size.items()}, per_size
 # Columns: the three of issue 3 first (as before), then the huge-page A/B and mpi4py.
-models = [('c_mpi', 'c-mpi'), ('mpi', 'mpi'), ('chare', 'chare-mpi'),
+models = [('c_mpi', 'c-mpi'), ('mpi', 'mpi'), ('chare', 'chare-mpi'), ('c_mpi_am', 'c-mpi-am'),
           ('mpi_4k', 'mpi-4k'), ('chare_4k', 'chare-mpi-4k'), ('mpi4py', 'mpi4py')]
 summary = open(os.path.join(out, 'summary.csv'), 'w')
 summary.write('benchmark,size_bytes,' + ','.join(k for k, _ in models)
@@ -104,6 +105,7 @@ for bench, col, sizes in [('latency', 'one_way_us', [8, 1048576, 4194304]), ('ba
                       + ','.join('' if x is None else f'{x:.3f}' for x in rs) + '\n')
     print(f'  c-mpi 8 B per round: {", ".join(f"{x:.3f}" for x in loaded["c_mpi"][1][8])}')
     print(f'  chare 8 B per round: {", ".join(f"{x:.3f}" for x in loaded["chare"][1][8])}')
+    print(f'  c-mpi-am 8 B per round: {", ".join(f"{x:.3f}" for x in loaded["c_mpi_am"][1][8])}')
     for s in [1048576, 4194304]:
         for k in ('c_mpi', 'chare', 'chare_4k', 'mpi4py'):
             if loaded[k][1]:
