@@ -18,6 +18,10 @@ pub enum JobError {
         entry: String,
         /// The panic message.
         message: String,
+        /// Where in the source the panic happened (`file:line:column`), if known.
+        location: Option<String>,
+        /// The backtrace, when `RUST_BACKTRACE` asked for one.
+        backtrace: Option<String>,
     },
     /// `abort(message)` was called.
     Abort {
@@ -44,6 +48,19 @@ pub enum JobError {
 }
 
 impl JobError {
+    /// Prints the error as the runtime reports it on stderr: one line
+    /// `chare: ...` (a deadlock adds one line per waiting task), then the
+    /// panic's backtrace if `RUST_BACKTRACE` asked for one.
+    pub fn report(&self) {
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "chare: {self}");
+        if let JobError::Panic { backtrace: Some(bt), .. } = self {
+            let _ = writeln!(err, "{bt}");
+        }
+        let _ = err.flush();
+    }
+
     /// The process exit code a launcher should use for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -57,8 +74,12 @@ impl JobError {
 impl fmt::Display for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JobError::Panic { pe, chare, index, entry, message } => {
-                write!(f, "PE {pe}: panic in {chare}[{index}].{entry}: {message}")
+            JobError::Panic { pe, chare, index, entry, message, location, .. } => {
+                write!(f, "PE {pe}: panic in {chare}[{index}].{entry}: {message}")?;
+                match location {
+                    Some(l) => write!(f, " (at {l})"),
+                    None => Ok(()),
+                }
             }
             JobError::Abort { pe, message } => write!(f, "PE {pe}: abort: {message}"),
             JobError::Deadlock { waiting } => {

@@ -197,17 +197,20 @@ impl Runtime {
 /// program's `main` does. Returns normally when it ends with code 0; otherwise
 /// prints one line (or a deadlock report) to stderr and exits the process with
 /// the job's code (1 for failures, 2 for bad configuration, 3 for deadlock).
+/// The end is not held up by a PE busy in a long entry method: 0.5 s after
+/// the outcome is decided, the process exits whatever the PEs are running.
 pub fn run<F, Fut>(main: F)
 where
     F: FnOnce(Rt) -> Fut + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
+    scheduler::exit_when_stuck();
     let outcome = Runtime::from_env().and_then(|rt| rt.run(main));
     match outcome {
         Ok(0) => {}
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("chare: {e}");
+            e.report();
             std::process::exit(e.exit_code());
         }
     }

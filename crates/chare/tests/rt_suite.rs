@@ -56,6 +56,10 @@ fn run_once(s: &Scenario, pes: usize) -> Result<Result<i32, chare::JobError>, St
 /// Runs the scenario `name` in process with every PE count of its list.
 fn run_local(name: &str) {
     let s = scenarios::get(name);
+    if s.programs_only {
+        eprintln!("{name}: run as a program only");
+        return;
+    }
     let mut failures = Vec::new();
     for &p in s.pes {
         let t0 = Instant::now();

@@ -6,6 +6,15 @@
 //! every rank runs the same program. Either way PE 0 starts the main task,
 //! and the job ends when it returns, on `exit`, `abort`, a panic or a
 //! deadlock ([`Shared::finish`]).
+//!
+//! A PE sees the end only between two entry methods: one busy in a long (or
+//! endless) entry cannot be interrupted. So the end does not wait for it
+//! longer than [`GRACE`]: `Runtime::run` returns the outcome and leaves such a
+//! PE's thread running until its entry returns (it then stops by itself);
+//! `chare::run`, which ends the process anyway, has a watchdog that reports
+//! the outcome and exits the process [`GRACE`] after the outcome was decided
+//! if any PE (PE 0 included, the caller's thread) is still busy. On the MPI
+//! layer an error ends every rank at once (`MPI_Abort`).
 
 use super::tasks::BoxedTask;
 use super::{Pe, Shared, TaskDesc, CURRENT};
@@ -17,10 +26,51 @@ use crate::index::Index;
 use crate::machine::{LocalMachine, Machine};
 use crossbeam_utils::CachePadded;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 type BoxedMain = Box<dyn FnOnce(Rt) -> BoxedTask>;
+
+/// How long the end of a job waits for PEs busy in an entry method.
+pub(crate) const GRACE: Duration = Duration::from_millis(500);
+
+/// Set by `chare::run`: the process exits when a job's end is held up by a
+/// busy PE (see the module docs).
+static EXIT_WHEN_STUCK: AtomicBool = AtomicBool::new(false);
+
+/// Makes this process exit when a job's end is held up by a busy PE for
+/// longer than [`GRACE`] (what `chare::run` wants: it exits anyway).
+pub(crate) fn exit_when_stuck() {
+    EXIT_WHEN_STUCK.store(true, Ordering::SeqCst);
+}
+
+/// Waits for the outcome, then for every PE to leave its loop; exits the
+/// process with the outcome's report and code if that takes over [`GRACE`].
+fn watchdog(shared: Arc<Shared>) {
+    let outcome = {
+        let mut o = shared.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        while o.is_none() {
+            o = shared.decided.wait(o).unwrap_or_else(|e| e.into_inner());
+        }
+        o.clone()
+    };
+    let t0 = Instant::now();
+    while shared.pes_out.load(Ordering::SeqCst) < shared.num_pes() {
+        if t0.elapsed() >= GRACE {
+            let code = match outcome {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => {
+                    e.report();
+                    e.exit_code()
+                }
+                None => 0,
+            };
+            std::process::exit(code);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 fn pin_thread(pe: usize, cfg: &Config) {
     if !cfg.pin {
@@ -55,6 +105,7 @@ fn run_pe(shared: Arc<Shared>, id: usize, main: Option<BoxedMain>, machine: Mach
     if let Err(e) = r {
         shared.finish(Err(e));
     }
+    shared.pes_out.fetch_add(1, Ordering::SeqCst);
     #[cfg(feature = "mpi")]
     if let Machine::Mpi(m) = &pe.machine {
         m.end_of_job(id, shared.outcome_snapshot());
@@ -92,10 +143,15 @@ where
     if cfg.layer == crate::config::Layer::Mpi {
         return Err(JobError::Config("the MPI layer is not built: rebuild with the cargo feature `mpi`".into()));
     }
+    crate::unwind::install_hook();
     let pes = cfg.pes;
     let local = Arc::new(LocalMachine::new(pes));
     let oversubscribed = cfg.oversubscribed();
     let shared = new_shared(cfg, Some(local.clone()), oversubscribed);
+    let watchdog = EXIT_WHEN_STUCK.load(Ordering::SeqCst).then(|| {
+        let sh = shared.clone();
+        std::thread::Builder::new().name("chare-watchdog".into()).spawn(move || watchdog(sh))
+    });
     let mut handles = Vec::with_capacity(pes.saturating_sub(1));
     for id in 1..pes {
         let sh = shared.clone();
@@ -113,8 +169,19 @@ where
     }
     let boxed: BoxedMain = Box::new(move |rt| Box::pin(main(rt)) as BoxedTask);
     run_pe(shared.clone(), 0, Some(boxed), Machine::Local(local));
+    // PEs busy in an entry method see the end only when it returns: wait
+    // for them at most GRACE, then leave them running (module docs).
+    let t0 = Instant::now();
+    while handles.iter().any(|h| !h.is_finished()) && t0.elapsed() < GRACE {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     for h in handles {
-        let _ = h.join();
+        if h.is_finished() {
+            let _ = h.join();
+        }
+    }
+    if let Some(Ok(w)) = watchdog {
+        let _ = w.join();
     }
     let outcome = shared.outcome.lock().unwrap().take();
     outcome.unwrap_or(Ok(0))
@@ -128,6 +195,8 @@ fn new_shared(cfg: Config, local: Option<Arc<LocalMachine>>, oversubscribed: boo
         extern_sent: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         outcome: Mutex::new(None),
+        decided: Condvar::new(),
+        pes_out: AtomicUsize::new(0),
         next_coll: AtomicU32::new(1),
         colls: Mutex::default(),
         main_info: Arc::new(CollInfo::main()),
@@ -143,6 +212,7 @@ where
     F: FnOnce(Rt) -> Fut + 'static,
     Fut: Future<Output = ()> + 'static,
 {
+    crate::unwind::install_hook();
     let machine = crate::machine::MpiMachine::start().map_err(JobError::Config)?;
     let rank = machine.rank;
     cfg.pes = machine.size;

@@ -23,7 +23,7 @@ mod run_loop;
 mod tasks;
 
 pub(crate) use dispatch::ChareTable;
-pub(crate) use job::run_job;
+pub(crate) use job::{exit_when_stuck, run_job};
 pub(crate) use tasks::{TaskDesc, TaskTable, WaitOn};
 
 use crate::channel::ChanState;
@@ -39,8 +39,8 @@ use crossbeam_utils::CachePadded;
 use rustc_hash::FxHashMap;
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// State shared by all PEs of a job.
 pub(crate) struct Shared {
@@ -57,6 +57,10 @@ pub(crate) struct Shared {
     /// Set once the job ends; every PE leaves its loop when it sees it.
     stop: AtomicBool,
     outcome: Mutex<Option<Result<i32, JobError>>>,
+    /// Notified when `outcome` is decided (the watchdog waits on it).
+    decided: Condvar,
+    /// PEs that left their loop.
+    pes_out: AtomicUsize,
     pub next_coll: AtomicU32,
     /// Every collection of the job, by id.
     pub colls: Mutex<FxHashMap<CollId, Arc<CollInfo>>>,
@@ -75,6 +79,7 @@ impl Shared {
             if o.is_none() {
                 *o = Some(outcome);
             }
+            self.decided.notify_all();
         }
         self.stop.store(true, Ordering::SeqCst);
         if let Some(m) = &self.local {

@@ -35,6 +35,20 @@ impl Stuck {
     fn give_up(&self, ctx: &Ctx<Self>) {
         ctx.abort("cannot continue");
     }
+    /// Keeps its PE busy for two minutes (longer than any harness waits).
+    #[entry]
+    fn spin(&self) {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_secs(120) {
+            std::hint::spin_loop();
+        }
+    }
+    /// Panics once the other PE is surely busy.
+    #[entry]
+    fn boom_soon(&self) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        panic!("failed while PE 0 was busy");
+    }
 }
 
 /// Every PE idle, no message in flight, three tasks waiting: the job ends
@@ -73,6 +87,32 @@ pub fn panic_in_an_entry_method_names_pe_chare_index_and_entry() -> Scenario {
             })
         },
     )
+}
+
+/// PE 1 panics while PE 0 (the caller's thread, which runs the main task)
+/// is busy in an entry method for two minutes: the job still ends (the
+/// harness gives it far less), with the one-line report and status 1.
+/// Programs only: in the test process the busy thread would run on.
+pub fn a_panic_ends_the_job_while_another_pe_is_busy() -> Scenario {
+    Scenario::new(
+        &[2, 4],
+        Expect::Panic {
+            pe: Some(1),
+            chare: "Stuck",
+            index: "1",
+            entry: "boom_soon",
+            message: "failed while PE 0 was busy",
+        },
+        |rt| {
+            Box::pin(async move {
+                let s = rt.array::<Stuck>(2).map(Placement::RoundRobin).create(());
+                s.elem(1).boom_soon();
+                s.elem(0).spin();
+                std::future::pending::<()>().await;
+            })
+        },
+    )
+    .programs_only()
 }
 
 /// A panic after an await in an async entry method is reported the same way.

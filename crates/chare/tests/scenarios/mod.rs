@@ -74,6 +74,7 @@ macro_rules! for_each_scenario {
             failures:
                 deadlock_is_reported_with_what_each_task_waits_on,
                 panic_in_an_entry_method_names_pe_chare_index_and_entry,
+                a_panic_ends_the_job_while_another_pe_is_busy,
                 panic_in_an_async_entry_method_is_reported_too,
                 abort_ends_the_job_with_its_message;
             fairness:
@@ -102,6 +103,8 @@ pub struct Scenario {
     /// Checks something only the local (threads) layer can offer, such as a
     /// buffer keeping its address while it moves between PEs.
     pub local_only: bool,
+    /// Run only as a program (see [`Scenario::programs_only`]).
+    pub programs_only: bool,
 }
 
 /// How a job must end.
@@ -125,7 +128,13 @@ pub enum Expect {
 impl Scenario {
     /// A scenario valid on every layer; [`all`] gives it its name.
     pub fn new(pes: &'static [usize], expect: Expect, run: Main) -> Scenario {
-        Scenario { name: "", pes, run, expect, local_only: false }
+        Scenario { name: "", pes, run, expect, local_only: false, programs_only: false }
+    }
+
+    /// Runs the scenario only as whole programs (local layer and MPI), not
+    /// inside the test process: for jobs that leave a PE busy for ever.
+    pub fn programs_only(self) -> Scenario {
+        Scenario { programs_only: true, ..self }
     }
 
     /// Marks the scenario as checking a property of the local layer only.
@@ -243,14 +252,18 @@ impl Expect {
             | (Expect::Usage(s), Err(e @ JobError::Usage { .. })) => contains_all(e, &[*s]),
             (
                 Expect::Panic { pe, chare, index, entry, message },
-                Err(e @ JobError::Panic { pe: got_pe, chare: c, index: i, entry: en, message: m }),
+                Err(e @ JobError::Panic { pe: got_pe, chare: c, index: i, entry: en, message: m, location, .. }),
             ) => {
                 let want = (pe.unwrap_or(*got_pe), *chare, *index, *entry, *message);
                 let got = (*got_pe, c.as_str(), i.as_str(), en.as_str(), m.as_str());
                 if want != got {
                     return Err(format!("expected panic (pe, chare, index, entry, message) {want:?}, got {got:?}"));
                 }
-                let line = format!("PE {}: panic in {chare}[{index}].{entry}: {message}", got.0);
+                // The user's source location: the scenario files.
+                let Some(at) = location.as_deref().filter(|l| l.contains("scenarios/")) else {
+                    return Err(format!("expected the panic's location in the scenarios, got {location:?}"));
+                };
+                let line = format!("PE {}: panic in {chare}[{index}].{entry}: {message} (at {at})", got.0);
                 if e.to_string() != line {
                     return Err(format!("expected the report `{line}`, got `{e}`"));
                 }
@@ -269,10 +282,21 @@ impl Expect {
         if out.code != Some(want) {
             return Err(format!("expected exit code {want} ({self:?}), got {:?}", out.code));
         }
-        match self.stderr_texts().iter().find(|t| !out.stderr.contains(t.as_str())) {
-            None => Ok(()),
-            Some(t) => Err(format!("stderr lacks `{t}`")),
+        if let Some(t) = self.stderr_texts().iter().find(|t| !out.stderr.contains(t.as_str())) {
+            return Err(format!("stderr lacks `{t}`"));
         }
+        // A panic is one line from the runtime, and no text of Rust's own
+        // panic handler (mpirun may add its own lines about the abort).
+        if let Expect::Panic { .. } = self {
+            let ours = out.stderr.lines().filter(|l| l.starts_with("chare:")).count();
+            if ours != 1 || out.stderr.contains("panicked at") {
+                return Err(format!(
+                    "expected one `chare:` line and no `panicked at`, got {ours} and:\n{}",
+                    out.stderr
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -26,7 +26,6 @@ use crate::value::{Bytes, Encoded};
 use endpoint::MpiEndpoint;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::io::Write;
 use std::time::Duration;
 
 /// This process's MPI machine, owned by its PE thread.
@@ -172,8 +171,7 @@ impl MpiMachine {
             }
             Some(Err(e)) => {
                 // Print here: MPI_Abort ends this process too.
-                eprintln!("chare: {e}");
-                let _ = std::io::stderr().flush();
+                e.report();
                 let code = e.exit_code();
                 self.ep.borrow().abort(code);
             }
