@@ -1,8 +1,22 @@
 //! Channels: typed, in-order streams between two chares (Charm4Py's
-//! `Channel`). Each side opens its end with `ctx.channel_to(&peer)`; the n-th
-//! channel A opens to B pairs with the n-th channel B opens to A. Values are
-//! moved, never copied, on the local layer. `recv().await` suspends the
-//! calling async entry method until a value arrives.
+//! `Channel`). Values are moved, never copied, on the local layer.
+//! `recv().await` suspends the calling async entry method until a value
+//! arrives.
+//!
+//! Pairing: each side opens its end, and the two ends must name the same
+//! channel:
+//! * `ctx.channel_to(&peer)`: the n-th channel A opens to B this way pairs
+//!   with the n-th channel B opens to A this way (Charm4Py's rule). Enough
+//!   when two chares have one channel between them, or open several in the
+//!   same order.
+//! * `ctx.channel_on(&peer, port)`: the channel A opens to B on `port` pairs
+//!   with the one B opens to A on the same `port`, whatever the order. Use it
+//!   when two chares have several channels whose roles differ on the two
+//!   sides: in a ring of 2, element 0's right neighbour is also its left one,
+//!   and counted channels would pair 0's left with 1's left; naming each link
+//!   (e.g. port = the index of the link's left end) pairs 0's right with 1's
+//!   left. Opening the same port twice gives two handles on one channel.
+//!   Ports and counted channels never pair with each other.
 
 use crate::collection::CollInfo;
 use crate::index::Index;
@@ -41,6 +55,10 @@ pub(crate) fn arrive(pe: &Pe, key: ChanKey, item: Incoming) {
 }
 
 /// One end of a channel carrying values of type `T` in both directions.
+/// Open it with [`Ctx::channel_to`](crate::Ctx::channel_to) (the n-th
+/// channel between two chares pairs with the other side's n-th) or
+/// [`Ctx::channel_on`](crate::Ctx::channel_on) (pairs by port number); see
+/// the module docs for when each is right.
 #[must_use = "a channel does nothing unless values are sent or received on it"]
 pub struct Channel<T> {
     me: Addr,
@@ -66,17 +84,37 @@ impl<T> Clone for Channel<T> {
 
 impl<T> fmt::Debug for Channel<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Channel(#{} to {}[{}])", self.n, self.peer_info.chare, self.peer_index)
+        if self.n >= PORT {
+            write!(f, "Channel(port {} to {}[{}])", self.n - PORT, self.peer_info.chare, self.peer_index)
+        } else {
+            write!(f, "Channel(#{} to {}[{}])", self.n, self.peer_info.chare, self.peer_index)
+        }
     }
 }
 
+/// Channel numbers at and above this are ports ([`Channel::open_port`]);
+/// counted channels are numbered below it.
+const PORT: u32 = 1 << 31;
+
+/// The largest port number of `channel_on` (2^31 - 1).
+pub(crate) const MAX_PORT: u32 = PORT - 1;
+
 impl<T: Serialize + DeserializeOwned + Send + 'static> Channel<T> {
+    /// The channel on `port` between `me` and the peer. Panics if `port`
+    /// exceeds [`MAX_PORT`].
+    pub(crate) fn open_port(me: Addr, peer_index: Index, peer_info: Arc<CollInfo>, port: u32) -> Channel<T> {
+        assert!(port <= MAX_PORT, "channel port {port} is above the largest, {MAX_PORT}");
+        let peer = peer_info.addr_of(&peer_index);
+        Channel { me, peer, peer_index, peer_info, n: PORT | port, _t: PhantomData }
+    }
+
     pub(crate) fn open(me: Addr, peer_index: Index, peer_info: Arc<CollInfo>) -> Channel<T> {
         let peer = peer_info.addr_of(&peer_index);
         let n = with_pe(|pe| {
             let mut counts = pe.chan_counts.borrow_mut();
             let c = counts.entry((me, peer)).or_insert(0);
             let n = *c;
+            assert!(n < PORT, "more than {PORT} channels between two chares");
             *c += 1;
             n
         });

@@ -195,13 +195,31 @@ impl<T: Chare> Ctx<T> {
         Proxy::from_raw(ElemRef { info: self.rt.info.clone(), index: self.index() })
     }
 
-    /// Opens the next channel to `peer` (see [`Channel`]).
+    /// Opens the next channel to `peer`. The n-th channel this element opens
+    /// to `peer` this way pairs with the n-th channel `peer` opens to this
+    /// element this way. When the two sides would open several channels in
+    /// different orders (a ring of two, where the left and right neighbour
+    /// are the same element), use [`Ctx::channel_on`] instead.
     pub fn channel_to<U: Chare, V: Serialize + DeserializeOwned + Send + 'static>(
         &self,
         peer: &Proxy<U>,
     ) -> Channel<V> {
         let raw = peer.raw();
         Channel::open(self.rt.addr(), raw.index, raw.info.clone())
+    }
+
+    /// Opens the channel to `peer` on `port` (0 ..= 2^31 - 1; larger panics):
+    /// it pairs with the channel `peer` opens to this element on the same
+    /// port, in whatever order either side opens its channels. Opening a
+    /// port twice gives two handles on one channel. Ports never pair with
+    /// [`Ctx::channel_to`]'s counted channels.
+    pub fn channel_on<U: Chare, V: Serialize + DeserializeOwned + Send + 'static>(
+        &self,
+        peer: &Proxy<U>,
+        port: u32,
+    ) -> Channel<V> {
+        let raw = peer.raw();
+        Channel::open_port(self.rt.addr(), raw.index, raw.info.clone(), port)
     }
 
     /// Contributes `value` to this collection's next reduction with operation

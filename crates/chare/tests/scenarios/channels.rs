@@ -454,3 +454,47 @@ pub fn large_buffers_cross_pes_intact() -> Scenario {
         })
     })
 }
+
+pub struct RingNode;
+
+#[chare]
+impl RingNode {
+    fn new() -> Self {
+        RingNode
+    }
+
+    /// Sends its index to the right and to the left and returns what came
+    /// from the left and from the right. Each link is a port named after the
+    /// index of its left end, so both ends agree even when the left and the
+    /// right neighbour are the same element (a ring of two).
+    #[entry]
+    async fn exchange(&self, ctx: &Ctx<Self>) -> (usize, usize) {
+        let (me, n) = (ctx.index().i(), ctx.proxy().len());
+        let (left, right) = ((me + n - 1) % n, (me + 1) % n);
+        let to_right: Channel<(char, usize)> = ctx.channel_on(&ctx.proxy().elem(right), me as u32);
+        let to_left: Channel<(char, usize)> = ctx.channel_on(&ctx.proxy().elem(left), left as u32);
+        to_right.send(('r', me));
+        to_left.send(('l', me));
+        let (dir_l, from_left) = to_left.recv().await;
+        let (dir_r, from_right) = to_right.recv().await;
+        // What comes from the left neighbour was sent to its right.
+        assert_eq!((dir_l, dir_r), ('r', 'l'), "element {me}: channels paired crosswise");
+        (from_left, from_right)
+    }
+}
+
+/// Ports pair the links of a ring correctly at every size, two included
+/// (where counted channels pair left with left).
+pub fn ports_pair_a_ring_of_any_size() -> Scenario {
+    Scenario::new(&[1, 2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            for n in [2usize, 3, 5] {
+                let ring = rt.array::<RingNode>(n).create(());
+                let replies: Vec<_> = (0..n).map(|i| ring.elem(i).exchange_ret()).collect();
+                for (i, r) in replies.into_iter().enumerate() {
+                    assert_eq!(r.await, ((i + n - 1) % n, (i + 1) % n), "ring of {n}, element {i}");
+                }
+            }
+        })
+    })
+}

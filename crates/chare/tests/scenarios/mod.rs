@@ -58,6 +58,7 @@ macro_rules! for_each_scenario {
             channels:
                 channel_order_under_load_with_iwait,
                 channels_pair_by_creation_order,
+                ports_pair_a_ring_of_any_size,
                 large_buffers_move_without_copy,
                 large_buffers_cross_pes_intact,
                 plain_buffers_cross_pes_intact,
