@@ -13,7 +13,9 @@
 //! "left": the first channel each opens to the other, so they pair up.
 //! (With `N == 2` the left and right neighbours are the same chare and the
 //! two channels would cross-pair: each side's first channel is its "left".
-//! This example uses `N >= 3`.)
+//! This example uses `N >= 3`. For any `N`, name each link instead:
+//! `ctx.channel_on(&right, i)` and `ctx.channel_on(&left, i - 1 mod N)`
+//! pair by port number, whatever the order.)
 //!
 //! The entry `run` does two things:
 //! 1. a **token** goes once around the ring: element 0 sends it right, each
