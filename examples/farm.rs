@@ -28,6 +28,12 @@
 //!
 //! Run: `cargo run -p chare-examples --release --bin farm -- --pes 4`
 //! Options: `--tasks N` (default 1000), `--steps N` per task (default 150000).
+//!
+//! Messages are the program's own types: [`Task`], [`Outcome`] and [`Report`]
+//! are structs marked `#[message]` (from `chare::prelude`), which derives
+//! serde's `Serialize`/`Deserialize` through the serde that `chare`
+//! re-exports. This package depends on `chare` alone, no `serde`; under
+//! `mpirun` tasks and outcomes cross processes as bytes.
 
 use chare::prelude::*;
 use std::time::Instant;
@@ -46,11 +52,37 @@ fn run_task(id: u32, steps: u64) -> u64 {
     (0..steps).fold(id as u64, |x, _| mix(x))
 }
 
-/// What the master hands back when every task is done: the result of task
-/// `i` at `i`, how many times each task's result came back (1 for every
-/// task), the tasks run by the worker on each PE, and the time spent running
-/// tasks, added up over the workers, in seconds.
-type Report = (Vec<u64>, Vec<u32>, Vec<u32>, f64);
+/// One task, from the master to a worker.
+#[message]
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub id: u32,
+    pub steps: u64,
+}
+
+/// A task's result, from a worker to the master.
+#[message]
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub task: u32,
+    pub value: u64,
+    /// How long the worker ran the task, in seconds.
+    pub busy_s: f64,
+}
+
+/// What the master hands back when every task is done.
+#[message]
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The result of task `i` at `i`.
+    pub results: Vec<u64>,
+    /// How many times each task's result came back (1 for every task).
+    pub times_done: Vec<u32>,
+    /// The tasks run by the worker on each PE.
+    pub tasks_per_pe: Vec<u32>,
+    /// The time spent running tasks, added up over the workers, in seconds.
+    pub busy_s: f64,
+}
 
 pub struct Master {
     steps: u64,
@@ -86,13 +118,13 @@ impl Master {
         self.hand_out(worker);
     }
 
-    /// A worker returns the result of `task` and asks for the next one.
+    /// A worker returns the outcome of a task and asks for the next one.
     #[entry]
-    fn result(&mut self, worker: Proxy<Worker>, task: u32, value: u64, busy_s: f64) {
-        self.results[task as usize] = value;
-        self.times_done[task as usize] += 1;
+    fn result(&mut self, worker: Proxy<Worker>, outcome: Outcome) {
+        self.results[outcome.task as usize] = outcome.value;
+        self.times_done[outcome.task as usize] += 1;
         self.tasks_per_pe[worker.pe()] += 1;
-        self.busy_s += busy_s;
+        self.busy_s += outcome.busy_s;
         self.outstanding -= 1;
         self.hand_out(worker);
     }
@@ -103,12 +135,16 @@ impl Master {
     /// goes to the main task.
     fn hand_out(&mut self, worker: Proxy<Worker>) {
         if (self.next as usize) < self.results.len() {
-            worker.run(self.next, self.steps);
+            worker.run(Task { id: self.next, steps: self.steps });
             self.next += 1;
         } else if self.outstanding == 0 {
             if let Some(done) = self.done.take() {
-                let (results, times_done) = (std::mem::take(&mut self.results), std::mem::take(&mut self.times_done));
-                done.set((results, times_done, std::mem::take(&mut self.tasks_per_pe), self.busy_s));
+                done.set(Report {
+                    results: std::mem::take(&mut self.results),
+                    times_done: std::mem::take(&mut self.times_done),
+                    tasks_per_pe: std::mem::take(&mut self.tasks_per_pe),
+                    busy_s: self.busy_s,
+                });
             }
         }
         // Otherwise nothing is left to hand out: this worker stays idle.
@@ -137,10 +173,10 @@ impl Worker {
 
     /// Runs `task`; the result is also the request for the next one.
     #[entry]
-    fn run(&self, ctx: &Ctx<Self>, task: u32, steps: u64) {
+    fn run(&self, ctx: &Ctx<Self>, task: Task) {
         let t0 = Instant::now();
-        let value = run_task(task, steps);
-        self.master.result(ctx.this(), task, value, t0.elapsed().as_secs_f64());
+        let value = run_task(task.id, task.steps);
+        self.master.result(ctx.this(), Outcome { task: task.id, value, busy_s: t0.elapsed().as_secs_f64() });
     }
 }
 
@@ -166,7 +202,7 @@ fn main() {
         let t0 = Instant::now();
         let workers = rt.group::<Worker>().create((master,));
         workers.start(); // broadcast: every worker asks for its first tasks
-        let (results, times_done, tasks_per_pe, busy_s): Report = done.await;
+        let Report { results, times_done, tasks_per_pe, busy_s } = done.await;
         let elapsed = t0.elapsed().as_secs_f64();
 
         let once = times_done.iter().all(|&n| n == 1);

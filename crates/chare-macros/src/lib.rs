@@ -48,6 +48,49 @@ pub fn entry(_attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Makes a struct or enum a message type: something an entry method, a
+/// future or a channel can carry between processes.
+///
+/// `#[message]` adds serde's `Serialize` and `Deserialize` derives through
+/// the copy of serde that `chare` re-exports (`chare::serde`), so the
+/// program needs no `serde` dependency of its own. It expands to
+///
+/// ```ignore
+/// #[derive(::chare::serde::Serialize, ::chare::serde::Deserialize)]
+/// #[serde(crate = "::chare::serde")]
+/// ```
+///
+/// serde's field and container attributes (`#[serde(skip)]`,
+/// `#[serde(default)]`, ...) work as usual. Entry arguments must also be
+/// `Clone + Send`: derive `Clone` yourself. Example (tested in the `chare`
+/// crate docs, "Values between processes"):
+///
+/// ```ignore
+/// use chare::prelude::*;
+///
+/// #[message]
+/// #[derive(Clone, Debug)]
+/// struct Particle { pos: [f64; 3], id: u64 }
+/// ```
+#[proc_macro_attribute]
+pub fn message(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        return syn::Error::new(Span::call_site(), "#[message] takes no arguments").to_compile_error().into();
+    }
+    let input = parse_macro_input!(item as syn::DeriveInput);
+    if let syn::Data::Union(u) = &input.data {
+        return syn::Error::new(u.union_token.span, "#[message] applies to a struct or an enum, not a union")
+            .to_compile_error()
+            .into();
+    }
+    quote! {
+        #[derive(::chare::serde::Serialize, ::chare::serde::Deserialize)]
+        #[serde(crate = "::chare::serde")]
+        #input
+    }
+    .into()
+}
+
 struct Entry {
     name: syn::Ident,
     is_async: bool,

@@ -90,6 +90,51 @@
 //! is known. Large vectors of numbers should be wrapped in [`Buffer`]
 //! (copy-on-write) or [`SharedBuffer`] (read-only), which the MPI layer sends
 //! as a separate message straight from their memory, without copying.
+//!
+//! Numbers, strings, tuples, `Vec`s, `Option`s, proxies and futures already
+//! are. For your own structs and enums, mark them [`#[message]`](message)
+//! (in the prelude): it derives `Serialize` and `Deserialize` through the
+//! serde that `chare` re-exports as [`chare::serde`](serde), so your
+//! `Cargo.toml` needs `chare` and nothing else. Derive `Clone` yourself (entry
+//! arguments are `Clone + Send`); serde's attributes such as `#[serde(skip)]`
+//! work as usual. `examples/farm.rs` sends its tasks and results this way.
+//!
+//! ```
+//! use chare::prelude::*;
+//!
+//! #[message]
+//! #[derive(Clone, Debug, PartialEq)]
+//! struct Particle { pos: [f64; 2], id: u64 }
+//!
+//! #[derive(Clone, Debug, PartialEq)]
+//! #[message]                           // before or after other derives
+//! enum Shape { Dot, Circle { r: f64 } }
+//!
+//! struct Cell;
+//!
+//! #[chare]
+//! impl Cell {
+//!     fn new() -> Self { Cell }
+//!     #[entry]
+//!     fn shift(&self, p: Particle, s: Shape) -> (Particle, Shape) {
+//!         (Particle { pos: [p.pos[0] + 1.0, p.pos[1]], id: p.id }, s)
+//!     }
+//! }
+//!
+//! let code = chare::Runtime::with_pes(2).run(|rt| async move {
+//!     let cells = rt.array::<Cell>(2).create(());
+//!     let p = Particle { pos: [0.5, 2.0], id: 7 };
+//!     let (q, s) = cells.elem(1).shift_ret(p, Shape::Circle { r: 1.5 }).await;
+//!     assert_eq!(q, Particle { pos: [1.5, 2.0], id: 7 });
+//!     assert_eq!(s, Shape::Circle { r: 1.5 });
+//! });
+//! assert_eq!(code, Ok(0));
+//! ```
+//!
+//! Without the attribute, the same is
+//! `#[derive(chare::serde::Serialize, chare::serde::Deserialize)]` with
+//! `#[serde(crate = "chare::serde")]`. A crate that depends on `serde` itself
+//! can use serde's derives as usual.
 
 // Without the `mpi` feature the wire format (serialisation, registry,
 // attachments) is still compiled and unit-tested, but nothing calls it.
@@ -133,7 +178,11 @@ pub use crate::iwait::{iwait, Iwait};
 pub use crate::object::{Chare, Dispatch};
 pub use crate::proxy::{Array, BroadcastOf, Callback, CollRef, CollectionProxy, ElemRef, EntriesOf, Group, Proxy};
 pub use crate::reduction::{And, Arith, Custom, Gather, Max, Min, Nop, Or, Product, Reducer, Sum, Target};
-pub use chare_macros::{chare, entry};
+pub use chare_macros::{chare, entry, message};
+/// The serde that message types derive through ([`message`] uses it), so a
+/// program needs no `serde` dependency of its own.
+#[doc(no_inline)]
+pub use serde;
 
 /// Used by code that `#[chare]` generates; not part of the API.
 #[doc(hidden)]
@@ -151,9 +200,13 @@ pub mod __private {
 /// Everything a chare program usually needs.
 pub mod prelude {
     pub use crate::{
-        chare, entry, iwait, And, Array, Buffer, Callback, Channel, Chare, CollectionProxy, Ctx, Custom, Future,
-        Gather, Group, Index, Max, Min, Nop, Or, Placement, Product, Proxy, Rt, SharedBuffer, Sum,
+        iwait, And, Array, Buffer, Callback, Channel, Chare, CollectionProxy, Ctx, Custom, Future, Gather, Group,
+        Index, Max, Min, Nop, Or, Placement, Product, Proxy, Rt, SharedBuffer, Sum,
     };
+    // `chare` from the macro crate, not `crate::chare`: that path also names
+    // the private `extern crate self as chare`, which may not be re-exported
+    // (E0365 on nightly).
+    pub use chare_macros::{chare, entry, message};
 }
 
 /// Configures and starts a job, returning how it ended.
@@ -204,13 +257,12 @@ where
     F: FnOnce(Rt) -> Fut + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    scheduler::exit_when_stuck();
     let outcome = Runtime::from_env().and_then(|rt| rt.run(main));
     match outcome {
         Ok(0) => {}
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            e.report();
+            eprintln!("chare: {e}");
             std::process::exit(e.exit_code());
         }
     }
