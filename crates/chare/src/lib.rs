@@ -257,12 +257,13 @@ where
     F: FnOnce(Rt) -> Fut + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
+    scheduler::exit_when_stuck();
     let outcome = Runtime::from_env().and_then(|rt| rt.run(main));
     match outcome {
         Ok(0) => {}
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("chare: {e}");
+            e.report();
             std::process::exit(e.exit_code());
         }
     }
