@@ -156,6 +156,7 @@ impl CollInfo {
     }
 
     /// Panics with a clear message if `ix` is not an element.
+    #[track_caller]
     pub(crate) fn check(&self, ix: &Index) {
         assert!(ix.within(&self.dims), "index [{ix}] is outside {} of shape {:?}", self.chare, self.dims);
     }
@@ -178,6 +179,7 @@ pub struct CollectionBuilder<T: Chare> {
 }
 
 impl<T: Chare> CollectionBuilder<T> {
+    #[track_caller]
     pub(crate) fn array(dims: Index) -> Self {
         let dims: Vec<usize> = dims.as_slice().iter().map(|&d| d as usize).collect();
         assert!(dims.iter().all(|&d| d > 0), "array dimensions must be positive, got {dims:?}");
@@ -189,6 +191,7 @@ impl<T: Chare> CollectionBuilder<T> {
     }
 
     /// Sets the placement map (arrays only; default [`Placement::Block`]).
+    #[track_caller]
     pub fn map(mut self, placement: Placement) -> Self {
         assert!(self.kind == CollKind::Array, "a group's placement is fixed: one element per PE");
         self.placement = placement;
@@ -197,12 +200,14 @@ impl<T: Chare> CollectionBuilder<T> {
 
     /// Creates the collection; calls may be sent at once and are delivered
     /// once each element exists. `init` is cloned for every element.
+    #[track_caller]
     pub fn create(self, init: T::Init) -> CollectionProxy<T> {
         self.start(init, None)
     }
 
     /// Creates the collection and returns a future of its proxy that is
     /// fulfilled once every element has been constructed.
+    #[track_caller]
     pub fn create_awaitable(self, init: T::Init) -> impl std::future::Future<Output = CollectionProxy<T>> {
         let targets = match self.placement {
             Placement::OnPe(_) => 1,
@@ -216,12 +221,13 @@ impl<T: Chare> CollectionBuilder<T> {
         }
     }
 
+    #[track_caller]
     fn start(self, init: T::Init, done: Option<Reply>) -> CollectionProxy<T> {
+        let npes = with_pe(|pe| pe.shared.num_pes());
+        if let Placement::OnPe(p) = self.placement {
+            assert!(p < npes, "cannot place a chare on PE {p}: the job has {npes} PEs");
+        }
         with_pe(|pe| {
-            let npes = pe.shared.num_pes();
-            if let Placement::OnPe(p) = self.placement {
-                assert!(p < npes, "cannot place a chare on PE {p}: the job has {npes} PEs");
-            }
             // Ids must be unique in the whole job: on the MPI layer every
             // process allocates its own, interleaved by PE.
             let k = pe.shared.next_coll.fetch_add(1, Ordering::Relaxed);
@@ -255,10 +261,12 @@ impl<T: Chare> SingleBuilder<T> {
         SingleBuilder { inner: CollectionBuilder::array(Index::from(1)).map(Placement::OnPe(pe)) }
     }
     /// Creates the chare.
+    #[track_caller]
     pub fn create(self, init: T::Init) -> Proxy<T> {
         self.inner.create(init).elem(0)
     }
     /// Creates the chare; the future is fulfilled once it is constructed.
+    #[track_caller]
     pub fn create_awaitable(self, init: T::Init) -> impl std::future::Future<Output = Proxy<T>> {
         let f = self.inner.create_awaitable(init);
         async move { f.await.elem(0) }

@@ -56,6 +56,7 @@ impl Rt {
 
     /// Starts building an array of `T` with the given shape (`n`, `(n, m)`,
     /// `[n, m, k]`, ...): `rt.array::<W>([4, 4]).create((arg,))`.
+    #[track_caller]
     pub fn array<T: Chare>(&self, dims: impl Into<Index>) -> CollectionBuilder<T> {
         CollectionBuilder::array(dims.into())
     }
@@ -85,6 +86,7 @@ impl Rt {
     }
 
     /// The read-only value of type `T`. Panics if it was never set.
+    #[track_caller]
     pub fn readonly<T: Serialize + DeserializeOwned + Send + Sync + 'static>(&self) -> Arc<T> {
         let v = with_pe(|pe| {
             if let Some(v) = pe.readonly.borrow().get(&TypeId::of::<T>()) {

@@ -90,6 +90,7 @@ impl CollRef {
     }
 
     /// Handle to element `ix`; panics if it is outside the collection.
+    #[track_caller]
     pub fn elem(&self, ix: Index) -> ElemRef {
         self.info.check(&ix);
         ElemRef { info: self.info.clone(), index: ix }
@@ -175,6 +176,7 @@ impl<T: Chare> CollectionProxy<T> {
         CollectionProxy { bcast: T::Broadcast::from_raw(raw), _t: PhantomData }
     }
     /// Proxy to element `ix`; panics if `ix` is outside the collection.
+    #[track_caller]
     pub fn elem(&self, ix: impl Into<Index>) -> Proxy<T> {
         Proxy::from_raw(self.bcast.raw().elem(ix.into()))
     }

@@ -115,6 +115,27 @@ pub fn a_panic_ends_the_job_while_another_pe_is_busy() -> Scenario {
     .programs_only()
 }
 
+/// A misuse of the API (an array of size 0) is reported at the user's line,
+/// not inside the runtime (`check_outcome` wants the location in the
+/// scenarios).
+pub fn a_misuse_is_reported_at_the_users_line() -> Scenario {
+    Scenario::new(
+        &[1, 2],
+        Expect::Panic {
+            pe: Some(0),
+            chare: "main",
+            index: "0",
+            entry: "main",
+            message: "array dimensions must be positive, got [0]",
+        },
+        |rt| {
+            Box::pin(async move {
+                let _s = rt.array::<Stuck>(0).create(());
+            })
+        },
+    )
+}
+
 /// A panic after an await in an async entry method is reported the same way.
 pub fn panic_in_an_async_entry_method_is_reported_too() -> Scenario {
     Scenario::new(

@@ -76,6 +76,7 @@ macro_rules! for_each_scenario {
                 deadlock_is_reported_with_what_each_task_waits_on,
                 panic_in_an_entry_method_names_pe_chare_index_and_entry,
                 a_panic_ends_the_job_while_another_pe_is_busy,
+                a_misuse_is_reported_at_the_users_line,
                 panic_in_an_async_entry_method_is_reported_too,
                 abort_ends_the_job_with_its_message;
             fairness:
