@@ -1,16 +1,39 @@
 //! Runtime configuration: one typed place. Precedence: explicit builder call >
 //! program command line (`--pes N`, `+pN`) > environment > default.
 //!
-//! | setting | command line | environment | default |
-//! |---|---|---|---|
-//! | number of PEs | `--pes N`, `+pN` | `CHARE_PES` | number of cores |
-//! | idle policy | | `CHARE_IDLE` = `spin`, `park`, `spin-park` | `spin-park` |
-//! | spin time before parking | | `CHARE_SPIN_US` | 200 us (0 when oversubscribed) |
-//! | pin PE threads to cores | | `CHARE_PIN` = `0`/`1` | on unless oversubscribed |
-//! | deadlock check interval | | `CHARE_QD_MS` | 2 ms |
-//! | machine layer | | `CHARE_MACHINE` = `local`, `mpi` | `mpi` when started by `mpirun`, else `local` |
+//! | setting | command line | environment | range | default |
+//! |---|---|---|---|---|
+//! | number of PEs | `--pes N`, `--pes=N`, `+pN` | `CHARE_PES` | 1 to 4096 ([`MAX_PES`]) | number of cores |
+//! | idle policy | | `CHARE_IDLE` | `spin`, `park`, `spin-park` | `spin-park` |
+//! | spin time before parking | | `CHARE_SPIN_US` | 0 to 1000000 us (1 s, [`MAX_SPIN_US`]) | 200 us (0 when oversubscribed) |
+//! | pin PE threads to cores | | `CHARE_PIN` | `0`/`1` (`no`/`yes`, `false`/`true`) | on unless oversubscribed |
+//! | quiescence and deadlock check interval | | `CHARE_QD_MS` | 1 to 60000 ms (1 min, [`QD_MS_RANGE`]) | 2 ms |
+//! | machine layer | | `CHARE_MACHINE` | `local`, `mpi` | `mpi` when started by `mpirun`, else `local` |
+//! | huge pages for large blocks ([`HugePageAlloc`](crate::HugePageAlloc)) | | `CHARE_HUGEPAGES` | `0`/`off`/`OFF`/`false`/`no` turn it off, anything else leaves it on | on |
 //!
-//! On the MPI layer the PE count is the number of ranks; `--pes` is ignored.
+//! A value outside its range, or one that is not a number, ends the program
+//! (in [`run`](crate::run)) before any PE starts, with one line naming the
+//! setting, the value and the range, and exit status 2
+//! ([`JobError::Config`](crate::JobError::Config)); [`Runtime::from_env`](crate::Runtime::from_env)
+//! returns that error instead. `CHARE_HUGEPAGES` is read by the allocator,
+//! which cannot report errors, so it has no invalid values.
+//!
+//! Why these ranges: a PE is a thread on the local layer, and 4096 threads
+//! are already 8 PEs per hardware thread on the largest single machines
+//! (512 hardware threads), far into oversubscription; more would only add
+//! threads that take turns. Spinning longer than a second before parking is
+//! the `spin` policy in all but name (use `CHARE_IDLE=spin`). The quiescence
+//! interval bounds how late an idle job notices that it is quiescent or
+//! deadlocked: below 1 ms PE 0 would check continuously, and above a minute a
+//! deadlocked job looks hung (a huge value used to disable detection).
+//!
+//! Command-line arguments: the runtime reads only `--pes N`, `--pes=N` and
+//! `+pN`; arguments the runtime does not know are left to the program, and
+//! are not reported. The runtime removes nothing: `std::env::args()` in the
+//! program still sees every argument, `--pes` included.
+//!
+//! On the MPI layer the PE count is the number of ranks; `--pes` is checked
+//! but ignored.
 
 use std::time::Duration;
 
@@ -85,11 +108,32 @@ pub fn ranks_oversubscribed() -> bool {
     local > machine_cores()
 }
 
-fn parse_pes(s: &str, what: &str) -> Result<usize, ConfigError> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if (1..=4096).contains(&n) => Ok(n),
-        _ => Err(ConfigError(format!("{what} must be a PE count from 1 to 4096, got `{s}`"))),
+/// The most PEs a job may have (`--pes`, `+p`, `CHARE_PES`).
+pub const MAX_PES: usize = 4096;
+/// The longest spin before parking, in microseconds (`CHARE_SPIN_US`).
+pub const MAX_SPIN_US: u64 = 1_000_000;
+/// The quiescence and deadlock check interval's range, in milliseconds (`CHARE_QD_MS`).
+pub const QD_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=60_000;
+
+/// Parses a whole number in `range`; the error names the setting, the value
+/// and the range in one line.
+fn parse_in<T>(s: &str, what: &str, unit: &str, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    match s.trim().parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError(format!(
+            "{what} must be {unit} from {} to {}, got `{}`",
+            range.start(),
+            range.end(),
+            s.escape_debug()
+        ))),
     }
+}
+
+fn parse_pes(s: &str, what: &str) -> Result<usize, ConfigError> {
+    parse_in(s, what, "a PE count", 1..=MAX_PES)
 }
 
 impl Config {
@@ -121,7 +165,10 @@ impl Config {
             Some("spin") => IdlePolicy::Spin,
             Some("park") => IdlePolicy::Park,
             Some(other) => {
-                return Err(ConfigError(format!("CHARE_IDLE must be spin, park or spin-park, got `{other}`")))
+                return Err(ConfigError(format!(
+                    "CHARE_IDLE must be spin, park or spin-park, got `{}`",
+                    other.escape_debug()
+                )))
             }
         };
         let mut cfg = Config::with_pes(pes);
@@ -131,7 +178,9 @@ impl Config {
             None if launched => Layer::Mpi,
             None | Some("local") => Layer::Local,
             Some("mpi") => Layer::Mpi,
-            Some(other) => return Err(ConfigError(format!("CHARE_MACHINE must be local or mpi, got `{other}`"))),
+            Some(other) => {
+                return Err(ConfigError(format!("CHARE_MACHINE must be local or mpi, got `{}`", other.escape_debug())))
+            }
         };
         if cfg.layer == Layer::Mpi && !cfg!(feature = "mpi") {
             return Err(ConfigError(
@@ -139,20 +188,24 @@ impl Config {
             ));
         }
         if let Some(v) = var("CHARE_SPIN_US") {
-            let us: u64 =
-                v.parse().map_err(|_| ConfigError(format!("CHARE_SPIN_US must be microseconds, got `{v}`")))?;
+            let us = parse_in(&v, "CHARE_SPIN_US", "microseconds", 0..=MAX_SPIN_US)?;
             cfg.spin = Duration::from_micros(us);
         }
         if let Some(v) = var("CHARE_PIN") {
-            cfg.pin = match v.as_str() {
+            cfg.pin = match v.trim() {
                 "1" | "yes" | "true" => true,
                 "0" | "no" | "false" => false,
-                _ => return Err(ConfigError(format!("CHARE_PIN must be 0 or 1, got `{v}`"))),
+                _ => {
+                    return Err(ConfigError(format!(
+                        "CHARE_PIN must be 0 or 1 (or no/yes, false/true), got `{}`",
+                        v.escape_debug()
+                    )))
+                }
             };
         }
         if let Some(v) = var("CHARE_QD_MS") {
-            let ms: u64 = v.parse().map_err(|_| ConfigError(format!("CHARE_QD_MS must be milliseconds, got `{v}`")))?;
-            cfg.qd_interval = Duration::from_millis(ms.max(1));
+            let ms = parse_in(&v, "CHARE_QD_MS", "milliseconds", QD_MS_RANGE)?;
+            cfg.qd_interval = Duration::from_millis(ms);
         }
         Ok(cfg)
     }
@@ -203,5 +256,74 @@ mod tests {
         assert!(Config::from_sources(&args(&["--pes"]), none).is_err());
         let idle = |k: &str| (k == "CHARE_IDLE").then(|| "nap".to_string());
         assert!(Config::from_sources(&[], idle).is_err());
+    }
+
+    /// The error for `var=value`, with no command-line arguments.
+    fn env_error(var: &str, value: &str) -> String {
+        let e = Config::from_sources(&[], |k| (k == var).then(|| value.to_string())).unwrap_err().0;
+        assert!(!e.contains('\n'), "not one line: {e}");
+        assert!(e.contains(var), "does not name {var}: {e}");
+        e
+    }
+
+    fn env_ok(var: &str, value: &str) -> Config {
+        Config::from_sources(&[], |k| (k == var).then(|| value.to_string())).unwrap()
+    }
+
+    #[test]
+    fn pes_range() {
+        assert_eq!(env_ok("CHARE_PES", "1").pes, 1);
+        assert_eq!(env_ok("CHARE_PES", "4096").pes, MAX_PES);
+        for bad in ["0", "4097", "18446744073709551616", "-1", "four", ""] {
+            let e = env_error("CHARE_PES", bad);
+            assert!(e.contains("from 1 to 4096") && e.contains(&format!("`{bad}`")), "{e}");
+        }
+        let none = |_: &str| None;
+        assert_eq!(Config::from_sources(&args(&["+p4096"]), none).unwrap().pes, 4096);
+        for bad in [&["+p4097"][..], &["--pes", "0"], &["--pes=99999"], &["+p"], &["--pes", "x"]] {
+            let e = Config::from_sources(&args(bad), none).unwrap_err().0;
+            assert!(e.contains("from 1 to 4096") && !e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn spin_range() {
+        assert_eq!(env_ok("CHARE_SPIN_US", "0").spin, Duration::ZERO);
+        assert_eq!(env_ok("CHARE_SPIN_US", "1000000").spin, Duration::from_secs(1));
+        for bad in ["1000001", "18446744073709551615", "-5", "200us", "1e3"] {
+            let e = env_error("CHARE_SPIN_US", bad);
+            assert!(e.contains("from 0 to 1000000") && e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn qd_interval_range() {
+        assert_eq!(env_ok("CHARE_QD_MS", "1").qd_interval, Duration::from_millis(1));
+        assert_eq!(env_ok("CHARE_QD_MS", "60000").qd_interval, Duration::from_secs(60));
+        // The value that used to turn quiescence and deadlock detection off.
+        for bad in ["0", "60001", "18446744073709551615", "99999999999999999999999", "2ms", ""] {
+            let e = env_error("CHARE_QD_MS", bad);
+            assert!(e.contains("from 1 to 60000") && e.contains(&format!("`{bad}`")), "{e}");
+        }
+    }
+
+    #[test]
+    fn switches_and_names() {
+        assert!(env_ok("CHARE_PIN", "1").pin);
+        assert!(!env_ok("CHARE_PIN", "no").pin);
+        env_error("CHARE_PIN", "2");
+        env_error("CHARE_PIN", "on\nof");
+        assert_eq!(env_ok("CHARE_IDLE", "park").idle, IdlePolicy::Park);
+        assert!(env_error("CHARE_IDLE", "nap").contains("spin, park or spin-park"));
+        assert_eq!(env_ok("CHARE_MACHINE", "local").layer, Layer::Local);
+        assert!(env_error("CHARE_MACHINE", "gpu").contains("local or mpi"));
+    }
+
+    #[test]
+    fn unknown_arguments_are_left_to_the_program() {
+        let none = |_: &str| None;
+        let cfg =
+            Config::from_sources(&args(&["--steps", "10", "-v", "+p3", "input.txt", "--pes-file"]), none).unwrap();
+        assert_eq!(cfg.pes, 3);
     }
 }
