@@ -94,7 +94,7 @@
 //! Numbers, strings, tuples, `Vec`s, `Option`s, proxies and futures already
 //! are. For your own structs and enums, mark them [`#[message]`](message)
 //! (in the prelude): it derives `Serialize` and `Deserialize` through the
-//! serde that `chare` re-exports as [`chare::serde`](serde), so your
+//! serde that `chare` re-exports as [`chare::serde`], so your
 //! `Cargo.toml` needs `chare` and nothing else. Derive `Clone` yourself (entry
 //! arguments are `Clone + Send`); serde's attributes such as `#[serde(skip)]`
 //! work as usual. `examples/farm.rs` sends its tasks and results this way.
