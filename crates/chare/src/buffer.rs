@@ -97,9 +97,6 @@ pub(crate) struct OutAttachment {
     pub owner: Box<dyn std::any::Any>,
 }
 
-/// Largest `Buffer` that can cross processes, in bytes (MPI counts are `int`).
-pub(crate) const MAX_ATTACHMENT: usize = i32::MAX as usize;
-
 /// Size and alignment of one attachment, sent ahead of it.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug)]
 pub(crate) struct AttDesc {
@@ -124,9 +121,6 @@ impl RawBuf {
             .map_err(|_| format!("bad attachment layout ({} bytes, alignment {})", d.bytes, d.align))?;
         if d.align > 16 {
             return Err(format!("bad attachment alignment {}", d.align));
-        }
-        if bytes > MAX_ATTACHMENT {
-            return Err(format!("attachment of {bytes} bytes is above the limit of {MAX_ATTACHMENT}"));
         }
         if bytes == 0 {
             return Ok(RawBuf { ptr: std::ptr::null_mut(), layout });

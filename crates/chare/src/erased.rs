@@ -201,6 +201,7 @@ mod tests {
     #[test]
     fn drops_once_inline_and_boxed() {
         #[derive(Serialize)]
+        #[allow(dead_code)] // the fields are held for their drops
         struct Counted(#[serde(skip)] std::cell::Cell<u8>, #[serde(skip)] Option<Rc<()>>);
         // SAFETY (test only): the value never leaves this thread.
         unsafe impl Send for Counted {}
@@ -212,6 +213,7 @@ mod tests {
         drop(taken);
         assert_eq!(Rc::strong_count(&rc), 1);
         #[derive(Serialize)]
+        #[allow(dead_code)] // the fields are held for their drops
         struct Big(#[serde(skip)] Option<Rc<()>>, [u64; 16]);
         // SAFETY (test only): as above.
         unsafe impl Send for Big {}

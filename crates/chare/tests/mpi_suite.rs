@@ -40,6 +40,11 @@ fn mpirun() -> String {
 
 /// Runs the scenario `name` under mpirun with every supported size.
 fn run_mpi(name: &str) {
+    run_mpi_with(name, &[]);
+}
+
+/// As [`run_mpi`], with extra environment variables for every rank.
+fn run_mpi_with(name: &str, env: &[(&str, &str)]) {
     let s = scenarios::get(name);
     if s.local_only {
         eprintln!("{name}: local layer only, not run on MPI");
@@ -62,6 +67,9 @@ fn run_mpi(name: &str) {
             .env("RUST_BACKTRACE", "0")
             // The PE count is the number of ranks.
             .env_remove("CHARE_PES");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let out = {
             let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
             scenarios::run_program(
@@ -95,3 +103,15 @@ macro_rules! mpi_tests {
     };
 }
 for_each_scenario!(mpi_tests);
+
+/// Messages and `Buffer`s longer than MPI's `int` count travel in chunks of
+/// at most 1 GiB. The same code with 4 KiB chunks: large values, buffers
+/// and their order, where every one of them is split.
+#[test]
+fn large_messages_cross_in_chunks() {
+    for name in
+        ["small_and_large_values_keep_their_order", "plain_buffers_cross_pes_intact", "large_buffers_cross_pes_intact"]
+    {
+        run_mpi_with(name, &[("CHARE_MPI_CHUNK", "4096")]);
+    }
+}

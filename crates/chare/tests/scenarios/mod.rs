@@ -105,7 +105,9 @@ pub struct Scenario {
     /// Checks something only the local (threads) layer can offer, such as a
     /// buffer keeping its address while it moves between PEs.
     pub local_only: bool,
-    /// Run only as a program (see [`Scenario::programs_only`]).
+    /// Run only as a program (see [`Scenario::programs_only`]); every MPI
+    /// run is a program, so only the in-process harness reads it.
+    #[allow(dead_code)]
     pub programs_only: bool,
 }
 

@@ -9,10 +9,14 @@
 //!   complete at once: eager protocol). Sends never block the scheduler.
 //! * Receiving: messages up to `EAGER` bytes (tag 0) land in one receive
 //!   that is always posted (`MPI_Irecv`, tested by the scheduler's loop, the
-//!   fast path). A larger message goes as a one-byte notice on tag 0
-//!   ([`LARGE_FOLLOWS`]) followed by the message itself on tag 1, which the
-//!   receiver takes (`MPI_Mprobe` + `MPI_Mrecv`, into a vector of its size)
-//!   when the notice arrives. So every message from one rank to another is
+//!   fast path). A larger message goes as a notice on tag 0 ([`LARGE_FOLLOWS`]
+//!   and the message's length) followed by the message itself on tag 1,
+//!   which the receiver takes (`MPI_Mprobe` + `MPI_Mrecv`, into a vector of
+//!   its size) when the notice arrives.
+//! * Any size: MPI counts are `int`, so a message or attachment longer than
+//!   the chunk size (1 GiB; `CHARE_MPI_CHUNK` for tests) travels as
+//!   consecutive messages of at most that many bytes on its tag, received
+//!   one after the other into one buffer (MPI keeps their order). So every message from one rank to another is
 //!   handed out in send order, whatever its size: MPI orders messages only
 //!   within one tag, and all notices and small messages share tag 0. No
 //!   thread besides the PE touches MPI (MPI is initialised single-threaded).
@@ -45,10 +49,25 @@ const TAG_SMALL: i32 = 0;
 const TAG_LARGE: i32 = 1;
 /// Attachments (`Buffer` memory), each right after its message.
 const TAG_ATT: i32 = 2;
-/// The whole of a small message that announces a large one on `TAG_LARGE`.
-/// No message of the wire format is one byte long starting with it (a
-/// frame starts with its kind, 0-4; see `crate::machine::wire`).
+/// The first byte of a small message that announces a large one on
+/// `TAG_LARGE`; the next 8 are its length (little-endian). No frame of the
+/// wire format starts with it (a frame starts with its kind, 0-4; see
+/// `crate::machine::wire`).
 pub(crate) const LARGE_FOLLOWS: u8 = 0xff;
+/// Length of that notice.
+const NOTICE_LEN: usize = 9;
+
+/// Most bytes in one MPI message (its count is an `int`); longer messages
+/// and attachments go in chunks of this size. `CHARE_MPI_CHUNK` (bytes, at
+/// least 1) sets a smaller size, to test chunking with small messages.
+fn chunk_size() -> usize {
+    const MAX: usize = 1 << 30;
+    std::env::var("CHARE_MPI_CHUNK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .map_or(MAX, |c| c.min(MAX))
+}
 /// Send buffers kept for reuse: at most this many, of at most `SPARE_MAX`
 /// bytes each; new ones start with `SPARE_CAPACITY`.
 const SPARES: usize = 64;
@@ -76,6 +95,8 @@ pub(crate) struct MpiEndpoint {
     /// drive MPI's progress engine, so the hot path (one test of the posted
     /// receive) makes them only every 16th poll.
     polls: u32,
+    /// Most bytes per MPI message ([`chunk_size`]).
+    chunk: usize,
     world: SimpleCommunicator,
     pub rank: usize,
     pub size: usize,
@@ -122,6 +143,7 @@ impl MpiEndpoint {
             posted: None,
             unposted: None,
             polls: 0,
+            chunk: chunk_size(),
             world,
             rank,
             size,
@@ -181,10 +203,46 @@ impl MpiEndpoint {
             // SAFETY: `ptr`/`len` describe memory owned by one of the
             // attachment owners in `keep` (a handle on a buffer's vector,
             // never written while shared); `keep` lives in the in-flight list
-            // until this request completes.
+            // until the requests reading it complete.
             let slice: &'static [u8] = unsafe { std::slice::from_raw_parts(ptr, len) };
-            let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, slice, TAG_ATT);
+            self.send_chunks(to, slice, TAG_ATT, keep.clone());
+        }
+    }
+
+    /// Sends `data` as consecutive messages of at most `chunk` bytes on
+    /// `tag` (one empty message if it is empty); `keep` owns the memory.
+    fn send_chunks(&mut self, to: usize, data: &'static [u8], tag: i32, keep: Rc<Box<dyn Any>>) {
+        let chunks: Vec<&'static [u8]> = if data.is_empty() { vec![data] } else { data.chunks(self.chunk).collect() };
+        for c in chunks {
+            let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, c, tag);
             self.in_flight.push(InFlight { req, buf: None, keep: Some(keep.clone()) });
+        }
+    }
+
+    /// Receives `len` bytes from `from` on `tag` into `ptr`, as the
+    /// consecutive chunks [`Self::send_chunks`] sent.
+    fn recv_chunks(&mut self, from: usize, tag: i32, ptr: *mut u8, len: usize) -> Result<(), String> {
+        let mut off = 0;
+        loop {
+            let want = (len - off).min(self.chunk);
+            let (msg, status) = self.world.process_at_rank(from as i32).matched_probe_with_tag(tag);
+            let n = status.count(u8::equivalent_datatype());
+            if n < 0 || n as usize != want {
+                // Receive it anyway (into a scratch vector) so it does not linger.
+                let _ = (msg, status).matched_receive_vec::<u8>();
+                return Err(format!("a part of {n} bytes where {want} of {len} were announced"));
+            }
+            if want > 0 {
+                // SAFETY: `off + want <= len`: the range is inside the `len`
+                // bytes at `ptr` the caller provides.
+                msg.matched_receive_into(&mut RawRecv { ptr: unsafe { ptr.add(off) }, len: want });
+            } else {
+                let _ = (msg, status).matched_receive_vec::<u8>();
+            }
+            off += want;
+            if off >= len {
+                return Ok(());
+            }
         }
     }
 
@@ -193,43 +251,47 @@ impl MpiEndpoint {
     /// it). The memory may be uninitialised: MPI writes it through a raw
     /// pointer, and only after its length was checked to be exactly `len`.
     pub(crate) fn recv_attachment(&mut self, from: usize, ptr: *mut u8, len: usize) -> Result<(), String> {
-        let (msg, status) = self.world.process_at_rank(from as i32).matched_probe_with_tag(TAG_ATT);
-        let n = status.count(u8::equivalent_datatype());
-        if n < 0 || n as usize != len {
-            // Receive it anyway (into a scratch vector) so it does not linger.
-            let _ = (msg, status).matched_receive_vec::<u8>();
-            return Err(format!("attachment of {n} bytes where {len} were announced"));
-        }
-        if len > 0 {
-            msg.matched_receive_into(&mut RawRecv { ptr, len });
-        } else {
-            let _ = (msg, status).matched_receive_vec::<u8>();
-        }
-        Ok(())
+        self.recv_chunks(from, TAG_ATT, ptr, len).map_err(|e| format!("attachment: {e}"))
     }
 
     fn send_header(&mut self, to: usize, bytes: Vec<u8>, start: usize) {
         let msg = &bytes[start..];
-        let tag = if msg.len() <= EAGER { TAG_SMALL } else { TAG_LARGE };
-        if tag == TAG_LARGE {
-            // The notice, in order with the small messages; a static byte.
-            static NOTICE: [u8; 1] = [LARGE_FOLLOWS];
-            let to_rank = self.world.process_at_rank(to as i32);
-            if let Err(req) = to_rank.immediate_send_with_tag(StaticScope, &NOTICE[..], TAG_SMALL).test() {
-                self.in_flight.push(InFlight { req, buf: None, keep: None });
-            }
+        if msg.len() > EAGER {
+            return self.send_large(to, bytes, start);
         }
         // SAFETY: the slice points into `bytes`' heap memory, which does not
         // move when the Vec does; the Vec is kept (unchanged) in the in-flight
         // list, or here, until the request that reads it has completed
         // (`progress`, `flush` leaks it if it never does).
         let shared: &'static [u8] = unsafe { std::slice::from_raw_parts(msg.as_ptr(), msg.len()) };
-        let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, shared, tag);
+        let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, shared, TAG_SMALL);
         match req.test() {
             // Small messages are usually sent at once (eager protocol).
             Ok(_) => self.recycle(bytes),
             Err(req) => self.in_flight.push(InFlight { req, buf: Some(bytes), keep: None }),
         }
+        if self.in_flight.len() >= 64 {
+            self.progress();
+        }
+    }
+
+    /// A message above `EAGER` bytes: its notice (in order with the small
+    /// messages), then the message in chunks on `TAG_LARGE`.
+    fn send_large(&mut self, to: usize, bytes: Vec<u8>, start: usize) {
+        let len = (bytes.len() - start) as u64;
+        let mut notice = Vec::with_capacity(NOTICE_LEN);
+        notice.push(LARGE_FOLLOWS);
+        notice.extend_from_slice(&len.to_le_bytes());
+        // SAFETY: as in `send_header`: the notice's heap memory stays in the
+        // in-flight list, unchanged, until its request completed.
+        let n: &'static [u8] = unsafe { std::slice::from_raw_parts(notice.as_ptr(), notice.len()) };
+        let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, n, TAG_SMALL);
+        self.in_flight.push(InFlight { req, buf: Some(notice), keep: None });
+        // SAFETY: the slice points into `bytes`' heap memory, which `keep`
+        // owns (unchanged) until every chunk's request completed.
+        let data: &'static [u8] = unsafe { std::slice::from_raw_parts(bytes.as_ptr().add(start), len as usize) };
+        let keep: Rc<Box<dyn Any>> = Rc::new(Box::new(bytes));
+        self.send_chunks(to, data, TAG_LARGE, keep);
         if self.in_flight.len() >= 64 {
             self.progress();
         }
@@ -265,7 +327,10 @@ impl MpiEndpoint {
     /// message arrived: handling the message (and usually sending the reply
     /// it causes) comes first, so posting is not on a ping-pong's critical
     /// path. A message arriving meanwhile waits in MPI's unexpected queue.
-    pub(crate) fn try_recv_with<R>(&mut self, read: impl FnOnce(&[u8]) -> R) -> Option<(usize, R)> {
+    pub(crate) fn try_recv_with<R>(
+        &mut self,
+        read: impl FnOnce(&[u8]) -> Result<R, String>,
+    ) -> Option<(usize, Result<R, String>)> {
         if let Some(buf) = self.unposted.take() {
             self.post(buf);
         }
@@ -278,15 +343,16 @@ impl MpiEndpoint {
                     // `buf` and no longer uses it until it is posted again
                     // (next call).
                     let bytes = unsafe { &(&(*buf))[..n] };
-                    let r = if bytes == [LARGE_FOLLOWS] {
+                    let r = if bytes.len() == NOTICE_LEN && bytes[0] == LARGE_FOLLOWS {
                         // The large message was sent right after its notice.
-                        let (msg, status) = self.world.process_at_rank(source).matched_probe_with_tag(TAG_LARGE);
-                        let (large, _) = (msg, status).matched_receive_vec::<u8>();
-                        read(&large)
+                        let len = u64::from_le_bytes(bytes[1..].try_into().expect("8 bytes"));
+                        self.unposted = Some(buf);
+                        self.recv_large(source as usize, len).and_then(|large| read(&large))
                     } else {
-                        read(bytes)
+                        let r = read(bytes);
+                        self.unposted = Some(buf);
+                        r
                     };
-                    self.unposted = Some(buf);
                     return Some((source as usize, r));
                 }
                 Err(req) => self.posted = Some(Posted { req, buf }),
@@ -302,8 +368,20 @@ impl MpiEndpoint {
     }
 
     /// The next message that arrived, with its source rank.
-    pub(crate) fn try_recv(&mut self) -> Option<(usize, Vec<u8>)> {
-        self.try_recv_with(|b| b.to_vec())
+    pub(crate) fn try_recv(&mut self) -> Option<(usize, Result<Vec<u8>, String>)> {
+        self.try_recv_with(|b| Ok(b.to_vec()))
+    }
+
+    /// Receives the `len`-byte message announced by a notice from `from`.
+    fn recv_large(&mut self, from: usize, len: u64) -> Result<Vec<u8>, String> {
+        let len = usize::try_from(len).map_err(|_| format!("a message of {len} bytes"))?;
+        let mut v: Vec<u8> = Vec::new();
+        v.try_reserve_exact(len).map_err(|_| format!("cannot allocate {len} bytes for a message"))?;
+        self.recv_chunks(from, TAG_LARGE, v.as_mut_ptr(), len)?;
+        // SAFETY: `recv_chunks` returned Ok: MPI wrote all `len` bytes of
+        // the reserved capacity.
+        unsafe { v.set_len(len) };
+        Ok(v)
     }
 
     /// Waits (up to `limit`) for outstanding sends, so that MPI can finalise.

@@ -85,24 +85,8 @@ impl MpiMachine {
         out.resize(HEAD_ROOM, 0);
         let (w, att) = crate::buffer::collecting(|| msg.encode(&mut out));
         let wire = w?;
-        if let Some(a) = att.iter().find(|a| a.bytes > crate::buffer::MAX_ATTACHMENT) {
-            return Err(format!(
-                "a Buffer of {} bytes is above the limit of {} bytes between processes",
-                a.bytes,
-                crate::buffer::MAX_ATTACHMENT
-            ));
-        }
         let descs = att.iter().map(|a| AttDesc { bytes: a.bytes as u64, align: a.align as u32 }).collect();
         let (bytes, start) = put_frame(&Frame { att: descs, wire }, out)?;
-        // MPI counts are `int`: a larger message cannot be sent whole.
-        let len = bytes.len() - start;
-        if len > crate::buffer::MAX_ATTACHMENT {
-            return Err(format!(
-                "a message of {len} bytes is above the limit of {} bytes between processes \
-                 (large data belongs in a Buffer or SharedBuffer)",
-                crate::buffer::MAX_ATTACHMENT
-            ));
-        }
         let slices = att.iter().map(|a| (a.ptr, a.bytes)).collect();
         // The attachments' memory lives in their owners, kept until the
         // sends complete.
