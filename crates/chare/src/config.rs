@@ -10,6 +10,7 @@
 //! | quiescence and deadlock check interval | | `CHARE_QD_MS` | 1 to 60000 ms (1 min, [`QD_MS_RANGE`]) | 2 ms |
 //! | machine layer | | `CHARE_MACHINE` | `local`, `mpi` | `mpi` when started by `mpirun`, else `local` |
 //! | huge pages for large blocks ([`HugePageAlloc`](crate::HugePageAlloc)) | | `CHARE_HUGEPAGES` | `0`/`off`/`OFF`/`false`/`no` turn it off, anything else leaves it on | on |
+//! | largest MPI message; longer ones go in parts (for tests of that path) | | `CHARE_MPI_CHUNK` | 1 to 1073741824 bytes (1 GiB); larger or not a number: 1 GiB | 1 GiB |
 //!
 //! A value outside its range, or one that is not a number, ends the program
 //! (in [`run`](crate::run)) before any PE starts, with one line naming the
@@ -36,6 +37,18 @@
 //! but ignored.
 
 use std::time::Duration;
+
+/// Most bytes in one MPI message: MPI counts are `int`, so longer messages
+/// and `Buffer`s travel in parts of this size. `CHARE_MPI_CHUNK` makes it
+/// smaller (the tests use 4 KiB to cover the path with small messages).
+pub(crate) fn mpi_chunk_bytes() -> usize {
+    const MAX: usize = 1 << 30;
+    std::env::var("CHARE_MPI_CHUNK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .map_or(MAX, |c| c.min(MAX))
+}
 
 /// What an idle PE does while it has nothing to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -57,17 +57,6 @@ pub(crate) const LARGE_FOLLOWS: u8 = 0xff;
 /// Length of that notice.
 const NOTICE_LEN: usize = 9;
 
-/// Most bytes in one MPI message (its count is an `int`); longer messages
-/// and attachments go in chunks of this size. `CHARE_MPI_CHUNK` (bytes, at
-/// least 1) sets a smaller size, to test chunking with small messages.
-fn chunk_size() -> usize {
-    const MAX: usize = 1 << 30;
-    std::env::var("CHARE_MPI_CHUNK")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&c| c > 0)
-        .map_or(MAX, |c| c.min(MAX))
-}
 /// Send buffers kept for reuse: at most this many, of at most `SPARE_MAX`
 /// bytes each; new ones start with `SPARE_CAPACITY`.
 const SPARES: usize = 64;
@@ -95,7 +84,7 @@ pub(crate) struct MpiEndpoint {
     /// drive MPI's progress engine, so the hot path (one test of the posted
     /// receive) makes them only every 16th poll.
     polls: u32,
-    /// Most bytes per MPI message ([`chunk_size`]).
+    /// Most bytes per MPI message (`config::mpi_chunk_bytes`).
     chunk: usize,
     world: SimpleCommunicator,
     pub rank: usize,
@@ -143,7 +132,7 @@ impl MpiEndpoint {
             posted: None,
             unposted: None,
             polls: 0,
-            chunk: chunk_size(),
+            chunk: crate::config::mpi_chunk_bytes(),
             world,
             rank,
             size,
