@@ -5,6 +5,7 @@
 #   - the runtime's feature suite on the local layer (threads, in-process and
 #     as programs) and on the MPI layer (the same scenarios under
 #     mpirun -np 2 and -np 4), the examples, chare-bench with its MPI models;
+#   - the local feature suite again with CHARE_CHECK_SERDE=1;
 #   - the loom model of the local layer's sleep protocol.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,5 +13,8 @@ source scripts/setup-mpi.sh
 features="chare/mpi,chare-bench/mpi,chare-examples/mpi"
 cargo build --workspace --all-targets --release --locked --features "$features"
 cargo test --workspace --release --locked --features "$features" -- --test-threads=2
+# The feature suite once more in the check mode: every value within a
+# process also goes through the wire format (see the config module).
+CHARE_CHECK_SERDE=1 cargo test -p chare --release --locked --features chare/mpi --test rt_suite -- --test-threads=2
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
     cargo test -p chare --release --locked --lib loom

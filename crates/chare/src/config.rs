@@ -10,6 +10,7 @@
 //! | quiescence and deadlock check interval | | `CHARE_QD_MS` | 1 to 60000 ms (1 min, [`QD_MS_RANGE`]) | 2 ms |
 //! | machine layer | | `CHARE_MACHINE` | `local`, `mpi` | `mpi` when started by `mpirun`, else `local` |
 //! | huge pages for large blocks ([`HugePageAlloc`](crate::HugePageAlloc)) | | `CHARE_HUGEPAGES` | `0`/`off`/`OFF`/`false`/`no` turn it off, anything else leaves it on | on |
+//! | check mode: entry calls and channel values within a process go through the wire format and back (a value MPI could not move fails on one machine too) | | `CHARE_CHECK_SERDE` | `0`/`1` (`no`/`yes`, `false`/`true`) | 0 |
 //! | largest MPI message; longer ones go in parts (for tests of that path) | | `CHARE_MPI_CHUNK` | 1 to 1073741824 bytes (1 GiB); larger or not a number: 1 GiB | 1 GiB |
 //!
 //! A value outside its range, or one that is not a number, ends the program
@@ -85,6 +86,11 @@ pub struct Config {
     pub pin: bool,
     /// How often PE 0 checks for quiescence while idle.
     pub qd_interval: Duration,
+    /// Pass every entry call and channel value within the process through
+    /// the wire format and back (`CHARE_CHECK_SERDE=1`), so that values the
+    /// MPI layer could not move fail on a laptop too. Off by default: it
+    /// copies every value.
+    pub check_serde: bool,
 }
 
 /// A configuration error: the message is one line for the user.
@@ -216,6 +222,18 @@ impl Config {
                 }
             };
         }
+        if let Some(v) = var("CHARE_CHECK_SERDE") {
+            cfg.check_serde = match v.trim() {
+                "1" | "yes" | "true" => true,
+                "0" | "no" | "false" => false,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "CHARE_CHECK_SERDE must be 0 or 1 (or no/yes, false/true), got `{}`",
+                        v.escape_debug()
+                    )))
+                }
+            };
+        }
         if let Some(v) = var("CHARE_QD_MS") {
             let ms = parse_in(&v, "CHARE_QD_MS", "milliseconds", QD_MS_RANGE)?;
             cfg.qd_interval = Duration::from_millis(ms);
@@ -234,6 +252,7 @@ impl Config {
             spin: if oversubscribed { Duration::ZERO } else { Duration::from_micros(200) },
             pin: !oversubscribed,
             qd_interval: Duration::from_millis(2),
+            check_serde: false,
         }
     }
 

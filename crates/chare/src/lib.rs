@@ -160,6 +160,7 @@ mod reduction;
 mod registry;
 mod route;
 mod scheduler;
+mod ser_error;
 mod unwind;
 mod value;
 

@@ -19,6 +19,7 @@ use crate::reduction::Contribution;
 use crate::route::Outgoing;
 use crate::scheduler::Pe;
 use crate::value::{Encoded, Value};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Identifies a collection in a job. Id 0 is the main task's pseudo-collection.
@@ -33,13 +34,23 @@ pub(crate) struct Addr {
 }
 
 /// Names one direction of one channel: the `n`-th channel that `from` opened
-/// towards `to`. Both ends count their channels to each peer, so the n-th
+/// towards `to` (or its port, for `n` at or above 2^31). Both ends count their channels to each peer, so the n-th
 /// channel A opens to B pairs with the n-th B opens to A.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ChanKey {
     pub from: Addr,
     pub to: Addr,
     pub n: u32,
+}
+
+impl std::fmt::Display for ChanKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "channel from collection {} element #{} to collection {} element #{}",
+            self.from.coll, self.from.lin, self.to.coll, self.to.lin
+        )
+    }
 }
 
 /// A type-erased value moved between PEs of one process.
@@ -117,15 +128,29 @@ impl Msg {
 pub(crate) struct EntryCall<T> {
     pub to: Addr,
     pub msg: T,
+    /// The chare type's name and the entry's name (for error reports).
+    pub chare: &'static str,
+    pub entry: fn(&T) -> &'static str,
 }
 
-impl<T: Serialize + Send + 'static> Outgoing for EntryCall<T> {
+impl<T: Serialize + DeserializeOwned + Send + 'static> Outgoing for EntryCall<T> {
     #[inline]
     fn into_msg(self) -> Msg {
         Msg::Entry { to: self.to, body: Erased::new(self.msg) }
     }
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
-        crate::value::encode_into(&self.msg, out).map(|()| Wire::Entry { to: self.to })
+        crate::value::encode_into(&self.msg, out)
+            .map(|()| Wire::Entry { to: self.to })
+            .map_err(|e| format!("entry {}.{}: {e}", self.chare, (self.entry)(&self.msg)))
+    }
+    fn checked(mut self) -> Result<Self, String> {
+        match crate::value::round_trip(&self.msg) {
+            Ok(m) => {
+                self.msg = m;
+                Ok(self)
+            }
+            Err(e) => Err(format!("entry {}.{}: {e}", self.chare, (self.entry)(&self.msg))),
+        }
     }
 }
 
@@ -135,13 +160,24 @@ pub(crate) struct ChannelValue<T> {
     pub value: T,
 }
 
-impl<T: Serialize + Send + 'static> Outgoing for ChannelValue<T> {
+impl<T: Serialize + DeserializeOwned + Send + 'static> Outgoing for ChannelValue<T> {
     #[inline]
     fn into_msg(self) -> Msg {
         Msg::Channel { key: self.key, body: Erased::new(self.value) }
     }
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
-        crate::value::encode_into(&self.value, out).map(|()| Wire::Channel { key: self.key })
+        crate::value::encode_into(&self.value, out)
+            .map(|()| Wire::Channel { key: self.key })
+            .map_err(|e| format!("{}: {e}", self.key))
+    }
+    fn checked(mut self) -> Result<Self, String> {
+        match crate::value::round_trip(&self.value) {
+            Ok(v) => {
+                self.value = v;
+                Ok(self)
+            }
+            Err(e) => Err(format!("{}: {e}", self.key)),
+        }
     }
 }
 
@@ -155,8 +191,13 @@ impl Outgoing for Msg {
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
         match self {
             Msg::Entry { to, body } => body.encode_into(out).map(|()| Wire::Entry { to: *to }),
-            Msg::Broadcast { coll, body } => body.encode_into(out).map(|()| Wire::Broadcast { coll: *coll }),
-            Msg::Future { id, value } => value.encode_into(out).map(|()| Wire::Future { id: *id }),
+            Msg::Broadcast { coll, body } => body
+                .encode_into(out)
+                .map(|()| Wire::Broadcast { coll: *coll })
+                .map_err(|e| format!("broadcast to collection {coll}: {e}")),
+            Msg::Future { id, value } => {
+                value.encode_into(out).map(|()| Wire::Future { id: *id }).map_err(|e| format!("future #{id}: {e}"))
+            }
             Msg::Channel { key, body } => body.encode_into(out).map(|()| Wire::Channel { key: *key }),
             Msg::Reduce(c) => c.to_wire().map(|c| Wire::Reduce(Box::new(c))),
             Msg::EntryBytes(_)

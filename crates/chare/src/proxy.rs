@@ -35,7 +35,7 @@ impl ElemRef {
     #[inline]
     pub fn send<T: Chare>(&self, msg: T::Msg) {
         let to = locate(&self.info, &self.index);
-        with_pe(|pe| pe.post(to, EntryCall { to: self.addr(), msg }));
+        with_pe(|pe| pe.post(to, EntryCall { to: self.addr(), msg, chare: T::NAME, entry: T::entry_name }));
     }
 
     #[inline]

@@ -48,6 +48,12 @@ pub(crate) trait Outgoing: Sized + 'static {
     /// routing header, for another process. The `Buffer`s inside are
     /// collected by the caller as attachments.
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String>;
+    /// The message with its value passed through the wire format and back
+    /// (`CHARE_CHECK_SERDE`, within the process). Messages without a typed
+    /// value of the user's come back as they are.
+    fn checked(self) -> Result<Self, String> {
+        Ok(self)
+    }
 }
 
 /// The PE element `index` of collection `info` lives on.
@@ -73,7 +79,16 @@ impl Pe {
     #[inline]
     pub(crate) fn post<M: Outgoing>(&self, to: usize, m: M) {
         self.count_sent();
-        match self.route(to) {
+        let route = self.route(to);
+        let m = if self.shared.cfg.check_serde && route != Route::Remote {
+            match m.checked() {
+                Ok(m) => m,
+                Err(e) => return self.fail_usage(format!("CHARE_CHECK_SERDE: {e}")),
+            }
+        } else {
+            m
+        };
+        match route {
             Route::Here => self.machine.push_own(self.id, m.into_msg()),
             Route::Process => self.machine.send_local(to, m.into_msg()),
             Route::Remote => self.send_remote(to, m),

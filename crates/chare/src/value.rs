@@ -38,8 +38,18 @@ impl<T: Serialize + Send + 'static> Value for T {
 pub(crate) fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, String> {
     // Start with room for a small message: growing from empty reallocates
     // several times (measured: 3 % of a small-message ping-pong in realloc).
-    postcard::to_extend(v, Vec::with_capacity(128))
-        .map_err(|e| format!("cannot serialise {}: {e}", std::any::type_name::<T>()))
+    postcard::to_extend(v, Vec::with_capacity(128)).map_err(|e| encode_error(v, e))
+}
+
+/// The report of a failed serialisation: the type, and the text of the
+/// type's own error when it raised one (postcard drops that text).
+#[cold]
+fn encode_error<T: Serialize + ?Sized>(v: &T, e: postcard::Error) -> String {
+    let why = match e {
+        postcard::Error::SerdeSerCustom => crate::ser_error::custom_text(v).unwrap_or_else(|| e.to_string()),
+        e => e.to_string(),
+    };
+    format!("cannot serialise {}: {why}", std::any::type_name::<T>())
 }
 
 /// Serialises `v` at the end of `out` (which is left empty on error).
@@ -49,8 +59,33 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) -> Re
             *out = b;
             Ok(())
         }
-        Err(e) => Err(format!("cannot serialise {}: {e}", std::any::type_name::<T>())),
+        Err(e) => Err(encode_error(v, e)),
     }
+}
+
+/// `v` through the wire format and back, `Buffer`s included (their bytes
+/// copied as the MPI layer would move them): what the receiving process
+/// would get. For `CHARE_CHECK_SERDE`.
+pub(crate) fn round_trip<T: Serialize + DeserializeOwned>(v: &T) -> Result<T, String> {
+    let mut out = Vec::new();
+    let (r, att) = crate::buffer::collecting(|| encode_into(v, &mut out));
+    r?;
+    let mut raws = Vec::with_capacity(att.len());
+    for a in &att {
+        let mut raw =
+            crate::buffer::RawBuf::alloc(crate::buffer::AttDesc { bytes: a.bytes as u64, align: a.align as u32 })?;
+        let (dst, len) = raw.as_mut_ptr();
+        if len > 0 {
+            // SAFETY: `a.ptr` points at `a.bytes` readable bytes owned by
+            // `a.owner` (alive in `att`); `dst` at `len == a.bytes` writable
+            // bytes of a fresh allocation; the two do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(a.ptr, dst, len) };
+        }
+        raws.push(raw);
+    }
+    Encoded { bytes: Bytes::from_vec(out), att: raws }
+        .decode::<T>()
+        .map_err(|e| format!("a {} does not come back from the wire format: {e}", std::any::type_name::<T>()))
 }
 
 /// Deserialises a `T`; trailing bytes are an error too.

@@ -33,7 +33,10 @@ fn run_once(s: &Scenario, pes: usize) -> Result<Result<i32, chare::JobError>, St
     let job = std::thread::Builder::new()
         .name(format!("job {} on {pes} PEs", s.name))
         .spawn(move || {
-            let _ = tx.send(chare::Runtime::with_pes(pes).run(main));
+            // The check mode of the suite's second pass (scripts/test.sh).
+            let mut cfg = chare::Config::with_pes(pes);
+            cfg.check_serde = check_mode();
+            let _ = tx.send(chare::Runtime::with_config(cfg).run(main));
         })
         .expect("start the job's thread");
     match rx.recv_timeout(LIMIT) {
@@ -58,6 +61,10 @@ fn run_local(name: &str) {
     let s = scenarios::get(name);
     if s.programs_only {
         eprintln!("{name}: run as a program only");
+        return;
+    }
+    if s.across_processes && !check_mode() {
+        eprintln!("{name}: needs values to cross processes (or CHARE_CHECK_SERDE=1)");
         return;
     }
     let mut failures = Vec::new();
@@ -95,9 +102,18 @@ fn run_child(name: &str, pes: &str) -> scenarios::ProgramOutput {
     scenarios::run_program(cmd, LIMIT, "cannot start the test binary")
 }
 
+/// Whether the suite runs in the check mode (scripts/test.sh's second pass).
+fn check_mode() -> bool {
+    std::env::var("CHARE_CHECK_SERDE").is_ok_and(|v| v == "1")
+}
+
 /// Runs the scenario `name` as a whole program and checks its exit code and stderr.
 fn run_as_program(name: &str) {
     let s = scenarios::get(name);
+    if s.across_processes && !check_mode() {
+        eprintln!("{name}: needs values to cross processes (or CHARE_CHECK_SERDE=1)");
+        return;
+    }
     let p = program_pes(&s);
     let out = run_child(name, &p.to_string());
     if let Err(e) = s.expect.check_program(&out) {

@@ -435,7 +435,11 @@ pub fn large_buffers_move_without_copy() -> Scenario {
         Box::pin(async move {
             let b = rt.array::<Big>(2).create(());
             let (f0, f1) = (b.elem(0).pingpong_ret(20), b.elem(1).pingpong_ret(20));
-            assert_eq!(f0.await, 20, "element 0 got its own buffer back every time");
+            // The check mode copies every value through the wire format on
+            // purpose: then the buffer comes back intact but not itself.
+            let copies = std::env::var("CHARE_CHECK_SERDE").is_ok_and(|v| v == "1");
+            let same = f0.await;
+            assert_eq!(same, if copies { 0 } else { 20 }, "element 0 got its own buffer back every time");
             f1.await;
         })
     })

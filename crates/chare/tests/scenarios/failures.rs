@@ -6,6 +6,22 @@ use chare::prelude::*;
 
 pub struct Stuck;
 
+/// A value whose `Serialize` refuses (as a type with an invariant might).
+#[derive(Clone)]
+pub struct Refusing;
+
+impl serde::Serialize for Refusing {
+    fn serialize<S: serde::Serializer>(&self, _s: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("a Refusing value refuses to travel"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Refusing {
+    fn deserialize<D: serde::Deserializer<'de>>(_d: D) -> Result<Self, D::Error> {
+        Ok(Refusing)
+    }
+}
+
 #[chare]
 impl Stuck {
     fn new() -> Self {
@@ -31,6 +47,8 @@ impl Stuck {
         let v = f.await;
         panic!("async failure after {v}");
     }
+    #[entry]
+    fn accept(&self, _v: Refusing) {}
     #[entry]
     fn give_up(&self, ctx: &Ctx<Self>) {
         ctx.abort("cannot continue");
@@ -134,6 +152,20 @@ pub fn a_misuse_is_reported_at_the_users_line() -> Scenario {
             })
         },
     )
+}
+
+/// A value whose `Serialize` fails, sent to another process (or through the
+/// local check mode): the job ends with one line naming the entry and the
+/// type's own error text.
+pub fn a_value_that_cannot_be_serialised_is_reported_with_its_text() -> Scenario {
+    Scenario::new(&[2, 4], Expect::Usage("entry Stuck.accept: cannot serialise"), |rt| {
+        Box::pin(async move {
+            let s = rt.array::<Stuck>(2).map(Placement::RoundRobin).create(());
+            s.elem(1).accept(Refusing);
+            std::future::pending::<()>().await;
+        })
+    })
+    .across_processes()
 }
 
 /// A panic after an await in an async entry method is reported the same way.

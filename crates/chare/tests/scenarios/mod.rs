@@ -78,7 +78,8 @@ macro_rules! for_each_scenario {
                 a_panic_ends_the_job_while_another_pe_is_busy,
                 a_misuse_is_reported_at_the_users_line,
                 panic_in_an_async_entry_method_is_reported_too,
-                abort_ends_the_job_with_its_message;
+                abort_ends_the_job_with_its_message,
+                a_value_that_cannot_be_serialised_is_reported_with_its_text;
             fairness:
                 a_call_from_another_pe_is_not_starved_by_a_busy_local_ping_pong,
                 calls_from_several_callers_are_not_starved_by_a_busy_local_ping_pong;
@@ -109,6 +110,10 @@ pub struct Scenario {
     /// run is a program, so only the in-process harness reads it.
     #[allow(dead_code)]
     pub programs_only: bool,
+    /// See [`Scenario::across_processes`]; the local harnesses skip it unless
+    /// the check mode is on.
+    #[allow(dead_code)]
+    pub across_processes: bool,
 }
 
 /// How a job must end.
@@ -132,7 +137,14 @@ pub enum Expect {
 impl Scenario {
     /// A scenario valid on every layer; [`all`] gives it its name.
     pub fn new(pes: &'static [usize], expect: Expect, run: Main) -> Scenario {
-        Scenario { name: "", pes, run, expect, local_only: false, programs_only: false }
+        Scenario { name: "", pes, run, expect, local_only: false, programs_only: false, across_processes: false }
+    }
+
+    /// Marks the scenario as needing values to cross processes (the MPI
+    /// layer), or the local layer's check mode (`CHARE_CHECK_SERDE=1`),
+    /// which passes them through the wire format too.
+    pub fn across_processes(self) -> Scenario {
+        Scenario { across_processes: true, ..self }
     }
 
     /// Runs the scenario only as whole programs (local layer and MPI), not
