@@ -19,27 +19,287 @@
 //!    elements ran the method.
 //!
 //! The first parameter after `self` (or the first parameter of `new`) is the
-//! context when its type is `&Ctx<..>`; it may be left out.
+//! context when its type is `&Ctx<..>`; it may be left out. The generated
+//! types are `pub` with `private_interfaces` allowed, or get the visibility
+//! given as `#[chare(VIS)]`. The user-facing reference is the docs of
+//! [`macro@chare`] and [`macro@entry`].
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
 use syn::{parse_macro_input, spanned::Spanned, FnArg, ImplItem, ImplItemFn, ItemImpl, ReturnType, Type};
 
-/// Marks an `impl` block as a chare type; see the crate docs.
+/// Makes an `impl` block a chare type: objects that live on PEs and whose
+/// `#[entry]` methods other chares and the main task call asynchronously
+/// through proxies.
+///
+/// ```
+/// use chare::prelude::*;
+///
+/// struct Counter { total: u64 }
+///
+/// #[chare]
+/// impl Counter {
+///     // The constructor: `create`'s argument is the tuple of its arguments.
+///     fn new(start: u64) -> Self { Counter { total: start } }
+///
+///     // Sync entry, no ctx, no return value.
+///     #[entry]
+///     fn add(&mut self, n: u64) { self.total += n; }
+///
+///     // A return value: `total_ret()` gives a Future of it.
+///     #[entry]
+///     fn total(&self) -> u64 { self.total }
+///
+///     // With ctx: a sum over all elements, delivered to element 0's `add`
+///     // (`add_callback`, generated because `add` has one argument).
+///     #[entry]
+///     fn report(&self, ctx: &Ctx<Self>) {
+///         ctx.contribute(self.total, Sum, ctx.proxy().elem(0).add_callback());
+///     }
+///
+///     // Async entry: holds this element until it returns.
+///     #[entry]
+///     async fn add_later(&mut self, value: Future<u64>) -> u64 {
+///         self.total += value.await;
+///         self.total
+///     }
+/// }
+///
+/// let code = chare::Runtime::with_pes(2).run(|rt| async move {
+///     let counters = rt.array::<Counter>(4).create((10,)); // Init = (u64,)
+///     counters.add(1);                                     // broadcast
+///     counters.elem(2).add(5);                             // one element
+///     assert_eq!(counters.elem(2).total_ret().await, 16);
+///     counters.add_ret(1).await;                           // broadcast: completion
+///     assert_eq!(counters.elem(3).total_ret().await, 12);
+///
+///     let v = rt.future::<u64>();
+///     let later = counters.elem(1).add_later_ret(v.clone());
+///     v.set(100);
+///     assert_eq!(later.await, 112);
+///
+///     counters.report_ret().await;          // 12 + 112 + 17 + 12 = 153
+///     rt.wait_quiescence().await;           // ... reaches element 0's `add`
+///     assert_eq!(counters.elem(0).total_ret().await, 12 + 153);
+/// });
+/// assert_eq!(code, Ok(0));
+/// ```
+///
+/// (`crates/chare/tests/macro_rules.rs` runs the examples of this page too.)
+///
+/// # Rules
+///
+/// * **The impl block**: an inherent `impl T` (not a trait impl) of a named,
+///   non-generic type `T` (a struct or enum declared elsewhere, usually just
+///   above). `T` must be `Send + 'static`. One `#[chare]` block per type.
+/// * **Constructor**: `fn new([ctx: &Ctx<Self>,] args..) -> Self` is required.
+///   Its arguments other than `ctx` form the tuple `T::Init` given to
+///   `create`: `create(())` for none, `create((a,))` for one,
+///   `create((a, b))` for two. They are cloned for every element and, on the
+///   MPI layer, sent to other processes, so each must be
+///   `Clone + Send + Serialize + DeserializeOwned + 'static`.
+/// * **Entry methods**: methods marked `#[entry]`. At least one is required.
+///   Each takes `&self` or `&mut self` first (not `self`), then optionally
+///   `ctx: &Ctx<Self>` as its second parameter, then its arguments. The
+///   context is recognised by its type: a reference to a type named `Ctx`
+///   (`&Ctx<Self>`, `&chare::Ctx<Self>`); leave it out when the method does
+///   not need it. Entry methods cannot be generic.
+/// * **Arguments are owned values** sent in a message: no references, no
+///   `impl Trait`; each must be
+///   `Clone + Send + Serialize + DeserializeOwned + 'static` (numbers, `String`, tuples, `Vec`, `Option`, proxies,
+///   `Future`, `Buffer`, ... and your own types marked [`macro@message`]).
+///   Within a process they move without serialisation; between processes
+///   they travel as bytes.
+/// * **Return values**: any type that is
+///   `Serialize + DeserializeOwned + Send + 'static` (also when you never call `NAME_ret`: the method is
+///   generated anyway), or none (`()`). A plain call (`NAME(args)`) drops
+///   it; `NAME_ret(args)` delivers it to a `Future`.
+/// * **Sync entries** (`fn`) run to completion on the element's PE; one entry
+///   method runs at a time per PE.
+/// * **Async entries** (`async fn`) run as a task that borrows the element
+///   (`&self` / `&mut self` and `ctx`) until the method returns: the element
+///   holds while the task awaits, and calls to it arriving meanwhile wait and
+///   run afterwards, in arrival order. Other chares on the PE run while the
+///   task waits. A task may await futures, channels, `iwait`, and other
+///   chares' `NAME_ret` futures. The return value is delivered when the
+///   method returns.
+/// * **Other methods** (not `new`, not `#[entry]`) stay ordinary methods of
+///   `T`, callable from its entries; they cannot be called through a proxy.
+/// * The block is kept as written (minus the `#[entry]` markers): the
+///   methods' own visibility, attributes and doc comments are yours.
+///
+/// # What it generates
+///
+/// For `#[chare] impl T` with entry `m(&mut self, [ctx,] a: A, b: B) -> R`:
+///
+/// | item | what |
+/// |---|---|
+/// | `impl chare::Chare for T` | `Init` = the constructor's argument tuple; the entry dispatch |
+/// | `enum TMsg` | one variant per entry method: its arguments and a reply handle |
+/// | `struct TEntries` | what `Proxy<T>` (one element) dereferences to |
+/// | `struct TBroadcast` | what `CollectionProxy<T>` (a group or array) dereferences to |
+/// | a registration | `T` by its path (`module::T`), so that ranks can create elements |
+///
+/// The names `TMsg`, `TEntries`, `TBroadcast` are taken in `T`'s module.
+/// Methods, per entry `m`:
+///
+/// | on | method | returns | does |
+/// |---|---|---|---|
+/// | `Proxy<T>` | `m(a, b)` | `()` | calls `m` on that element, asynchronously |
+/// | `Proxy<T>` | `m_ret(a, b)` | `Future<R>` | the same; the future gets `m`'s return value |
+/// | `Proxy<T>` | `m_callback()` | `Callback<A>` | only if `m` has exactly one argument (besides `ctx`): a target that calls `m(v)` on that element, e.g. a reduction's result |
+/// | `CollectionProxy<T>` | `m(a, b)` | `()` | broadcast: calls `m` on every element (arguments cloned) |
+/// | `CollectionProxy<T>` | `m_ret(a, b)` | `Future<()>` | broadcast; the future completes once every element ran `m` (async entries: returned); return values are dropped |
+/// | `CollectionProxy<T>` | `m_callback()` | `Callback<A>` | one argument only: a target that broadcasts `m(v)` |
+///
+/// Calls never block: they send a message and return. A `Future` is awaited
+/// where it was created (the main task or an async entry of the chare that
+/// created it). Calls from one chare to another arrive in send order.
+///
+/// # Visibility
+///
+/// The macro sees the `impl` block, not the struct, so it cannot read `T`'s
+/// visibility. Two forms:
+///
+/// * `#[chare]`: `TMsg`, `TEntries`, `TBroadcast` are `pub`, with the
+///   `private_interfaces` lint allowed on them. They are then exactly as
+///   usable as `T` itself (type privacy: a private `T`'s proxies cannot be
+///   named or obtained outside `T`'s scope), a private chare may be passed
+///   in another private chare's entry without a warning, and a `pub` chare
+///   of a library exports its proxy methods. This suits every case; the
+///   only cost is that the generated types of a private chare in a public
+///   module are nameable there (and listed by rustdoc).
+/// * `#[chare(VIS)]`, with `VIS` the struct's own visibility (`pub`,
+///   `pub(crate)`, `pub(super)`, `pub(self)` for private, `pub(in path)`):
+///   the generated types get exactly `VIS`, and no lint is allowed. A
+///   narrower `VIS` than the struct's is an error (E0446, "private type
+///   `TEntries` in public interface"); a wider one may warn
+///   (`private_interfaces`) when entry arguments are private types.
+///
+/// ```
+/// use chare::prelude::*;
+///
+/// struct Leaf;                      // private
+///
+/// #[chare]
+/// impl Leaf {
+///     fn new() -> Self { Leaf }
+///     #[entry]
+///     fn ping(&self) -> u32 { 7 }
+/// }
+///
+/// struct Branch;                    // private too, takes a private proxy
+///
+/// #[chare]
+/// impl Branch {
+///     fn new() -> Self { Branch }
+///     #[entry]
+///     async fn ask(&self, leaf: Proxy<Leaf>) -> u32 { leaf.ping_ret().await + 1 }
+/// }
+///
+/// pub mod library {
+///     use chare::prelude::*;
+///
+///     /// A public chare: `Proxy<Doubler>` has `double` and `double_ret`.
+///     pub struct Doubler;
+///
+///     #[chare(pub)]
+///     impl Doubler {
+///         fn new() -> Self { Doubler }
+///         /// Doubles `x`.
+///         #[entry]
+///         pub fn double(&self, x: u64) -> u64 { 2 * x }
+///     }
+/// }
+///
+/// let code = chare::Runtime::with_pes(2).run(|rt| async move {
+///     let leaf = rt.chare::<Leaf>(1).create(());
+///     let branch = rt.chare::<Branch>(0).create(());
+///     assert_eq!(branch.ask_ret(leaf).await, 8);
+///     let d = rt.chare::<library::Doubler>(1).create(());
+///     let entries: &library::DoublerEntries = &d;     // a pub type
+///     assert_eq!(entries.double_ret(21).await, 42);
+/// });
+/// assert_eq!(code, Ok(0));
+/// ```
+///
+/// # Errors at compile time
+///
+/// A missing `new` or `#[entry]`, a trait impl, a generic type or method,
+/// `self` by value, a reference or `impl Trait` argument, and an argument to
+/// `#[chare]` that is not a visibility each give a compile error naming the
+/// rule.
 #[proc_macro_attribute]
 pub fn chare(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        return syn::Error::new(Span::call_site(), "#[chare] takes no arguments").to_compile_error().into();
-    }
+    let vis = if attr.is_empty() {
+        None
+    } else {
+        match syn::parse::<syn::Visibility>(attr) {
+            Ok(syn::Visibility::Inherited) | Err(_) => {
+                return syn::Error::new(
+                    Span::call_site(),
+                    "#[chare] takes nothing or the chare type's visibility: #[chare(pub)], #[chare(pub(crate))], \
+                     #[chare(pub(self))], ...",
+                )
+                .to_compile_error()
+                .into()
+            }
+            Ok(v) => Some(v),
+        }
+    };
     let input = parse_macro_input!(item as ItemImpl);
-    match expand(input) {
+    match expand(input, vis) {
         Ok(ts) => ts.into(),
         Err(e) => e.to_compile_error().into(),
     }
 }
 
-/// Marks an entry method inside a `#[chare]` impl block. Outside one it is an error.
+/// Marks an entry method inside a [`macro@chare`] impl block: a method that
+/// proxies call asynchronously. Outside such a block it is a compile error.
+///
+/// The rules and the generated methods are on [`macro@chare`]; in short:
+///
+/// ```text
+/// #[entry] fn NAME(&self | &mut self, [ctx: &Ctx<Self>,] args: owned values..) [-> R]
+/// #[entry] async fn NAME(...)                 // a task holding the element until it returns
+///
+/// proxy.NAME(args)            // one element: send, return at once
+/// proxy.NAME_ret(args)        // Future<R>
+/// proxy.NAME_callback()       // Callback<A>, when NAME has one argument A
+/// collection.NAME(args)       // broadcast to every element
+/// collection.NAME_ret(args)   // Future<()>: every element ran NAME
+/// collection.NAME_callback()  // Callback<A> that broadcasts
+/// ```
+///
+/// ```
+/// use chare::prelude::*;
+///
+/// struct Acc { sum: f64 }
+///
+/// #[chare]
+/// impl Acc {
+///     fn new() -> Self { Acc { sum: 0.0 } }
+///
+///     #[entry]
+///     fn put(&mut self, x: f64) { self.sum += x; }    // put, put_ret, put_callback
+///
+///     #[entry]
+///     async fn wait_and_get(&mut self, ctx: &Ctx<Self>) -> f64 {
+///         ctx.allreduce(self.sum, Sum).await           // the task awaits
+///     }
+/// }
+///
+/// let code = chare::Runtime::with_pes(2).run(|rt| async move {
+///     let accs = rt.array::<Acc>(3).create(());
+///     accs.put_ret(1.5).await;                         // every element has 1.5
+///     let total = accs.elem(2).wait_and_get_ret();
+///     accs.elem(0).wait_and_get();
+///     accs.elem(1).wait_and_get();
+///     assert_eq!(total.await, 4.5);
+/// });
+/// assert_eq!(code, Ok(0));
+/// ```
 #[proc_macro_attribute]
 pub fn entry(_attr: TokenStream, item: TokenStream) -> TokenStream {
     let f: TokenStream2 = item.into();
@@ -62,15 +322,30 @@ pub fn entry(_attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// serde's field and container attributes (`#[serde(skip)]`,
 /// `#[serde(default)]`, ...) work as usual. Entry arguments must also be
-/// `Clone + Send`: derive `Clone` yourself. Example (tested in the `chare`
-/// crate docs, "Values between processes"):
+/// `Clone + Send`: derive `Clone` yourself.
 ///
-/// ```ignore
+/// ```
 /// use chare::prelude::*;
 ///
 /// #[message]
-/// #[derive(Clone, Debug)]
+/// #[derive(Clone, Debug, PartialEq)]
 /// struct Particle { pos: [f64; 3], id: u64 }
+///
+/// struct Mover;
+///
+/// #[chare]
+/// impl Mover {
+///     fn new() -> Self { Mover }
+///     #[entry]
+///     fn step(&self, mut p: Particle) -> Particle { p.pos[0] += 1.0; p }
+/// }
+///
+/// let code = chare::Runtime::with_pes(2).run(|rt| async move {
+///     let m = rt.chare::<Mover>(1).create(());
+///     let p = m.step_ret(Particle { pos: [0.0; 3], id: 3 }).await;
+///     assert_eq!(p, Particle { pos: [1.0, 0.0, 0.0], id: 3 });
+/// });
+/// assert_eq!(code, Ok(0));
 /// ```
 #[proc_macro_attribute]
 pub fn message(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -155,7 +430,7 @@ fn parse_entry(f: &ImplItemFn) -> syn::Result<Entry> {
     Ok(Entry { name: sig.ident.clone(), is_async: sig.asyncness.is_some(), takes_ctx, arg_types, ret, mut_self })
 }
 
-fn expand(mut input: ItemImpl) -> syn::Result<TokenStream2> {
+fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>) -> syn::Result<TokenStream2> {
     if input.trait_.is_some() {
         return Err(syn::Error::new(input.span(), "#[chare] goes on an inherent impl block"));
     }
@@ -297,6 +572,13 @@ fn expand(mut input: ItemImpl) -> syn::Result<TokenStream2> {
             });
         }
     }
+    // Visibility of the generated types (see `chare`'s docs): the one given,
+    // or `pub` with `private_interfaces` allowed, so that they are as usable
+    // as the chare type itself (type privacy) and never warn.
+    let (vis, allow) = match vis {
+        Some(v) => (quote!(#v), quote!()),
+        None => (quote!(pub), quote!(#[allow(private_interfaces)])),
+    };
     let init_tys = &ctor_tys;
     let msg_doc = format!("Entry-method calls of chare `{}`, one variant per entry.", name_str);
     let entries_doc =
@@ -310,7 +592,8 @@ fn expand(mut input: ItemImpl) -> syn::Result<TokenStream2> {
         #[allow(non_camel_case_types)]
         #[derive(Clone, ::chare::__private::serde::Serialize, ::chare::__private::serde::Deserialize)]
         #[serde(crate = "::chare::__private::serde")]
-        pub enum #msg { #(#variants),* }
+        #allow
+        #vis enum #msg { #(#variants),* }
 
         impl ::chare::Chare for #self_ty {
             type Init = (#(#init_tys,)*);
@@ -338,22 +621,24 @@ fn expand(mut input: ItemImpl) -> syn::Result<TokenStream2> {
 
         #[doc = #entries_doc]
         #[derive(Clone)]
-        pub struct #entries_ty { raw: ::chare::ElemRef }
+        #vis struct #entries_ty { raw: ::chare::ElemRef }
         impl ::chare::EntriesOf for #entries_ty {
             fn from_raw(raw: ::chare::ElemRef) -> Self { Self { raw } }
             fn raw(&self) -> &::chare::ElemRef { &self.raw }
         }
         #[allow(clippy::unused_unit)]
+        #allow
         impl #entries_ty { #(#elem_methods)* }
 
         #[doc = #bcast_doc]
         #[derive(Clone)]
-        pub struct #bcast_ty { raw: ::chare::CollRef }
+        #vis struct #bcast_ty { raw: ::chare::CollRef }
         impl ::chare::BroadcastOf for #bcast_ty {
             fn from_raw(raw: ::chare::CollRef) -> Self { Self { raw } }
             fn raw(&self) -> &::chare::CollRef { &self.raw }
         }
         #[allow(clippy::unused_unit)]
+        #allow
         impl #bcast_ty { #(#bcast_methods)* }
     })
 }
