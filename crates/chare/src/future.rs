@@ -182,7 +182,7 @@ impl<'de, T> serde::Deserialize<'de> for Future<T> {
 /// Where an entry method's return value goes. Used by generated code.
 ///
 /// One pointer wide: every entry call carries an `Option<Reply>`, and a
-/// call that fits in [`crate::erased::INLINE`] bytes travels inside its
+/// call that fits in 48 bytes travels inside its
 /// message without an allocation. Calls without a reply (the common case)
 /// allocate nothing.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
