@@ -10,7 +10,7 @@
 //! | quiescence and deadlock check interval | | `CHARE_QD_MS` | 1 to 60000 ms (1 min, [`QD_MS_RANGE`]) | 2 ms |
 //! | machine layer | | `CHARE_MACHINE` | `local`, `mpi` | `mpi` when started by `mpirun`, else `local` |
 //! | huge pages for large blocks ([`HugePageAlloc`](crate::HugePageAlloc)) | | `CHARE_HUGEPAGES` | `0`/`off`/`OFF`/`false`/`no` turn it off, anything else leaves it on | on |
-//! | check mode: entry calls and channel values within a process go through the wire format and back (a value MPI could not move fails on one machine too) | | `CHARE_CHECK_SERDE` | `0`/`1` (`no`/`yes`, `false`/`true`) | 0 |
+//! | check mode: entry calls, channel values, future values and broadcasts within a process go through the wire format and back (a value MPI could not move fails on one machine too) | | `CHARE_CHECK_SERDE` | `0`/`1` (`no`/`yes`, `false`/`true`) | 0 |
 //! | largest MPI message; longer ones go in parts (for tests of that path) | | `CHARE_MPI_CHUNK` | 1 to 1073741824 bytes (1 GiB); larger or not a number: 1 GiB | 1 GiB |
 //!
 //! A value outside its range, or one that is not a number, ends the program
@@ -86,7 +86,8 @@ pub struct Config {
     pub pin: bool,
     /// How often PE 0 checks for quiescence while idle.
     pub qd_interval: Duration,
-    /// Pass every entry call and channel value within the process through
+    /// Pass every entry call, channel value, future value and broadcast
+    /// (not reduction contributions) within the process through
     /// the wire format and back (`CHARE_CHECK_SERDE=1`), so that values the
     /// MPI layer could not move fail on a laptop too. Off by default: it
     /// copies every value.
@@ -256,9 +257,52 @@ impl Config {
         }
     }
 
+    /// Checks that every value is in its documented range (a configuration
+    /// built in code, not read from the environment, is checked here when
+    /// the job starts).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=MAX_PES).contains(&self.pes) {
+            return Err(ConfigError(format!("pes must be from 1 to {MAX_PES}, got {}", self.pes)));
+        }
+        if self.spin > Duration::from_micros(MAX_SPIN_US) {
+            return Err(ConfigError(format!("spin must be at most {MAX_SPIN_US} us, got {:?}", self.spin)));
+        }
+        let (lo, hi) = (*QD_MS_RANGE.start(), *QD_MS_RANGE.end());
+        if self.qd_interval < Duration::from_millis(lo) || self.qd_interval > Duration::from_millis(hi) {
+            return Err(ConfigError(format!("qd_interval must be from {lo} to {hi} ms, got {:?}", self.qd_interval)));
+        }
+        Ok(())
+    }
+
     /// Whether there are more PEs than cores.
     pub fn oversubscribed(&self) -> bool {
         self.pes > num_cores()
+    }
+}
+
+#[cfg(test)]
+mod code_built {
+    use super::*;
+
+    /// A configuration built in code is held to the same ranges.
+    #[test]
+    fn out_of_range_fields_are_refused() {
+        let ok = Config::with_pes(2);
+        assert!(ok.check().is_ok());
+        let mut c = ok.clone();
+        c.qd_interval = Duration::from_secs(u64::MAX / 4);
+        assert!(c.check().unwrap_err().0.contains("qd_interval must be from 1 to 60000 ms"));
+        let mut c = ok.clone();
+        c.qd_interval = Duration::ZERO;
+        assert!(c.check().is_err());
+        let mut c = ok.clone();
+        c.spin = Duration::from_secs(5);
+        assert!(c.check().unwrap_err().0.contains("spin must be at most"));
+        let mut c = ok;
+        c.pes = MAX_PES + 1;
+        assert!(c.check().unwrap_err().0.contains("pes must be from 1"));
+        let code = crate::Runtime::with_config(c).run(|_rt| async {});
+        assert!(matches!(code, Err(crate::JobError::Config(_))), "{code:?}");
     }
 }
 

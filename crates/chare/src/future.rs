@@ -119,7 +119,10 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Future<T> {
 
     /// Fulfils the future. Fulfilling a future twice ends the job with an error.
     pub fn set(&self, value: T) {
-        self.raw.set_any(Box::new(value));
+        let raw = self.raw;
+        if let Some(value) = crate::value::checked(value, || format!("future #{} of PE {}", raw.id, raw.pe)) {
+            raw.set_any(Box::new(value));
+        }
     }
 
     /// Whether the value has arrived (only meaningful on the owning PE).

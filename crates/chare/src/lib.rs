@@ -243,6 +243,7 @@ impl Runtime {
         F: FnOnce(Rt) -> Fut + 'static,
         Fut: std::future::Future<Output = ()> + 'static,
     {
+        self.cfg.check().map_err(|e| JobError::Config(e.0))?;
         scheduler::run_job(self.cfg, main)
     }
 }

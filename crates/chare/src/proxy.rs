@@ -64,7 +64,9 @@ pub struct CollRef {
 impl CollRef {
     /// Sends an entry call to every element.
     pub fn broadcast<T: Chare>(&self, msg: T::Msg) {
-        self.broadcast_payload(Box::new(msg), clone_payload::<T::Msg>);
+        if let Some(msg) = crate::value::checked(msg, || format!("broadcast to {}", T::NAME)) {
+            self.broadcast_payload(Box::new(msg), clone_payload::<T::Msg>);
+        }
     }
 
     pub(crate) fn broadcast_payload(&self, body: Payload, clone: fn(&dyn Value) -> Payload) {

@@ -88,6 +88,25 @@ pub(crate) fn round_trip<T: Serialize + DeserializeOwned>(v: &T) -> Result<T, St
         .map_err(|e| format!("a {} does not come back from the wire format: {e}", std::any::type_name::<T>()))
 }
 
+/// In the check mode (`CHARE_CHECK_SERDE`), `v` after [`round_trip`]; a
+/// failure ends the job with `what` and the error and gives None. Outside
+/// the check mode `v` itself. For typed values that the route sees only
+/// type-erased (future values, broadcasts).
+pub(crate) fn checked<T: Serialize + DeserializeOwned>(v: T, what: impl FnOnce() -> String) -> Option<T> {
+    crate::scheduler::with_pe(|pe| {
+        if !pe.shared.cfg.check_serde {
+            return Some(v);
+        }
+        match round_trip(&v) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                pe.fail_usage(format!("CHARE_CHECK_SERDE: {}: {e}", what()));
+                None
+            }
+        }
+    })
+}
+
 /// Deserialises a `T`; trailing bytes are an error too.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     match postcard::take_from_bytes::<T>(bytes) {
