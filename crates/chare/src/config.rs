@@ -137,6 +137,15 @@ pub const QD_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=60_000;
 
 /// Parses a whole number in `range`; the error names the setting, the value
 /// and the range in one line.
+/// An on/off setting: `1`/`yes`/`true` or `0`/`no`/`false`.
+fn parse_switch(v: &str, what: &str) -> Result<bool, ConfigError> {
+    match v.trim() {
+        "1" | "yes" | "true" => Ok(true),
+        "0" | "no" | "false" => Ok(false),
+        _ => Err(ConfigError(format!("{what} must be 0 or 1 (or no/yes, false/true), got `{}`", v.escape_debug()))),
+    }
+}
+
 fn parse_in<T>(s: &str, what: &str, unit: &str, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display,
@@ -212,28 +221,10 @@ impl Config {
             cfg.spin = Duration::from_micros(us);
         }
         if let Some(v) = var("CHARE_PIN") {
-            cfg.pin = match v.trim() {
-                "1" | "yes" | "true" => true,
-                "0" | "no" | "false" => false,
-                _ => {
-                    return Err(ConfigError(format!(
-                        "CHARE_PIN must be 0 or 1 (or no/yes, false/true), got `{}`",
-                        v.escape_debug()
-                    )))
-                }
-            };
+            cfg.pin = parse_switch(&v, "CHARE_PIN")?;
         }
         if let Some(v) = var("CHARE_CHECK_SERDE") {
-            cfg.check_serde = match v.trim() {
-                "1" | "yes" | "true" => true,
-                "0" | "no" | "false" => false,
-                _ => {
-                    return Err(ConfigError(format!(
-                        "CHARE_CHECK_SERDE must be 0 or 1 (or no/yes, false/true), got `{}`",
-                        v.escape_debug()
-                    )))
-                }
-            };
+            cfg.check_serde = parse_switch(&v, "CHARE_CHECK_SERDE")?;
         }
         if let Some(v) = var("CHARE_QD_MS") {
             let ms = parse_in(&v, "CHARE_QD_MS", "milliseconds", QD_MS_RANGE)?;

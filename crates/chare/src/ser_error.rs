@@ -140,27 +140,22 @@ impl ser::SerializeMap for Probe {
     }
 }
 
-impl ser::SerializeStruct for Probe {
-    type Ok = ();
-    type Error = Text;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _k: &'static str, v: &T) -> Result<(), Text> {
-        v.serialize(Probe)
-    }
-    fn end(self) -> Result<(), Text> {
-        Ok(())
-    }
+macro_rules! fields {
+    ($($tr:ident),*) => {
+        $(impl ser::$tr for Probe {
+            type Ok = ();
+            type Error = Text;
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, _k: &'static str, v: &T) -> Result<(), Text> {
+                v.serialize(Probe)
+            }
+            fn end(self) -> Result<(), Text> {
+                Ok(())
+            }
+        })*
+    };
 }
 
-impl ser::SerializeStructVariant for Probe {
-    type Ok = ();
-    type Error = Text;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _k: &'static str, v: &T) -> Result<(), Text> {
-        v.serialize(Probe)
-    }
-    fn end(self) -> Result<(), Text> {
-        Ok(())
-    }
-}
+fields!(SerializeStruct, SerializeStructVariant);
 
 #[cfg(test)]
 mod tests {
