@@ -10,7 +10,7 @@
 //! | quiescence and deadlock check interval | | `CHARE_QD_MS` | 1 to 60000 ms (1 min, [`QD_MS_RANGE`]) | 2 ms |
 //! | machine layer | | `CHARE_MACHINE` | `local`, `mpi` | `mpi` when started by `mpirun`, else `local` |
 //! | huge pages for large blocks ([`HugePageAlloc`](crate::HugePageAlloc)) | | `CHARE_HUGEPAGES` | `0`/`off`/`OFF`/`false`/`no` turn it off, anything else leaves it on | on |
-//! | check mode: entry calls, channel values, future values and broadcasts within a process go through the wire format and back (a value MPI could not move fails on one machine too) | | `CHARE_CHECK_SERDE` | `0`/`1` (`no`/`yes`, `false`/`true`) | 0 |
+//! | check mode: entry calls, channel values, future values, broadcasts and reduction contributions within a process go through the wire format and back (a value MPI could not move fails on one machine too) | | `CHARE_CHECK_SERDE` | `0`/`1` (`no`/`yes`, `false`/`true`) | 0 |
 //! | largest MPI message; longer ones go in parts (for tests of that path) | | `CHARE_MPI_CHUNK` | 1 to 1073741824 bytes (1 GiB); larger or not a number: 1 GiB | 1 GiB |
 //!
 //! A value outside its range, or one that is not a number, ends the program
@@ -86,8 +86,8 @@ pub struct Config {
     pub pin: bool,
     /// How often PE 0 checks for quiescence while idle.
     pub qd_interval: Duration,
-    /// Pass every entry call, channel value, future value and broadcast
-    /// (not reduction contributions) within the process through
+    /// Pass every entry call, channel value, future value, broadcast and
+    /// reduction contribution within the process through
     /// the wire format and back (`CHARE_CHECK_SERDE=1`), so that values the
     /// MPI layer could not move fail on a laptop too. Off by default: it
     /// copies every value.

@@ -243,7 +243,9 @@ impl<T: Chare> Ctx<T> {
         self.red_seq.set(seq + 1);
         let info = &self.rt.info;
         let root = info.pe_of(&Index::from_linear(0, &info.dims));
-        let c = Contribution::new(info.id, seq, info.total, root, self.index(), value, op, d);
-        with_pe(|pe| reduction::contribute_local(pe, c));
+        // None: the check mode found a partial that cannot travel (the job ends).
+        if let Some(c) = Contribution::new(info.id, seq, info.total, root, self.index(), value, op, d) {
+            with_pe(|pe| reduction::contribute_local(pe, c));
+        }
     }
 }

@@ -315,9 +315,11 @@ impl Contribution {
         value: V,
         op: R,
         delivery: Delivery,
-    ) -> Contribution {
-        let partial = Body::Obj(Box::new(op.lift(index, value)));
-        Contribution {
+    ) -> Option<Contribution> {
+        let lifted = op.lift(index, value);
+        let lifted = crate::value::checked(lifted, || format!("reduction {seq} of collection {coll}"))?;
+        let partial = Body::Obj(Box::new(lifted));
+        Some(Contribution {
             coll,
             seq,
             count: 1,
@@ -326,7 +328,7 @@ impl Contribution {
             partial,
             combiner: Some(Box::new(Typed { op, _v: PhantomData })),
             delivery,
-        }
+        })
     }
 
     pub(crate) fn to_wire(&self) -> Result<WireContribution, String> {
