@@ -144,13 +144,9 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Outgoing for EntryCall<T>
             .map_err(|e| format!("entry {}.{}: {e}", self.chare, (self.entry)(&self.msg)))
     }
     fn checked(mut self) -> Result<Self, String> {
-        match crate::value::round_trip(&self.msg) {
-            Ok(m) => {
-                self.msg = m;
-                Ok(self)
-            }
-            Err(e) => Err(format!("entry {}.{}: {e}", self.chare, (self.entry)(&self.msg))),
-        }
+        self.msg = crate::value::round_trip(&self.msg)
+            .map_err(|e| format!("entry {}.{}: {e}", self.chare, (self.entry)(&self.msg)))?;
+        Ok(self)
     }
 }
 
@@ -171,13 +167,8 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Outgoing for ChannelValue
             .map_err(|e| format!("{}: {e}", self.key))
     }
     fn checked(mut self) -> Result<Self, String> {
-        match crate::value::round_trip(&self.value) {
-            Ok(v) => {
-                self.value = v;
-                Ok(self)
-            }
-            Err(e) => Err(format!("{}: {e}", self.key)),
-        }
+        self.value = crate::value::round_trip(&self.value).map_err(|e| format!("{}: {e}", self.key))?;
+        Ok(self)
     }
 }
 
