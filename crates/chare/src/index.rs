@@ -17,7 +17,9 @@ pub struct Index {
 }
 
 impl Index {
-    /// An index from coordinates. Panics on 0 or more than [`MAX_DIMS`] dimensions.
+    /// An index from coordinates. Panics, at the caller's line, on 0 or more
+    /// than [`MAX_DIMS`] dimensions and on a coordinate beyond `u32::MAX`.
+    #[track_caller]
     pub fn new(coords: &[usize]) -> Index {
         assert!(
             !coords.is_empty() && coords.len() <= MAX_DIMS,
@@ -26,7 +28,11 @@ impl Index {
         );
         let mut c = [0u32; MAX_DIMS];
         for (d, &x) in coords.iter().enumerate() {
-            c[d] = u32::try_from(x).expect("index coordinate exceeds u32");
+            // No closure here: a closure would not pass on the caller's location.
+            c[d] = match u32::try_from(x) {
+                Ok(x) => x,
+                Err(_) => panic!("index coordinate {x} does not fit in 32 bits"),
+            };
         }
         Index { ndims: coords.len() as u8, coords: c }
     }
@@ -36,7 +42,9 @@ impl Index {
         self.ndims as usize
     }
 
-    /// Coordinate `d`.
+    /// Coordinate `d`. Panics, at the caller's line, if the index has no
+    /// dimension `d`.
+    #[track_caller]
     pub fn get(&self, d: usize) -> usize {
         assert!(d < self.ndims(), "dimension {d} of a {}-d index", self.ndims);
         self.coords[d] as usize
@@ -91,27 +99,35 @@ impl fmt::Display for Index {
     }
 }
 
+// The conversions panic at the caller's line (`#[track_caller]`), through
+// `Into` too: the standard library's `impl<T, U: From<T>> Into<U> for T` is
+// `#[track_caller]` (Rust 1.78 and later).
 impl From<usize> for Index {
+    #[track_caller]
     fn from(i: usize) -> Index {
         Index::new(&[i])
     }
 }
 impl From<(usize, usize)> for Index {
+    #[track_caller]
     fn from((i, j): (usize, usize)) -> Index {
         Index::new(&[i, j])
     }
 }
 impl From<(usize, usize, usize)> for Index {
+    #[track_caller]
     fn from((i, j, k): (usize, usize, usize)) -> Index {
         Index::new(&[i, j, k])
     }
 }
 impl<const N: usize> From<[usize; N]> for Index {
+    #[track_caller]
     fn from(c: [usize; N]) -> Index {
         Index::new(&c)
     }
 }
 impl From<&[usize]> for Index {
+    #[track_caller]
     fn from(c: &[usize]) -> Index {
         Index::new(c)
     }

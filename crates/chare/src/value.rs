@@ -111,9 +111,24 @@ pub(crate) fn checked<T: Serialize + DeserializeOwned>(v: T, what: impl FnOnce()
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     match postcard::take_from_bytes::<T>(bytes) {
         Ok((v, [])) => Ok(v),
-        Ok(_) => Err(format!("{} trailing bytes after a {}", bytes.len(), std::any::type_name::<T>())),
-        Err(e) => Err(format!("malformed {}: {e}", std::any::type_name::<T>())),
+        Ok((_, rest)) => Err(format!("{} trailing bytes after a {}", rest.len(), std::any::type_name::<T>())),
+        Err(e) => Err(decode_error::<T>(bytes, e)),
     }
+}
+
+/// The report of a failed decoding: the type, and the text of the error
+/// the type's own `Deserialize` raised when it raised one (postcard drops
+/// that text; [`crate::ser_error::custom_decode_text`] decodes again to
+/// find it).
+#[cold]
+fn decode_error<T: DeserializeOwned>(bytes: &[u8], e: postcard::Error) -> String {
+    let why = match e {
+        postcard::Error::SerdeDeCustom => {
+            crate::ser_error::custom_decode_text::<T>(bytes).unwrap_or_else(|| e.to_string())
+        }
+        e => e.to_string(),
+    };
+    format!("malformed {}: {why}", std::any::type_name::<T>())
 }
 
 /// Serde helpers for byte-string fields of wire messages: written with
@@ -220,5 +235,30 @@ mod tests {
         let mut longer = b.clone();
         longer.push(0);
         assert!(decode::<(u64, Vec<u8>)>(&longer).is_err());
+    }
+
+    /// A digit: its `Deserialize` rejects larger numbers with its own text.
+    #[derive(Debug)]
+    struct Digit(u8);
+
+    impl<'de> serde::Deserialize<'de> for Digit {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            match <u8 as serde::Deserialize>::deserialize(d)? {
+                n @ 0..=9 => Ok(Digit(n)),
+                n => Err(serde::de::Error::custom(format_args!("a Digit is below 10, got {n}"))),
+            }
+        }
+    }
+
+    #[test]
+    fn decoding_errors_name_the_type_and_keep_the_users_text() {
+        let b = encode(&(1u8, vec![3u8, 12])).unwrap();
+        let e = Body::Bytes(Encoded::plain(b)).take::<(u8, Vec<Digit>)>().unwrap_err();
+        assert_eq!(e, format!("malformed {}: a Digit is below 10, got 12", std::any::type_name::<(u8, Vec<Digit>)>()));
+        assert_eq!(decode::<Digit>(&[7]).unwrap().0, 7);
+        // Errors of the wire format keep postcard's text.
+        assert_eq!(decode::<bool>(&[2]).unwrap_err(), "malformed bool: Found a bool that wasn't 0 or 1");
+        // Trailing bytes are counted.
+        assert_eq!(decode::<u32>(&[7, 0, 0]).unwrap_err(), "2 trailing bytes after a u32");
     }
 }
