@@ -232,24 +232,12 @@ use syn::{parse_macro_input, spanned::Spanned, FnArg, ImplItem, ImplItemFn, Item
 /// rule.
 #[proc_macro_attribute]
 pub fn chare(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let vis = if attr.is_empty() {
-        None
-    } else {
-        match syn::parse::<syn::Visibility>(attr) {
-            Ok(syn::Visibility::Inherited) | Err(_) => {
-                return syn::Error::new(
-                    Span::call_site(),
-                    "#[chare] takes nothing or the chare type's visibility: #[chare(pub)], #[chare(pub(crate))], \
-                     #[chare(pub(self))], ...",
-                )
-                .to_compile_error()
-                .into()
-            }
-            Ok(v) => Some(v),
-        }
+    let (vis, migratable) = match parse_chare_args(attr.into()) {
+        Ok(a) => a,
+        Err(e) => return e.to_compile_error().into(),
     };
     let input = parse_macro_input!(item as ItemImpl);
-    match expand(input, vis) {
+    match expand(input, vis, migratable) {
         Ok(ts) => ts.into(),
         Err(e) => e.to_compile_error().into(),
     }
@@ -430,7 +418,46 @@ fn parse_entry(f: &ImplItemFn) -> syn::Result<Entry> {
     Ok(Entry { name: sig.ident.clone(), is_async: sig.asyncness.is_some(), takes_ctx, arg_types, ret, mut_self })
 }
 
-fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>) -> syn::Result<TokenStream2> {
+/// `#[chare]`'s arguments: an optional visibility and the word
+/// `migratable`, in any order, separated by a comma.
+fn parse_chare_args(attr: TokenStream2) -> syn::Result<(Option<syn::Visibility>, bool)> {
+    let usage = "#[chare] takes the chare type's visibility and/or `migratable`: #[chare(pub)], \
+                 #[chare(migratable)], #[chare(pub(crate), migratable)], ...";
+    let mut vis = None;
+    let mut migratable = false;
+    if attr.is_empty() {
+        return Ok((None, false));
+    }
+    // Split at top-level commas: a visibility is not a single token.
+    let mut current = TokenStream2::new();
+    let mut groups = Vec::new();
+    for tt in attr {
+        match &tt {
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == ',' => groups.push(std::mem::take(&mut current)),
+            _ => current.extend(std::iter::once(tt)),
+        }
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    for g in groups {
+        if g.to_string() == "migratable" {
+            if migratable {
+                return Err(syn::Error::new(g.span(), usage));
+            }
+            migratable = true;
+            continue;
+        }
+        match syn::parse2::<syn::Visibility>(g.clone()) {
+            Ok(syn::Visibility::Inherited) | Err(_) => return Err(syn::Error::new(g.span(), usage)),
+            Ok(v) if vis.is_none() => vis = Some(v),
+            Ok(_) => return Err(syn::Error::new(g.span(), usage)),
+        }
+    }
+    Ok((vis, migratable))
+}
+
+fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -> syn::Result<TokenStream2> {
     if input.trait_.is_some() {
         return Err(syn::Error::new(input.span(), "#[chare] goes on an inherent impl block"));
     }
@@ -445,12 +472,38 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>) -> syn::Result<Toke
 
     let mut entries = Vec::new();
     let mut ctor: Option<(bool, Vec<Type>)> = None;
+    // `fn migrated(&mut self [, ctx: &Ctx<Self>])`: the hook after a move.
+    let mut migrated_hook: Option<bool> = None;
     for item in input.items.iter_mut() {
         let ImplItem::Fn(f) = item else { continue };
         let marked = f.attrs.iter().any(is_entry_attr);
         f.attrs.retain(|a| !is_entry_attr(a));
         if marked {
             entries.push(parse_entry(f)?);
+        } else if f.sig.ident == "migrated" {
+            let ok_self = matches!(f.sig.inputs.first(), Some(FnArg::Receiver(r)) if r.mutability.is_some() && r.reference.is_some());
+            let takes_ctx = match f.sig.inputs.len() {
+                1 => false,
+                2 => matches!(f.sig.inputs.iter().nth(1), Some(FnArg::Typed(pt)) if is_ctx_type(&pt.ty)),
+                _ => false,
+            };
+            if !ok_self
+                || (f.sig.inputs.len() == 2 && !takes_ctx)
+                || f.sig.inputs.len() > 2
+                || f.sig.asyncness.is_some()
+            {
+                return Err(syn::Error::new(
+                    f.sig.span(),
+                    "the migration hook is `fn migrated(&mut self)` or `fn migrated(&mut self, ctx: &Ctx<Self>)`",
+                ));
+            }
+            if !migratable {
+                return Err(syn::Error::new(
+                    f.sig.ident.span(),
+                    "`fn migrated` is the hook of migratable chares: write #[chare(migratable)]",
+                ));
+            }
+            migrated_hook = Some(takes_ctx);
         } else if f.sig.ident == "new" {
             let mut takes_ctx = false;
             let mut tys = Vec::new();
@@ -580,6 +633,41 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>) -> syn::Result<Toke
         None => (quote!(pub), quote!(#[allow(private_interfaces)])),
     };
     let init_tys = &ctor_tys;
+    let migration = if migratable {
+        let hook = match migrated_hook {
+            Some(true) => {
+                quote! { fn migrated(&mut self, ctx: &::chare::Ctx<Self>) { <#self_ty>::migrated(self, ctx) } }
+            }
+            Some(false) => quote! { fn migrated(&mut self, _ctx: &::chare::Ctx<Self>) { <#self_ty>::migrated(self) } },
+            None => quote!(),
+        };
+        quote! {
+            const MIGRATABLE: bool = true;
+            fn pack(&self, out: &mut ::std::vec::Vec<u8>) -> ::core::result::Result<(), ::std::string::String> {
+                ::chare::__private::pack_state(self, out)
+            }
+            fn unpack(bytes: &[u8]) -> ::core::result::Result<(Self, &[u8]), ::std::string::String> {
+                ::chare::__private::unpack_state(bytes)
+            }
+            #hook
+        }
+    } else {
+        quote!()
+    };
+    let migratable_impl = if migratable {
+        quote! { impl ::chare::Migratable for #self_ty {} }
+    } else {
+        quote!()
+    };
+    let resume = match entries.iter().find(|e| e.name == "resume_from_sync") {
+        Some(e) if e.arg_types.is_empty() => quote! {
+            fn resume_from_sync() -> ::core::option::Option<Self::Msg> { ::core::option::Option::Some(#msg::resume_from_sync(None)) }
+        },
+        Some(e) => {
+            return Err(syn::Error::new(e.name.span(), "the entry `resume_from_sync` takes no arguments (but `ctx`)"))
+        }
+        None => quote!(),
+    };
     let msg_doc = format!("Entry-method calls of chare `{}`, one variant per entry.", name_str);
     let entries_doc =
         format!("Entry methods of one `{}` element (`Proxy<{}>` dereferences to this).", name_str, name_str);
@@ -610,12 +698,16 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>) -> syn::Result<Toke
                 let _ = &ctx;
                 match msg { #(#dispatch_arms),* }
             }
+            #migration
+            #resume
         }
+        #migratable_impl
 
         ::chare::__private::inventory::submit! {
             ::chare::__private::ChareType {
                 path: ::core::concat!(::core::module_path!(), "::", #name_str),
                 create: ::chare::__private::create_from_wire::<#self_ty>,
+                arrive: ::chare::__private::arrive_from_wire::<#self_ty>,
             }
         }
 

@@ -163,6 +163,31 @@ impl RawBuf {
     }
 }
 
+impl RawBuf {
+    /// Alignment and a copy of the bytes (a value inside a migration message).
+    pub(crate) fn to_moved(&self) -> (u32, Vec<u8>) {
+        let bytes = if self.ptr.is_null() {
+            Vec::new()
+        } else {
+            // SAFETY: `ptr` points at `layout.size()` initialised bytes owned
+            // by this buffer (struct invariant: read only after filled).
+            unsafe { std::slice::from_raw_parts(self.ptr, self.layout.size()) }.to_vec()
+        };
+        (self.layout.align() as u32, bytes)
+    }
+
+    /// A buffer from [`RawBuf::to_moved`]'s parts.
+    pub(crate) fn from_moved(align: u32, data: Vec<u8>) -> Result<RawBuf, String> {
+        let mut raw = RawBuf::alloc(AttDesc { bytes: data.len() as u64, align })?;
+        let (dst, len) = raw.as_mut_ptr();
+        if len > 0 {
+            // SAFETY: `dst` is a fresh allocation of `len == data.len()` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, len) };
+        }
+        Ok(raw)
+    }
+}
+
 // SAFETY: a RawBuf owns its allocation exclusively, like a `Vec<u8>`.
 unsafe impl Send for RawBuf {}
 
@@ -203,6 +228,28 @@ pub(crate) fn collecting<R>(f: impl FnOnce() -> R) -> (R, Vec<OutAttachment>) {
     let r = f();
     let att = OUT.with(|o| std::mem::replace(&mut *o.borrow_mut(), prev)).unwrap_or_default();
     (r, att)
+}
+
+/// Runs `f` (which serialises) with every `Buffer` written inline, even
+/// inside a message being encoded with attachments (values nested in a
+/// migration message).
+pub(crate) fn inline<R>(f: impl FnOnce() -> R) -> R {
+    let prev = OUT.with(|o| o.borrow_mut().take());
+    let r = f();
+    OUT.with(|o| *o.borrow_mut() = prev);
+    r
+}
+
+/// Sends a copy of a received attachment with the message being encoded
+/// (a message forwarded to another process as it arrived).
+pub(crate) fn reattach(raw: &RawBuf) {
+    let copy = raw.clone();
+    let (ptr, bytes, align) = (copy.ptr as *const u8, copy.layout.size(), copy.layout.align());
+    OUT.with(|o| {
+        if let Some(list) = o.borrow_mut().as_mut() {
+            list.push(OutAttachment { ptr, bytes, align, owner: Box::new(copy) });
+        }
+    });
 }
 
 /// Runs `f` (which deserialises) with `att` available to `Buffer`s.

@@ -124,9 +124,16 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Channel<T> {
     /// Sends a value to the other end. Never blocks.
     #[inline]
     pub fn send(&self, value: T) {
-        let to = locate(&self.peer_info, &self.peer_index);
         let key = ChanKey { from: self.me, to: self.peer, n: self.n };
-        with_pe(|pe| pe.post(to, ChannelValue { key, value }));
+        with_pe(|pe| {
+            if self.peer_info.migratable || pe.sender_migratable() {
+                let Some(value) = crate::value::checked(value, || key.to_string()) else { return };
+                pe.send_ordered(&self.peer_info, &self.peer_index, Some(key), crate::erased::Erased::new(value));
+            } else {
+                let to = locate(&self.peer_info, &self.peer_index);
+                pe.post(to, ChannelValue { key, value })
+            }
+        });
     }
 
     /// Receives the next value, in send order; awaits until one arrives.
@@ -142,6 +149,32 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Channel<T> {
 
     fn in_key(&self) -> ChanKey {
         ChanKey { from: self.peer, to: self.me, n: self.n }
+    }
+}
+
+/// On the wire (a channel kept in a migrating chare's state, or sent in a
+/// message) a channel is its own end's address, the peer as a proxy, and its
+/// number. Both ends must stay with the chares that opened them: a channel
+/// end receives what its peer sends to the chare that opened it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ChannelWire {
+    me: Addr,
+    peer: crate::proxy::ElemRef,
+    n: u32,
+}
+
+impl<T> Serialize for Channel<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let peer = crate::proxy::ElemRef { info: self.peer_info.clone(), index: self.peer_index };
+        ChannelWire { me: self.me, peer, n: self.n }.serialize(s)
+    }
+}
+
+impl<'de, T> serde::Deserialize<'de> for Channel<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = ChannelWire::deserialize(d)?;
+        let peer = w.peer.info.addr_of(&w.peer.index);
+        Ok(Channel { me: w.me, peer, peer_index: w.peer.index, peer_info: w.peer.info, n: w.n, _t: PhantomData })
     }
 }
 

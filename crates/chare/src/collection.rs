@@ -85,6 +85,13 @@ pub struct CollInfo {
     pub(crate) placement: Placement,
     pub(crate) npes: usize,
     pub(crate) chare: &'static str,
+    /// Elements may move ([`crate::Migratable`] chares): messages to them are
+    /// ordered and located ([`crate::migration`]).
+    pub(crate) migratable: bool,
+    /// Elements call `at_sync` and are balanced ([`crate::lb`]).
+    pub(crate) at_sync: bool,
+    /// The strategy for this collection, if not the job's (`--balancer`).
+    pub(crate) balancer: Option<crate::lb::strategy::Strategy>,
 }
 
 impl CollInfo {
@@ -97,6 +104,9 @@ impl CollInfo {
             placement: Placement::OnPe(0),
             npes: 1,
             chare: "main",
+            migratable: false,
+            at_sync: false,
+            balancer: None,
         }
     }
 
@@ -163,9 +173,55 @@ impl CollInfo {
 }
 
 /// A collection as one PE sees it.
+#[derive(Default)]
 pub(crate) struct LocalColl {
     /// Elements living on this PE, in index order.
     pub addrs: Vec<Addr>,
+    /// The creation message was handled here (elements may arrive by
+    /// migration before it).
+    pub created: bool,
+    /// Reduction bookkeeping: how many elements here will contribute next
+    /// to reduction `k` (their next sequence number), by `k`. A PE's part of
+    /// reduction `k` is complete when no element here owes `k` or earlier.
+    pub owing: std::collections::BTreeMap<u64, u32>,
+}
+
+impl LocalColl {
+    /// Adds an element (that will contribute next to reduction `seq`).
+    pub(crate) fn join(&mut self, addr: Addr, seq: u64) {
+        if let Err(at) = self.addrs.binary_search_by_key(&addr.lin, |a| a.lin) {
+            self.addrs.insert(at, addr);
+        }
+        *self.owing.entry(seq).or_insert(0) += 1;
+    }
+
+    /// Removes an element (that would have contributed next to `seq`).
+    pub(crate) fn leave(&mut self, addr: Addr, seq: u64) {
+        if let Ok(at) = self.addrs.binary_search_by_key(&addr.lin, |a| a.lin) {
+            self.addrs.remove(at);
+        }
+        self.owe_less(seq);
+    }
+
+    fn owe_less(&mut self, seq: u64) {
+        if let Some(n) = self.owing.get_mut(&seq) {
+            *n -= 1;
+            if *n == 0 {
+                self.owing.remove(&seq);
+            }
+        }
+    }
+
+    /// An element here contributed to reduction `seq`.
+    pub(crate) fn contributed(&mut self, seq: u64) {
+        self.owe_less(seq);
+        *self.owing.entry(seq + 1).or_insert(0) += 1;
+    }
+
+    /// Whether an element here still owes a contribution to reduction `seq`.
+    pub(crate) fn owes(&self, seq: u64) -> bool {
+        self.owing.range(..=seq).next().is_some()
+    }
 }
 
 /// Builds a collection. Obtained from [`crate::Rt::array`], [`crate::Rt::group`]
@@ -175,6 +231,8 @@ pub struct CollectionBuilder<T: Chare> {
     kind: CollKind,
     dims: Vec<usize>,
     placement: Placement,
+    at_sync: bool,
+    balancer: Option<crate::lb::strategy::Strategy>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -183,11 +241,25 @@ impl<T: Chare> CollectionBuilder<T> {
     pub(crate) fn array(dims: Index) -> Self {
         let dims: Vec<usize> = dims.as_slice().iter().map(|&d| d as usize).collect();
         assert!(dims.iter().all(|&d| d > 0), "array dimensions must be positive, got {dims:?}");
-        CollectionBuilder { kind: CollKind::Array, dims, placement: Placement::Block, _t: PhantomData }
+        CollectionBuilder {
+            kind: CollKind::Array,
+            dims,
+            placement: Placement::Block,
+            at_sync: false,
+            balancer: None,
+            _t: PhantomData,
+        }
     }
 
     pub(crate) fn group(npes: usize) -> Self {
-        CollectionBuilder { kind: CollKind::Group, dims: vec![npes], placement: Placement::RoundRobin, _t: PhantomData }
+        CollectionBuilder {
+            kind: CollKind::Group,
+            dims: vec![npes],
+            placement: Placement::RoundRobin,
+            at_sync: false,
+            balancer: None,
+            _t: PhantomData,
+        }
     }
 
     /// Sets the placement map (arrays only; default [`Placement::Block`]).
@@ -196,6 +268,34 @@ impl<T: Chare> CollectionBuilder<T> {
         assert!(self.kind == CollKind::Array, "a group's placement is fixed: one element per PE");
         self.placement = placement;
         self
+    }
+
+    /// Balances the array's elements at sync points (Charm4Py's
+    /// `useAtSync`): each element calls [`Ctx::at_sync`](crate::Ctx::at_sync)
+    /// when it reaches one and gets its `resume_from_sync` entry called once
+    /// the load balancer (chosen with `--balancer` or `CHARE_BALANCER`) has
+    /// measured the elements' time in entry methods and moved some of them.
+    /// Arrays of [`Migratable`](crate::Migratable) chares only.
+    #[track_caller]
+    pub fn at_sync(mut self) -> Self
+    where
+        T: crate::object::Migratable,
+    {
+        assert!(self.kind == CollKind::Array, "only arrays balance at sync; a group's elements never move");
+        self.at_sync = true;
+        self
+    }
+
+    /// Balances at sync points (as [`CollectionBuilder::at_sync`]) with
+    /// `strategy`, whatever the job's `--balancer` says.
+    #[track_caller]
+    pub fn balancer(self, strategy: crate::lb::strategy::Strategy) -> Self
+    where
+        T: crate::object::Migratable,
+    {
+        let mut b = self.at_sync();
+        b.balancer = Some(strategy);
+        b
     }
 
     /// Creates the collection; calls may be sent at once and are delivered
@@ -240,6 +340,9 @@ impl<T: Chare> CollectionBuilder<T> {
                 placement: self.placement,
                 npes,
                 chare: T::NAME,
+                migratable: T::MIGRATABLE && self.kind == CollKind::Array,
+                at_sync: self.at_sync,
+                balancer: self.balancer,
             });
             pe.shared.colls.lock().unwrap().insert(id, info.clone());
             for target in info.pes() {
@@ -326,7 +429,7 @@ fn create_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, init: T::Init, done: Opt
         }
     }
     let addrs = elems.iter().map(|ix| info.addr_of(ix)).collect();
-    pe.collection_created(info.id, LocalColl { addrs });
+    pe.collection_created(info.id, addrs);
     Reply::send_opt(done, ());
 }
 
@@ -354,6 +457,9 @@ pub(crate) struct CollDesc {
     npes: usize,
     placement: PlacementDesc,
     chare: String,
+    migratable: bool,
+    at_sync: bool,
+    balancer: Option<String>,
 }
 
 impl CollInfo {
@@ -382,6 +488,9 @@ impl CollInfo {
                 Placement::Table(t) => PlacementDesc::Table(t.to_vec()),
             },
             chare: self.chare.to_string(),
+            migratable: self.migratable,
+            at_sync: self.at_sync,
+            balancer: self.balancer.map(|b| b.name().to_string()),
         }
     }
 }
@@ -434,6 +543,12 @@ impl CollDesc {
                 placement,
                 npes,
                 chare: Box::leak(self.chare.into_boxed_str()),
+                migratable: self.migratable && self.kind == CollKind::Array,
+                at_sync: self.at_sync && self.migratable,
+                balancer: match self.balancer {
+                    Some(b) => Some(crate::lb::strategy::Strategy::parse(&b)?),
+                    None => None,
+                },
             });
             colls.insert(info.id, info.clone());
             Ok(info)

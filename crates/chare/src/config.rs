@@ -11,6 +11,8 @@
 //! | machine layer | | `CHARE_MACHINE` | `local`, `mpi` | `mpi` when started by `mpirun`, else `local` |
 //! | huge pages for large blocks ([`HugePageAlloc`](crate::HugePageAlloc)) | | `CHARE_HUGEPAGES` | `0`/`off`/`OFF`/`false`/`no` turn it off, anything else leaves it on | on |
 //! | check mode: entry calls, channel values, future values, broadcasts and reduction contributions within a process go through the wire format and back (a value MPI could not move fails on one machine too) | | `CHARE_CHECK_SERDE` | `0`/`1` (`no`/`yes`, `false`/`true`) | 0 |
+//! | load-balancing strategy of at-sync arrays ([`crate::lb`]) | `--balancer S`, `--balancer=S` | `CHARE_BALANCER` | `greedy`, `refine`, `rotate`, `none` | `greedy` |
+//! | print each balancing step's report to stderr | | `CHARE_LB_VERBOSE` | `0`/`1` (`no`/`yes`, `false`/`true`) | 0 |
 //! | largest MPI message; longer ones go in parts (for tests of that path) | | `CHARE_MPI_CHUNK` | 1 to 1073741824 bytes (1 GiB); larger or not a number: 1 GiB | 1 GiB |
 //!
 //! A value outside its range, or one that is not a number, ends the program
@@ -29,8 +31,8 @@
 //! deadlocked: below 1 ms PE 0 would check continuously, and above a minute a
 //! deadlocked job looks hung (a huge value used to disable detection).
 //!
-//! Command-line arguments: the runtime reads only `--pes N`, `--pes=N` and
-//! `+pN`; arguments the runtime does not know are left to the program, and
+//! Command-line arguments: the runtime reads only `--pes N`, `--pes=N`,
+//! `+pN` and `--balancer S`; arguments the runtime does not know are left to the program, and
 //! are not reported. The runtime removes nothing: `std::env::args()` in the
 //! program still sees every argument, `--pes` included.
 //!
@@ -92,6 +94,11 @@ pub struct Config {
     /// MPI layer could not move fail on a laptop too. Off by default: it
     /// copies every value.
     pub check_serde: bool,
+    /// The load-balancing strategy of at-sync arrays (`--balancer`,
+    /// `CHARE_BALANCER`).
+    pub balancer: crate::lb::strategy::Strategy,
+    /// Print each load-balancing step's report to stderr (`CHARE_LB_VERBOSE=1`).
+    pub lb_verbose: bool,
 }
 
 /// A configuration error: the message is one line for the user.
@@ -161,6 +168,10 @@ where
     }
 }
 
+fn parse_balancer(s: &str, what: &str) -> Result<crate::lb::strategy::Strategy, ConfigError> {
+    crate::lb::strategy::Strategy::parse(s).map_err(|e| ConfigError(format!("{what}: {e}")))
+}
+
 fn parse_pes(s: &str, what: &str) -> Result<usize, ConfigError> {
     parse_in(s, what, "a PE count", 1..=MAX_PES)
 }
@@ -175,6 +186,7 @@ impl Config {
     /// Like [`Config::from_env`] with explicit arguments and variables (for tests).
     pub fn from_sources(args: &[String], var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut pes = num_cores();
+        let mut balancer = None;
         if let Some(v) = var("CHARE_PES") {
             pes = parse_pes(&v, "CHARE_PES")?;
         }
@@ -187,6 +199,11 @@ impl Config {
             } else if a == "--pes" {
                 let v = it.next().ok_or_else(|| ConfigError("--pes needs a value".into()))?;
                 pes = parse_pes(v, "--pes")?;
+            } else if let Some(rest) = a.strip_prefix("--balancer=") {
+                balancer = Some(parse_balancer(rest, "--balancer")?);
+            } else if a == "--balancer" {
+                let v = it.next().ok_or_else(|| ConfigError("--balancer needs a value".into()))?;
+                balancer = Some(parse_balancer(v, "--balancer")?);
             }
         }
         let idle = match var("CHARE_IDLE").as_deref() {
@@ -226,6 +243,14 @@ impl Config {
         if let Some(v) = var("CHARE_CHECK_SERDE") {
             cfg.check_serde = parse_switch(&v, "CHARE_CHECK_SERDE")?;
         }
+        if let Some(v) = var("CHARE_LB_VERBOSE") {
+            cfg.lb_verbose = parse_switch(&v, "CHARE_LB_VERBOSE")?;
+        }
+        match (balancer, var("CHARE_BALANCER")) {
+            (Some(b), _) => cfg.balancer = b,
+            (None, Some(v)) => cfg.balancer = parse_balancer(&v, "CHARE_BALANCER")?,
+            (None, None) => {}
+        }
         if let Some(v) = var("CHARE_QD_MS") {
             let ms = parse_in(&v, "CHARE_QD_MS", "milliseconds", QD_MS_RANGE)?;
             cfg.qd_interval = Duration::from_millis(ms);
@@ -245,6 +270,8 @@ impl Config {
             pin: !oversubscribed,
             qd_interval: Duration::from_millis(2),
             check_serde: false,
+            balancer: crate::lb::strategy::Strategy::Greedy,
+            lb_verbose: false,
         }
     }
 

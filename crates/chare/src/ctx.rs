@@ -119,6 +119,12 @@ impl Rt {
         f
     }
 
+    /// The load-balancing steps taken so far, oldest first (kept on PE 0,
+    /// where the main task runs; empty on other PEs). See [`crate::lb`].
+    pub fn lb_steps(&self) -> Vec<crate::lb::LbStep> {
+        with_pe(|pe| pe.lb.steps.borrow().clone())
+    }
+
     /// Ends the job on every PE with exit code `code`.
     pub fn exit(&self, code: i32) {
         with_pe(|pe| pe.shared.finish(Ok(code)));
@@ -166,6 +172,11 @@ pub struct Ctx<T: Chare> {
     rt: Rt,
     /// Sequence number of this element's next reduction contribution.
     red_seq: Cell<u64>,
+    /// The PE this element was asked to move to (it moves once no entry of
+    /// it runs).
+    move_to: Cell<Option<usize>>,
+    /// The element calls `resume_from_sync` on arrival.
+    resume_on_arrival: Cell<bool>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -179,12 +190,95 @@ impl<T: Chare> Deref for Ctx<T> {
 impl<T: Chare> Ctx<T> {
     pub(crate) fn new(info: Arc<CollInfo>, index: Index) -> Ctx<T> {
         let me = info.addr_of(&index);
-        Ctx { rt: Rt { me, index, info }, red_seq: Cell::new(0), _t: PhantomData }
+        Ctx {
+            rt: Rt { me, index, info },
+            red_seq: Cell::new(0),
+            move_to: Cell::new(None),
+            resume_on_arrival: Cell::new(false),
+            _t: PhantomData,
+        }
+    }
+
+    pub(crate) fn addr(&self) -> Addr {
+        self.rt.me
+    }
+
+    pub(crate) fn info(&self) -> &Arc<CollInfo> {
+        &self.rt.info
+    }
+
+    pub(crate) fn red_seq(&self) -> u64 {
+        self.red_seq.get()
+    }
+
+    pub(crate) fn set_red_seq(&self, s: u64) {
+        self.red_seq.set(s)
+    }
+
+    /// Whether the element's entry time is measured (at-sync collections).
+    #[inline]
+    pub(crate) fn measured(&self) -> bool {
+        self.rt.info.at_sync
+    }
+
+    /// Whether the element is about to move: calls wait and travel with it.
+    #[inline]
+    pub(crate) fn moving(&self) -> bool {
+        self.move_to.get().is_some()
+    }
+
+    /// The requested destination, taken (the move is being made).
+    pub(crate) fn take_move(&self) -> Option<(usize, bool)> {
+        self.move_to.take().map(|pe| (pe, self.resume_on_arrival.replace(false)))
+    }
+
+    /// Asks the element to move to `pe` (by the load balancer: with its
+    /// `resume_from_sync` on arrival).
+    pub(crate) fn request_move(&self, pe: usize, resume: bool) {
+        self.move_to.set(Some(pe));
+        self.resume_on_arrival.set(resume);
+    }
+
+    /// Tells the load balancer that this element reached a sync point
+    /// (Charm4Py's `AtSync()`): once every element of the collection has,
+    /// the balancer measures, may move elements, and calls each element's
+    /// `resume_from_sync` entry (where it is then). Only for collections
+    /// created with [`CollectionBuilder::at_sync`]; calling it twice in one
+    /// period counts once.
+    #[track_caller]
+    pub fn at_sync(&self) {
+        assert!(
+            self.rt.info.at_sync,
+            "at_sync on {}[{}], whose collection was not created with .at_sync()",
+            T::NAME,
+            self.index()
+        );
+        let addr = self.addr();
+        with_pe(|pe| crate::lb::at_sync(pe, addr));
     }
 
     /// This element's index.
     pub fn index(&self) -> Index {
         self.rt.index
+    }
+
+    /// Moves this element to PE `pe` (Charm4Py's `migrate(toPe)`). The move
+    /// happens once the running entry method returns (an async entry: once it
+    /// finishes); calls that reach the element meanwhile wait and move with
+    /// it, and its `fn migrated(&mut self, ctx)` hook (if it has one) runs on
+    /// arrival. Messages to it are forwarded and keep each sender's order.
+    /// Panics if `pe` is not a PE of the job. Moving to its own PE does
+    /// nothing.
+    #[track_caller]
+    pub fn migrate(&self, pe: usize)
+    where
+        T: crate::object::Migratable,
+    {
+        let npes = self.num_pes();
+        assert!(pe < npes, "cannot migrate {}[{}] to PE {pe}: the job has {npes} PEs", T::NAME, self.index());
+        if pe != self.my_pe() {
+            self.request_move(pe, false);
+        }
     }
 
     /// Proxy to this element's whole collection (Charm4Py's `thisProxy`).

@@ -151,8 +151,10 @@ mod future;
 pub mod hugepage;
 mod index;
 mod iwait;
+pub mod lb;
 mod machine;
 mod message;
+mod migration;
 mod object;
 mod proxy;
 mod quiescence;
@@ -176,7 +178,7 @@ pub use crate::future::{Future, RawFuture, Reply};
 pub use crate::hugepage::HugePageAlloc;
 pub use crate::index::{Index, MAX_DIMS};
 pub use crate::iwait::{iwait, Iwait};
-pub use crate::object::{Chare, Dispatch};
+pub use crate::object::{Chare, Dispatch, Migratable};
 pub use crate::proxy::{Array, BroadcastOf, Callback, CollRef, CollectionProxy, ElemRef, EntriesOf, Group, Proxy};
 pub use crate::reduction::{And, Arith, Custom, Gather, Max, Min, Nop, Or, Product, Reducer, Sum, Target};
 pub use chare_macros::{chare, entry, message};
@@ -188,9 +190,25 @@ pub use serde;
 /// Used by code that `#[chare]` generates; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::registry::{ChareType, WireCreate};
+    pub use crate::registry::{ArrivedCell, ChareType, WireArrive, WireCreate};
     pub use inventory;
     pub use serde;
+
+    /// Rebuilds an element that migrated from another process.
+    pub fn arrive_from_wire<T: crate::Chare>(w: WireArrive<'_>) -> Result<ArrivedCell, String> {
+        crate::registry::arrive_from_wire::<T>(w)
+    }
+
+    /// A migratable chare's state, appended to `out` (its `Buffer`s as attachments).
+    pub fn pack_state<T: serde::Serialize>(v: &T, out: &mut Vec<u8>) -> Result<(), String> {
+        crate::value::encode_into(v, out)
+    }
+
+    /// A migratable chare's state from the front of `bytes`, and the rest.
+    pub fn unpack_state<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), String> {
+        postcard::take_from_bytes::<T>(bytes)
+            .map_err(|e| format!("malformed state of {}: {e}", std::any::type_name::<T>()))
+    }
 
     /// Creates this PE's elements of a collection from a creation message.
     pub fn create_from_wire<T: crate::Chare>(w: WireCreate<'_>) -> Result<(), String> {

@@ -104,6 +104,9 @@ pub(crate) enum Msg {
     Channel { key: ChanKey, body: Erased },
     /// A channel value from another process.
     ChannelBytes(Box<(ChanKey, Encoded)>),
+    /// An entry call or channel value with its place in its sender's stream
+    /// (to or from a migratable chare; see [`crate::migration`]).
+    Ordered(Box<crate::migration::order::Ordered>),
     /// A reduction contribution (partial result) travelling to the root.
     Reduce(Box<Contribution>),
     /// Wake a task of the receiving PE (from a waker used on another thread).
@@ -191,6 +194,7 @@ impl Outgoing for Msg {
             }
             Msg::Channel { key, body } => body.encode_into(out).map(|()| Wire::Channel { key: *key }),
             Msg::Reduce(c) => c.to_wire().map(|c| Wire::Reduce(Box::new(c))),
+            Msg::Ordered(o) => o.encode(out),
             Msg::EntryBytes(_)
             | Msg::BroadcastBytes(_)
             | Msg::FutureBytes(_)

@@ -9,8 +9,11 @@
 //!   reach the suspended task directly;
 //! * calls from one sender chare to one receiver arrive in send order.
 
+use crate::collection::CollInfo;
 use crate::ctx::Ctx;
-use crate::message::Incoming;
+use crate::message::{Addr, Incoming};
+use crate::migration::order::{Gates, Ordered, Sender};
+use crate::migration::MigrantWire;
 use crate::proxy::{BroadcastOf, EntriesOf};
 use crate::scheduler::{Pe, TaskDesc};
 use crate::value::Value;
@@ -21,6 +24,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// A chare type. Implemented by `#[chare]`; users do not implement it by hand.
 pub trait Chare: Sized + Send + 'static {
@@ -44,7 +48,33 @@ pub trait Chare: Sized + Send + 'static {
     fn entry_name(msg: &Self::Msg) -> &'static str;
     /// Runs a sync entry method, or returns the task of an async one.
     fn dispatch<'a>(&'a mut self, ctx: &'a Ctx<Self>, msg: Self::Msg) -> Dispatch<'a>;
+    /// Whether elements may move between PEs (`#[chare(migratable)]`).
+    const MIGRATABLE: bool = false;
+    /// Appends the chare's state to `out` (migratable chares; the MPI layer).
+    fn pack(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        let _ = out;
+        Err(format!("chare {} is not migratable", Self::NAME))
+    }
+    /// Reads a state written by `pack` from the front of `bytes`; returns the rest.
+    fn unpack(bytes: &[u8]) -> Result<(Self, &[u8]), String> {
+        let _ = bytes;
+        Err(format!("chare {} is not migratable", Self::NAME))
+    }
+    /// Runs on the new PE after a migration (the chare's `fn migrated`).
+    fn migrated(&mut self, ctx: &Ctx<Self>) {
+        let _ = ctx;
+    }
+    /// The call of the chare's `resume_from_sync` entry, if it has one.
+    fn resume_from_sync() -> Option<Self::Msg> {
+        None
+    }
 }
+
+/// Chares whose elements may migrate: implemented by `#[chare(migratable)]`
+/// (whose state must be `Serialize + Deserialize`). [`Ctx::migrate`] and
+/// [`crate::CollectionBuilder::at_sync`] require it, so moving a chare that
+/// is not migratable is a compile error.
+pub trait Migratable: Chare {}
 
 /// Result of [`Chare::dispatch`].
 pub enum Dispatch<'a> {
@@ -64,6 +94,53 @@ pub(crate) trait AnyCell {
     fn deliver_clone(&self, this: &Rc<dyn AnyCell>, pe: &Pe, body: &dyn Value);
     /// The chare's async entry task finished.
     fn task_done(&self, this: &Rc<dyn AnyCell>, pe: &Pe);
+    /// An ordered message for this chare (see [`crate::migration`]).
+    fn admit(&self, this: &Rc<dyn AnyCell>, pe: &Pe, o: Box<Ordered>);
+    /// The chare's address.
+    fn addr(&self) -> Addr;
+    /// Who sends when this chare's code runs.
+    fn sender(&self) -> Sender;
+    /// Whether an async entry of the chare is running (it cannot move now).
+    fn busy(&self) -> bool;
+    /// The next reduction this element will contribute to.
+    fn red_seq(&self) -> u64;
+    /// Seconds spent in the chare's entry methods since the last reset (only
+    /// measured for collections with at-sync load balancing).
+    fn take_load(&self) -> f64;
+    /// Adds `seconds` to the chare's measured load.
+    fn add_load(&self, seconds: f64);
+    /// Whether the chare's load is measured.
+    fn measured(&self) -> bool;
+    /// Marks the chare as having called `at_sync` in this period; false if it already had.
+    fn mark_synced(&self) -> bool;
+    /// Whether the chare called `at_sync` and was not resumed yet.
+    fn synced(&self) -> bool;
+    /// Calls the chare's `resume_from_sync` entry (if it has one) and clears the sync mark.
+    fn resume(&self, this: &Rc<dyn AnyCell>, pe: &Pe);
+    /// Delivers calls that waited while the chare was moving.
+    fn kick(&self, this: &Rc<dyn AnyCell>, pe: &Pe);
+    /// Runs the `migrated` hook.
+    fn migrated(&self, pe: &Pe);
+    /// The move asked of the chare (PE, resume on arrival), taken.
+    fn take_move(&self) -> Option<(usize, bool)>;
+    /// Asks the chare to move to `pe` once idle (the load balancer).
+    fn request_move(&self, pe: usize, resume: bool);
+    /// The chare, out of its table, on its way to another PE. Fails (and
+    /// gives the cell back) if something still holds it.
+    fn depart(self: Rc<Self>) -> Result<Box<dyn Migrant>, Rc<dyn AnyCell>>;
+}
+
+/// A chare between two PEs.
+pub(crate) trait Migrant: Send {
+    /// The chare's cell on the PE it reached (same process).
+    fn install(self: Box<Self>) -> Rc<dyn AnyCell>;
+    /// Its state, deferred calls and early messages as bytes (another process).
+    fn encode(&self, out: &mut Vec<u8>) -> Result<MigrantWire, String>;
+    fn addr(&self) -> Addr;
+    fn info(&self) -> &Arc<CollInfo>;
+    fn chare_path(&self) -> &'static str;
+    /// Size of the chare object itself (bytes moved on the local layer).
+    fn size(&self) -> usize;
 }
 
 /// One chare and its runtime state.
@@ -73,17 +150,40 @@ pub(crate) trait AnyCell {
 /// task finishes and `task_done` clears `busy`. The cell is reference-counted
 /// (`Rc`, so it never moves) and the task's slot holds a reference to it
 /// until the task is dropped: the cell outlives every task that borrows it,
-/// by construction.
+/// by construction. A cell leaves its PE ([`AnyCell::depart`]) only when its
+/// table's reference is the only one, so never while anything borrows it.
 pub(crate) struct ChareCell<T: Chare> {
     obj: UnsafeCell<T>,
     ctx: Ctx<T>,
     busy: Cell<bool>,
     deferred: RefCell<VecDeque<T::Msg>>,
+    /// Incoming ordered streams ([`crate::migration::order`]).
+    pub(crate) gates: Gates,
+    /// Seconds spent in entry methods since the last load-balancing step
+    /// (measured only when the collection balances at sync).
+    load: Cell<f64>,
+    /// `at_sync` was called in this period.
+    synced: Cell<bool>,
 }
 
 impl<T: Chare> ChareCell<T> {
     pub(crate) fn new(obj: T, ctx: Ctx<T>) -> ChareCell<T> {
-        ChareCell { obj: UnsafeCell::new(obj), ctx, busy: Cell::new(false), deferred: RefCell::default() }
+        ChareCell {
+            obj: UnsafeCell::new(obj),
+            ctx,
+            busy: Cell::new(false),
+            deferred: RefCell::default(),
+            gates: Gates::default(),
+            load: Cell::new(0.0),
+            synced: Cell::new(false),
+        }
+    }
+
+    /// A cell arriving from another process.
+    pub(crate) fn arriving(obj: T, ctx: Ctx<T>, deferred: VecDeque<T::Msg>, gates: Gates) -> ChareCell<T> {
+        let c = ChareCell::new(obj, ctx);
+        *c.deferred.borrow_mut() = deferred;
+        ChareCell { gates, ..c }
     }
 
     fn run(&self, this: &Rc<dyn AnyCell>, pe: &Pe, msg: T::Msg) {
@@ -93,7 +193,14 @@ impl<T: Chare> ChareCell<T> {
         // object; this is the only reference to it until dispatch returns or
         // the task it creates finishes (see the struct invariant).
         let obj: &mut T = unsafe { &mut *self.obj.get() };
-        match pe.guard(desc, || obj.dispatch(&self.ctx, msg)) {
+        let prev = pe.streams.current.replace(Some(self.sender()));
+        let t0 = self.ctx.measured().then(std::time::Instant::now);
+        let r = pe.guard(desc, || obj.dispatch(&self.ctx, msg));
+        if let Some(t0) = t0 {
+            self.load.set(self.load.get() + t0.elapsed().as_secs_f64());
+        }
+        pe.streams.current.set(prev);
+        match r {
             Some(Dispatch::Done) | None => {}
             Some(Dispatch::Task(fut)) => {
                 // SAFETY: the task borrows `obj` and `ctx` of this cell. `this`
@@ -112,7 +219,7 @@ impl<T: Chare> ChareCell<T> {
     }
 
     fn accept(&self, this: &Rc<dyn AnyCell>, pe: &Pe, msg: T::Msg) {
-        if self.busy.get() {
+        if self.busy.get() || self.ctx.moving() {
             self.deferred.borrow_mut().push_back(msg);
         } else {
             self.run(this, pe, msg);
@@ -122,8 +229,24 @@ impl<T: Chare> ChareCell<T> {
 
     fn drain(&self, this: &Rc<dyn AnyCell>, pe: &Pe) {
         while !self.busy.get() && !pe.shared.stopping() {
+            if self.ctx.moving() {
+                // The deferred calls travel with the chare.
+                crate::migration::schedule(pe, self.ctx.addr());
+                return;
+            }
             let Some(m) = self.deferred.borrow_mut().pop_front() else { break };
             self.run(this, pe, m);
+        }
+        if !self.busy.get() && self.ctx.moving() {
+            crate::migration::schedule(pe, self.ctx.addr());
+        }
+    }
+
+    fn release(&self, this: &Rc<dyn AnyCell>, pe: &Pe, o: Box<Ordered>) {
+        let Ordered { head, body } = *o;
+        match head.chan {
+            None => self.deliver(this, pe, body),
+            Some(key) => crate::channel::arrive(pe, key, body),
         }
     }
 }
@@ -151,4 +274,131 @@ impl<T: Chare> AnyCell for ChareCell<T> {
         self.busy.set(false);
         self.drain(this, pe);
     }
+
+    fn admit(&self, this: &Rc<dyn AnyCell>, pe: &Pe, o: Box<Ordered>) {
+        for m in self.gates.admit(o) {
+            self.release(this, pe, m);
+        }
+    }
+
+    fn addr(&self) -> Addr {
+        self.ctx.addr()
+    }
+
+    fn sender(&self) -> Sender {
+        Sender { addr: self.ctx.addr(), migratable: T::MIGRATABLE }
+    }
+
+    fn busy(&self) -> bool {
+        self.busy.get()
+    }
+
+    fn red_seq(&self) -> u64 {
+        self.ctx.red_seq()
+    }
+
+    fn take_load(&self) -> f64 {
+        self.load.replace(0.0)
+    }
+
+    fn add_load(&self, seconds: f64) {
+        self.load.set(self.load.get() + seconds);
+    }
+
+    fn measured(&self) -> bool {
+        self.ctx.measured()
+    }
+
+    fn mark_synced(&self) -> bool {
+        !self.synced.replace(true)
+    }
+
+    fn synced(&self) -> bool {
+        self.synced.get()
+    }
+
+    fn resume(&self, this: &Rc<dyn AnyCell>, pe: &Pe) {
+        self.synced.set(false);
+        if let Some(m) = T::resume_from_sync() {
+            self.accept(this, pe, m);
+        }
+    }
+
+    fn kick(&self, this: &Rc<dyn AnyCell>, pe: &Pe) {
+        self.drain(this, pe);
+    }
+
+    fn migrated(&self, pe: &Pe) {
+        // SAFETY: called right after the cell arrived, before any message or
+        // task can reach it: nothing else refers to `obj`.
+        let obj: &mut T = unsafe { &mut *self.obj.get() };
+        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry: "migrated" };
+        let prev = pe.streams.current.replace(Some(self.sender()));
+        pe.guard(desc, || obj.migrated(&self.ctx));
+        pe.streams.current.set(prev);
+    }
+
+    fn take_move(&self) -> Option<(usize, bool)> {
+        self.ctx.take_move()
+    }
+
+    fn request_move(&self, pe: usize, resume: bool) {
+        self.ctx.request_move(pe, resume)
+    }
+
+    fn depart(self: Rc<Self>) -> Result<Box<dyn Migrant>, Rc<dyn AnyCell>> {
+        match Rc::try_unwrap(self) {
+            Ok(cell) => Ok(Box::new(cell)),
+            Err(rc) => Err(rc),
+        }
+    }
+}
+
+impl<T: Chare> Migrant for ChareCell<T> {
+    fn install(self: Box<Self>) -> Rc<dyn AnyCell> {
+        let cell: ChareCell<T> = *self;
+        Rc::new(cell)
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) -> Result<MigrantWire, String> {
+        // SAFETY: the cell departed: nothing else refers to `obj`.
+        let obj: &T = unsafe { &*self.obj.get() };
+        obj.pack(out)?;
+        let deferred = self.deferred.borrow();
+        let deferred: Vec<&T::Msg> = deferred.iter().collect();
+        crate::value::encode_into(&deferred, out)?;
+        crate::migration::gates_to_wire(&self.gates, self.ctx.red_seq())
+    }
+
+    fn addr(&self) -> Addr {
+        self.ctx.addr()
+    }
+
+    fn info(&self) -> &Arc<CollInfo> {
+        self.ctx.info()
+    }
+
+    fn chare_path(&self) -> &'static str {
+        T::PATH
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of::<T>()
+    }
+}
+
+/// Rebuilds a chare that arrived from another process: its state and
+/// deferred calls from `bytes` (written by [`Migrant::encode`]).
+pub(crate) fn cell_from_bytes<T: Chare>(
+    info: Arc<CollInfo>,
+    index: crate::index::Index,
+    red_seq: u64,
+    bytes: &[u8],
+    gates: Gates,
+) -> Result<Rc<dyn AnyCell>, String> {
+    let (obj, rest) = T::unpack(bytes)?;
+    let deferred: Vec<T::Msg> = crate::value::decode(rest)?;
+    let ctx = Ctx::<T>::new(info, index);
+    ctx.set_red_seq(red_seq);
+    Ok(Rc::new(ChareCell::arriving(obj, ctx, deferred.into(), gates)))
 }

@@ -34,14 +34,27 @@ impl ElemRef {
     /// Sends an entry call to the element.
     #[inline]
     pub fn send<T: Chare>(&self, msg: T::Msg) {
-        let to = locate(&self.info, &self.index);
-        with_pe(|pe| pe.post(to, EntryCall { to: self.addr(), msg, chare: T::NAME, entry: T::entry_name }));
+        with_pe(|pe| {
+            if self.info.migratable || pe.sender_migratable() {
+                let Some(msg) = crate::value::checked(msg, || format!("entry call to {}", T::NAME)) else { return };
+                pe.send_ordered(&self.info, &self.index, None, Erased::new(msg));
+            } else {
+                let to = locate(&self.info, &self.index);
+                pe.post(to, EntryCall { to: self.addr(), msg, chare: T::NAME, entry: T::entry_name })
+            }
+        });
     }
 
     #[inline]
     pub(crate) fn send_erased(&self, body: Erased) {
-        let to = locate(&self.info, &self.index);
-        with_pe(|pe| pe.post(to, Msg::Entry { to: self.addr(), body }));
+        with_pe(|pe| {
+            if self.info.migratable || pe.sender_migratable() {
+                pe.send_ordered(&self.info, &self.index, None, body);
+            } else {
+                let to = locate(&self.info, &self.index);
+                pe.post(to, Msg::Entry { to: self.addr(), body })
+            }
+        });
     }
 
     /// The element's index.
@@ -49,9 +62,10 @@ impl ElemRef {
         self.index
     }
 
-    /// The PE the element lives on.
+    /// The PE the element lives on (as far as this PE knows: an element
+    /// that migrated may have moved on).
     pub fn pe(&self) -> usize {
-        locate(&self.info, &self.index)
+        with_pe(|pe| pe.locate_elem(&self.info, &self.index))
     }
 }
 
@@ -64,7 +78,17 @@ pub struct CollRef {
 impl CollRef {
     /// Sends an entry call to every element.
     pub fn broadcast<T: Chare>(&self, msg: T::Msg) {
-        if let Some(msg) = crate::value::checked(msg, || format!("broadcast to {}", T::NAME)) {
+        let Some(msg) = crate::value::checked(msg, || format!("broadcast to {}", T::NAME)) else { return };
+        if self.info.migratable {
+            // Elements may be anywhere, and moving: one ordered call each
+            // (exactly once per element, in each sender's order).
+            with_pe(|pe| {
+                for lin in 0..self.info.total {
+                    let ix = Index::from_linear(lin, &self.info.dims);
+                    pe.send_ordered(&self.info, &ix, None, Erased::new(msg.clone()));
+                }
+            });
+        } else {
             self.broadcast_payload(Box::new(msg), clone_payload::<T::Msg>);
         }
     }
@@ -97,6 +121,10 @@ impl CollRef {
         self.info.check(&ix);
         ElemRef { info: self.info.clone(), index: ix }
     }
+}
+
+fn clone_erased<M: Clone + Serialize + Send + 'static>(p: &dyn Value) -> Erased {
+    Erased::new(p.as_any().downcast_ref::<M>().expect("payload type").clone())
 }
 
 pub(crate) fn clone_payload<M: Clone + Serialize + Send + 'static>(p: &dyn Value) -> Payload {
@@ -222,7 +250,9 @@ impl<T: Chare> fmt::Debug for CollectionProxy<T> {
 
 enum CallbackTarget<R> {
     Elem(ElemRef, Arc<dyn Fn(R) -> Erased + Send + Sync>),
-    All(CollRef, Arc<dyn Fn(R) -> Payload + Send + Sync>, fn(&dyn Value) -> Payload),
+    /// The collection, the call's builder, how to clone it as a payload (one
+    /// per PE) and as an erased call (one per element of a migratable array).
+    All(CollRef, Arc<dyn Fn(R) -> Payload + Send + Sync>, fn(&dyn Value) -> Payload, fn(&dyn Value) -> Erased),
 }
 
 /// Where to deliver a value by calling an entry method: of one element, or of
@@ -248,14 +278,33 @@ impl<R: Send + 'static> Callback<R> {
     /// Calls the entry that `make` builds on every element. Used by generated code.
     pub fn to_all<T: Chare>(raw: CollRef, make: fn(R) -> T::Msg) -> Self {
         let build = move |r| Box::new(make(r)) as Payload;
-        Callback { target: Arc::new(CallbackTarget::All(raw, Arc::new(build), clone_payload::<T::Msg>)) }
+        Callback {
+            target: Arc::new(CallbackTarget::All(
+                raw,
+                Arc::new(build),
+                clone_payload::<T::Msg>,
+                clone_erased::<T::Msg>,
+            )),
+        }
     }
 
     /// Delivers `value`.
     pub fn send(&self, value: R) {
         match &*self.target {
             CallbackTarget::Elem(e, build) => e.send_erased(build(value)),
-            CallbackTarget::All(c, build, clone) => c.broadcast_payload(build(value), *clone),
+            CallbackTarget::All(c, build, clone, each) => {
+                if c.info.migratable {
+                    let call = build(value);
+                    with_pe(|pe| {
+                        for lin in 0..c.info.total {
+                            let ix = Index::from_linear(lin, &c.info.dims);
+                            pe.send_ordered(&c.info, &ix, None, each(&*call));
+                        }
+                    });
+                } else {
+                    c.broadcast_payload(build(value), *clone)
+                }
+            }
         }
     }
 }

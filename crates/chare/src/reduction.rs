@@ -444,6 +444,7 @@ impl Pending {
     }
 
     fn complete(&self, expected: usize) -> bool {
+        // At the root: every element's contribution arrived.
         self.count >= expected && self.waiting.is_empty()
     }
 }
@@ -459,33 +460,56 @@ pub(crate) struct ReductionTable {
 
 /// An element of this PE contributes.
 pub(crate) fn contribute_local(pe: &Pe, c: Contribution) {
-    let expected = pe.chares.colls.borrow().get(&c.coll).map(|l| l.addrs.len()).unwrap_or(1);
     let key = (c.coll, c.seq);
+    if let Some(l) = pe.chares.colls.borrow_mut().get_mut(&c.coll) {
+        l.contributed(c.seq);
+    }
     let r = {
         let mut t = pe.reductions.borrow_mut();
         let p = t.local.entry(key).or_insert_with(|| Pending::new(&c));
-        match p.add(c) {
-            Ok(()) if p.complete(expected) => Ok(t.local.remove(&key)),
-            Ok(()) => Ok(None),
-            Err(e) => Err(e),
-        }
+        p.add(c)
     };
     match r {
-        Ok(Some(p)) => {
-            let part = Contribution {
-                coll: key.0,
-                seq: key.1,
-                count: p.count,
-                total: p.total,
-                root: p.root,
-                partial: p.partial.expect("a complete reduction has a partial"),
-                combiner: p.combiner,
-                delivery: p.delivery,
-            };
-            pe.post(part.root, Msg::Reduce(Box::new(part)));
-        }
-        Ok(None) => {}
+        Ok(()) => flush_if_complete(pe, key),
         Err(e) => pe.fail_usage(format!("reduction {} of collection {}: {e}", key.1, key.0)),
+    }
+}
+
+/// Sends this PE's part of reduction `key` to the root once no element here
+/// still owes it a contribution.
+fn flush_if_complete(pe: &Pe, key: (CollId, u64)) {
+    let owes = pe.chares.colls.borrow().get(&key.0).is_some_and(|l| l.owes(key.1));
+    if owes {
+        return;
+    }
+    let p = {
+        let mut t = pe.reductions.borrow_mut();
+        match t.local.get(&key) {
+            Some(p) if p.waiting.is_empty() => t.local.remove(&key),
+            _ => None,
+        }
+    };
+    let Some(p) = p else { return };
+    let part = Contribution {
+        coll: key.0,
+        seq: key.1,
+        count: p.count,
+        total: p.total,
+        root: p.root,
+        partial: p.partial.expect("a pending reduction has a partial"),
+        combiner: p.combiner,
+        delivery: p.delivery,
+    };
+    pe.post(part.root, Msg::Reduce(Box::new(part)));
+}
+
+/// An element of collection `coll` left this PE: the parts it no longer
+/// holds back may be complete.
+pub(crate) fn recheck(pe: &Pe, coll: CollId) {
+    let mut keys: Vec<(CollId, u64)> = pe.reductions.borrow().local.keys().filter(|k| k.0 == coll).copied().collect();
+    keys.sort_unstable();
+    for key in keys {
+        flush_if_complete(pe, key);
     }
 }
 

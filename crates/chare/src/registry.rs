@@ -19,6 +19,20 @@ pub struct WireCreate<'a> {
     pub(crate) done: Option<Reply>,
 }
 
+/// What rebuilding a chare that migrated from another process needs. Opaque to users.
+#[doc(hidden)]
+pub struct WireArrive<'a> {
+    pub(crate) info: std::sync::Arc<crate::collection::CollInfo>,
+    pub(crate) index: crate::index::Index,
+    pub(crate) red_seq: u64,
+    pub(crate) bytes: &'a [u8],
+    pub(crate) gates: crate::migration::order::Gates,
+}
+
+/// A chare rebuilt from a migration message. Opaque to users.
+#[doc(hidden)]
+pub struct ArrivedCell(pub(crate) std::rc::Rc<dyn crate::object::AnyCell>);
+
 /// One registered chare type. Built by `#[chare]`.
 #[doc(hidden)]
 pub struct ChareType {
@@ -26,6 +40,13 @@ pub struct ChareType {
     pub path: &'static str,
     /// Creates this PE's elements of a collection described in a message.
     pub create: fn(WireCreate<'_>) -> Result<(), String>,
+    /// Rebuilds an element that migrated from another process.
+    pub arrive: fn(WireArrive<'_>) -> Result<ArrivedCell, String>,
+}
+
+/// [`ChareType::arrive`] for chare type `T`.
+pub(crate) fn arrive_from_wire<T: crate::object::Chare>(w: WireArrive<'_>) -> Result<ArrivedCell, String> {
+    crate::object::cell_from_bytes::<T>(w.info, w.index, w.red_seq, w.bytes, w.gates).map(ArrivedCell)
 }
 
 inventory::collect!(ChareType);

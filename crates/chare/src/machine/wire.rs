@@ -18,7 +18,7 @@
 use crate::buffer::AttDesc;
 use crate::collection::CollDesc;
 use crate::future::{RawFuture, Reply};
-use crate::message::{Addr, ChanKey, CollId, Msg};
+use crate::message::{Addr, ChanKey, CollId, Incoming, Msg};
 use crate::reduction::{Contribution, WireContribution};
 use crate::value::Encoded;
 
@@ -50,6 +50,15 @@ pub(crate) enum Wire {
         value: Vec<u8>,
         done: Reply,
     },
+    /// An ordered entry call or channel value (the body) to or from a
+    /// migratable chare.
+    Ordered(Box<crate::migration::order::OrderedHead>),
+    /// A chare migrating here; its state and deferred calls are the body.
+    Migrate(Box<crate::migration::MigrateWire>),
+    /// Where an element is.
+    Located { addr: Addr, at: crate::migration::location::Where },
+    /// Load-balancing protocol messages (see [`crate::lb`]).
+    Lb(Box<crate::lb::LbWire>),
     /// Register a quiescence waiter (sent to PE 0).
     QdRegister(RawFuture),
     /// Quiescence wave: report your counters.
@@ -91,6 +100,8 @@ const KIND_BROADCAST: u8 = 1;
 const KIND_FUTURE: u8 = 2;
 const KIND_CHANNEL: u8 = 3;
 const KIND_OTHER: u8 = 4;
+/// A postcard-encoded `Wire` (its length first, u32) followed by a body.
+const KIND_OTHER_BODY: u8 = 5;
 
 /// A header being written into a slice of exactly its length.
 struct HeadWriter<'a> {
@@ -120,6 +131,7 @@ fn kind_of(w: &Wire) -> (u8, usize) {
         Wire::Broadcast { .. } => (KIND_BROADCAST, 4),
         Wire::Future { .. } => (KIND_FUTURE, 8),
         Wire::Channel { .. } => (KIND_CHANNEL, 20),
+        w if w.has_body() => (KIND_OTHER_BODY, 4),
         _ => (KIND_OTHER, 0),
     }
 }
@@ -141,6 +153,8 @@ fn write_head(frame: &Frame, kind: u8, buf: &mut [u8]) {
             h.addr(key.to);
             h.u32(key.n);
         }
+        // The length of the `Wire` that follows, written once known.
+        _ if kind == KIND_OTHER_BODY => h.put(&[0; 4]),
         _ => {}
     }
     debug_assert_eq!(h.len, h.buf.len());
@@ -155,7 +169,7 @@ pub(crate) fn put_frame(frame: &Frame, mut out: Vec<u8>) -> Result<(Vec<u8>, usi
     }
     let (kind, routing) = kind_of(&frame.wire);
     let len = 2 + 9 * frame.att.len() + routing;
-    if kind != KIND_OTHER && len <= HEAD_ROOM {
+    if kind != KIND_OTHER && kind != KIND_OTHER_BODY && len <= HEAD_ROOM {
         let start = HEAD_ROOM - len;
         write_head(frame, kind, &mut out[start..HEAD_ROOM]);
         return Ok((out, start));
@@ -164,6 +178,11 @@ pub(crate) fn put_frame(frame: &Frame, mut out: Vec<u8>) -> Result<(Vec<u8>, usi
     write_head(frame, kind, &mut v);
     if kind == KIND_OTHER {
         crate::value::encode_into(&frame.wire, &mut v)?;
+    } else if kind == KIND_OTHER_BODY {
+        let at = v.len();
+        crate::value::encode_into(&frame.wire, &mut v)?;
+        let n = u32::try_from(v.len() - at).map_err(|_| "message header too long".to_string())?;
+        v[at - 4..at].copy_from_slice(&n.to_le_bytes());
     }
     v.extend_from_slice(&out[HEAD_ROOM..]);
     Ok((v, 0))
@@ -208,6 +227,20 @@ pub(crate) fn split(bytes: &[u8]) -> Result<(Frame, &[u8]), String> {
         KIND_BROADCAST => Wire::Broadcast { coll: r.u32()? },
         KIND_FUTURE => Wire::Future { id: u64::from_le_bytes(r.take::<8>()?) },
         KIND_CHANNEL => Wire::Channel { key: ChanKey { from: r.addr()?, to: r.addr()?, n: r.u32()? } },
+        KIND_OTHER_BODY => {
+            let n = r.u32()? as usize;
+            if n > r.0.len() {
+                return Err("truncated message".to_string());
+            }
+            let (head, body) = r.0.split_at(n);
+            let w = crate::value::decode::<Wire>(head)?;
+            if !w.has_body()
+                || matches!(w, Wire::Entry { .. } | Wire::Broadcast { .. } | Wire::Future { .. } | Wire::Channel { .. })
+            {
+                return Err("malformed message: a header without a body where one was announced".to_string());
+            }
+            return Ok((Frame { att, wire: w }, body));
+        }
         KIND_OTHER => {
             let w = crate::value::decode::<Wire>(r.0)?;
             if w.has_body() {
@@ -232,6 +265,12 @@ impl Wire {
             Wire::Future { id } => Msg::FutureBytes(Box::new((id, body))),
             Wire::Channel { key } => Msg::ChannelBytes(Box::new((key, body))),
             Wire::Reduce(c) => Msg::Reduce(Box::new(Contribution::from_wire(*c, body.att))),
+            Wire::Ordered(head) => {
+                Msg::Ordered(Box::new(crate::migration::order::Ordered { head: *head, body: Incoming::Bytes(body) }))
+            }
+            Wire::Migrate(m) => m.into_msg(from, body),
+            Wire::Located { addr, at } => Msg::Control(Box::new(move |pe| pe.learn_location(addr, at))),
+            Wire::Lb(m) => m.into_msg(from),
             Wire::Create { chare, desc, init, done } => Msg::Control(Box::new(move |pe| {
                 let Some(t) = crate::registry::find(chare) else {
                     return pe.fail_usage(format!("PE {from} created a collection of a chare type unknown here"));
@@ -258,7 +297,15 @@ impl Wire {
 
     /// Whether a body follows the frame.
     pub(crate) fn has_body(&self) -> bool {
-        matches!(self, Wire::Entry { .. } | Wire::Broadcast { .. } | Wire::Future { .. } | Wire::Channel { .. })
+        matches!(
+            self,
+            Wire::Entry { .. }
+                | Wire::Broadcast { .. }
+                | Wire::Future { .. }
+                | Wire::Channel { .. }
+                | Wire::Ordered(_)
+                | Wire::Migrate(_)
+        )
     }
 }
 
@@ -296,7 +343,9 @@ mod tests {
     #[test]
     fn no_frame_starts_like_a_large_message_notice() {
         let notice = 0xffu8;
-        assert!([KIND_ENTRY, KIND_BROADCAST, KIND_FUTURE, KIND_CHANNEL, KIND_OTHER].iter().all(|&k| k != notice));
+        assert!([KIND_ENTRY, KIND_BROADCAST, KIND_FUTURE, KIND_CHANNEL, KIND_OTHER, KIND_OTHER_BODY]
+            .iter()
+            .all(|&k| k != notice));
         assert!(split(&[notice]).is_err());
     }
 

@@ -7,10 +7,13 @@
 //! an async entry's task holds one until the task is dropped, so a cell is
 //! never freed while anything borrows it, whatever happens to the table. A
 //! second creation of an element that exists is refused (an error that ends
-//! the job), never a silent replacement.
+//! the job), never a silent replacement. A cell leaves the table for another
+//! PE only when no entry of it runs ([`ChareTable::remove_if_idle`]) and its
+//! table reference is the only one.
 
 use crate::collection::LocalColl;
 use crate::message::{Addr, CollId, Incoming, Msg};
+use crate::migration::order::Ordered;
 use crate::object::AnyCell;
 use crate::scheduler::Pe;
 use crate::value::Body;
@@ -28,11 +31,51 @@ pub(crate) struct ChareTable {
     pending: RefCell<FxHashMap<Addr, Vec<Incoming>>>,
     /// Broadcasts to collections not yet created here.
     pending_bcast: RefCell<FxHashMap<CollId, Vec<Body>>>,
+    /// Migration count of the elements here that moved at least once.
+    versions: RefCell<FxHashMap<Addr, u32>>,
 }
 
 impl ChareTable {
-    fn cell(&self, addr: &Addr) -> Option<Rc<dyn AnyCell>> {
+    pub(crate) fn cell(&self, addr: &Addr) -> Option<Rc<dyn AnyCell>> {
         self.cells.borrow().get(addr).cloned()
+    }
+
+    /// Whether collection `coll`'s creation message was handled here.
+    pub(crate) fn created(&self, coll: CollId) -> bool {
+        self.colls.borrow().get(&coll).is_some_and(|c| c.created)
+    }
+
+    /// Takes the cell at `addr` out of the table if no entry of it runs.
+    pub(crate) fn remove_if_idle(&self, addr: &Addr) -> Option<Rc<dyn AnyCell>> {
+        let mut cells = self.cells.borrow_mut();
+        match cells.get(addr) {
+            Some(c) if !c.busy() => cells.remove(addr),
+            _ => None,
+        }
+    }
+
+    /// The move asked of the chare in `cell`, if any.
+    pub(crate) fn take_move(&self, _addr: &Addr, cell: &Rc<dyn AnyCell>) -> Option<(usize, bool)> {
+        cell.take_move()
+    }
+
+    /// Puts a cell taken with `remove_if_idle` back.
+    pub(crate) fn put_back(&self, addr: Addr, cell: Rc<dyn AnyCell>) {
+        self.cells.borrow_mut().insert(addr, cell);
+    }
+
+    /// The element at `addr` left this PE; returns its new migration count.
+    pub(crate) fn left(&self, addr: Addr, red_seq: u64) -> u32 {
+        if let Some(c) = self.colls.borrow_mut().get_mut(&addr.coll) {
+            c.leave(addr, red_seq);
+        }
+        self.versions.borrow_mut().remove(&addr).unwrap_or(0) + 1
+    }
+
+    /// The element at `addr` (migration count `version`) arrived here.
+    pub(crate) fn joined(&self, addr: Addr, red_seq: u64, version: u32) {
+        self.colls.borrow_mut().entry(addr.coll).or_default().join(addr, red_seq);
+        self.versions.borrow_mut().insert(addr, version);
     }
 
     /// Empties the table (at the job's end, after the tasks were dropped).
@@ -66,6 +109,7 @@ impl Pe {
                 let (key, body) = *b;
                 crate::channel::arrive(self, key, Incoming::Bytes(body))
             }
+            Msg::Ordered(o) => self.deliver_ordered(o),
             Msg::Reduce(c) => crate::reduction::receive(self, *c),
             Msg::Wake { task, gen } => self.tasks.make_ready(task, gen),
             Msg::Control(f) | Msg::System(f) => f(self),
@@ -84,10 +128,23 @@ impl Pe {
         Ok(())
     }
 
-    /// Marks a collection created here and delivers what waited for it.
-    pub(crate) fn collection_created(&self, coll: CollId, local: LocalColl) {
-        let addrs = local.addrs.clone();
-        self.chares.colls.borrow_mut().insert(coll, local);
+    /// Marks a collection created here (with elements `addrs`) and delivers
+    /// what waited for it.
+    pub(crate) fn collection_created(&self, coll: CollId, addrs: Vec<Addr>) {
+        {
+            let mut colls = self.chares.colls.borrow_mut();
+            let local: &mut LocalColl = colls.entry(coll).or_default();
+            local.created = true;
+            for &a in &addrs {
+                local.join(a, 0);
+            }
+        }
+        let waiting: Vec<Addr> = self.locations.waiting_for(coll);
+        for addr in waiting {
+            for o in self.locations.take_waiting(&addr) {
+                self.handle(Msg::Ordered(o));
+            }
+        }
         for addr in addrs {
             let waiting = self.chares.pending.borrow_mut().remove(&addr);
             for item in waiting.into_iter().flatten() {
@@ -100,11 +157,30 @@ impl Pe {
         }
     }
 
+    /// An ordered message: to its chare's gate, or on to where the chare is.
+    fn deliver_ordered(&self, o: Box<Ordered>) {
+        match self.chares.cell(&o.head.to) {
+            Some(cell) => {
+                if o.head.hops > 0 && o.head.src_pe as usize != self.id {
+                    // Tell the sender's PE where the element is now.
+                    let at = crate::migration::location::Where {
+                        pe: self.id as u32,
+                        version: self.chares.versions.borrow().get(&o.head.to).copied().unwrap_or(0),
+                    };
+                    let src = o.head.src_pe as usize;
+                    self.post(src, crate::migration::location::Located { addr: o.head.to, at });
+                }
+                cell.admit(&cell, self, o)
+            }
+            None => self.forward(o),
+        }
+    }
+
     fn deliver_entry(&self, to: Addr, item: Incoming) {
         match self.chares.cell(&to) {
             Some(cell) => cell.deliver(&cell, self, item),
             None => {
-                if self.chares.colls.borrow().contains_key(&to.coll) {
+                if self.chares.created(to.coll) {
                     let name = self.describe(&to);
                     self.fail_usage(format!("message to {name}, which does not exist on this PE"));
                 } else {
@@ -116,8 +192,8 @@ impl Pe {
 
     fn deliver_broadcast(&self, coll: CollId, body: Body) {
         let addrs = match self.chares.colls.borrow().get(&coll) {
-            Some(c) => c.addrs.clone(),
-            None => {
+            Some(c) if c.created => c.addrs.clone(),
+            _ => {
                 self.chares.pending_bcast.borrow_mut().entry(coll).or_default().push(body);
                 return;
             }

@@ -120,6 +120,7 @@ impl Pe {
     fn shutdown(&self) {
         self.tasks.clear();
         self.chares.clear();
+        self.locations.clear();
         while self.machine.next(self.id).is_some() {}
     }
 }

@@ -31,8 +31,11 @@ use crate::collection::CollInfo;
 use crate::config::Config;
 use crate::error::JobError;
 use crate::future::FutureSlot;
+use crate::lb::LbState;
 use crate::machine::{LocalMachine, Machine};
 use crate::message::{Addr, ChanKey, CollId, Msg};
+use crate::migration::location::LocationTable;
+use crate::migration::order::Streams;
 use crate::quiescence::{QdCounters, QdState};
 use crate::reduction::ReductionTable;
 use crossbeam_utils::CachePadded;
@@ -146,6 +149,14 @@ pub(crate) struct Pe {
     pub chan_counts: RefCell<FxHashMap<(Addr, Addr), u32>>,
     /// Reductions in progress ([`crate::reduction`]).
     pub reductions: RefCell<ReductionTable>,
+    /// Where elements that are not here live ([`crate::migration::location`]).
+    pub locations: LocationTable,
+    /// Outgoing ordered streams and who sends now ([`crate::migration::order`]).
+    pub streams: Streams,
+    /// Load balancing at sync points ([`crate::lb`]).
+    pub lb: LbState,
+    /// When the PE started (the first load-balancing period's start).
+    pub started: std::time::Instant,
     /// Read-only data by type, and as bytes from other processes ([`crate::ctx`]).
     pub readonly: RefCell<FxHashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     pub readonly_bytes: RefCell<FxHashMap<u64, Vec<u8>>>,
@@ -193,6 +204,10 @@ impl Pe {
             channels: RefCell::default(),
             chan_counts: RefCell::default(),
             reductions: RefCell::default(),
+            locations: LocationTable::default(),
+            streams: Streams::default(),
+            lb: LbState::default(),
+            started: std::time::Instant::now(),
             readonly: RefCell::default(),
             readonly_bytes: RefCell::default(),
             qd: QdState::default(),

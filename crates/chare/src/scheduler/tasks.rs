@@ -197,7 +197,7 @@ impl Pe {
     /// Polls task `id` if it is still generation `gen`. Returns true when it
     /// finished during this poll. `notify_owner`: tell the owning chare.
     fn poll_task(&self, id: u32, gen: u32, notify_owner: bool) -> bool {
-        let (mut fut, waker, desc) = {
+        let (mut fut, waker, desc, sender, measured) = {
             let mut tasks = self.tasks.slots.borrow_mut();
             let slot = &mut tasks[id as usize];
             if slot.gen != gen || !slot.live {
@@ -206,11 +206,21 @@ impl Pe {
             let Some(f) = slot.fut.take() else {
                 return false;
             };
-            (f, slot.waker.clone().expect("live task has a waker"), slot.desc)
+            let sender = slot.owner.as_ref().map(|c| c.sender());
+            let measured = slot.owner.as_ref().filter(|c| c.measured()).cloned();
+            (f, slot.waker.clone().expect("live task has a waker"), slot.desc, sender, measured)
         };
         self.tasks.wait_note.set(WaitOn::Unknown);
         let mut cx = Context::from_waker(&waker);
-        match self.guard(desc, || fut.as_mut().poll(&mut cx)) {
+        // Messages the task sends are its chare's (ordered streams).
+        let prev = self.streams.current.replace(sender);
+        let t0 = measured.as_ref().map(|_| std::time::Instant::now());
+        let polled = self.guard(desc, || fut.as_mut().poll(&mut cx));
+        if let (Some(t0), Some(c)) = (t0, &measured) {
+            c.add_load(t0.elapsed().as_secs_f64());
+        }
+        self.streams.current.set(prev);
+        match polled {
             Some(Poll::Pending) => {
                 let mut tasks = self.tasks.slots.borrow_mut();
                 let slot = &mut tasks[id as usize];

@@ -29,6 +29,7 @@ pub mod failures;
 pub mod fairness;
 pub mod futures;
 pub mod messages;
+pub mod migration;
 pub mod reductions;
 
 /// Every scenario, by area. Calls `$m! { area: name, name, ...; area: ...; }`
@@ -83,6 +84,9 @@ macro_rules! for_each_scenario {
             fairness:
                 a_call_from_another_pe_is_not_starved_by_a_busy_local_ping_pong,
                 calls_from_several_callers_are_not_starved_by_a_busy_local_ping_pong;
+            migration:
+                a_migration_storm_loses_reorders_and_duplicates_nothing,
+                rotate_moves_every_element_once_per_step;
         }
     };
 }

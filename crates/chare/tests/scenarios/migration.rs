@@ -1,0 +1,216 @@
+//! Migration and load balancing: messages across moves, reductions, at-sync.
+
+use super::{Expect, Scenario};
+use chare::lb::strategy::Strategy;
+use chare::prelude::*;
+use std::collections::BTreeMap;
+
+/// Elements of the storm, steps each takes, entry calls per step.
+const K: usize = 1000;
+const R: u32 = 20;
+const HITS: u32 = 5;
+/// Words of state each storm element carries (a `Buffer`, attached on MPI).
+const WORDS: usize = 600;
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64: a deterministic pseudo-random draw per (element, step, hit).
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn draw(me: u32, r: u32, h: u32) -> u64 {
+    mix(((me as u64) << 40) ^ ((r as u64) << 20) ^ h as u64)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Storm {
+    /// Per target, entry calls sent to it (the sequence number of the next).
+    sent: BTreeMap<u32, u32>,
+    /// Per sender, the sequence number expected next.
+    next: BTreeMap<u32, u32>,
+    received: u64,
+    disorder: u64,
+    state: Buffer<u64>,
+    right: Channel<u32>,
+    left: Channel<u32>,
+    tallies: Vec<u64>,
+    moves: u32,
+}
+
+/// What each storm element reports at the end.
+type StormReport = (u64, u64, bool, bool, Vec<u64>, u32);
+
+#[chare(migratable)]
+impl Storm {
+    fn new(ctx: &Ctx<Self>) -> Self {
+        let i = ctx.index().i();
+        let k = ctx.proxy().len();
+        let right = ctx.channel_on(&ctx.proxy().elem((i + 1) % k), i as u32);
+        let left = ctx.channel_on(&ctx.proxy().elem((i + k - 1) % k), ((i + k - 1) % k) as u32);
+        let state: Vec<u64> = (0..WORDS as u64).map(|w| w * 1_000_003 + i as u64).collect();
+        Storm {
+            sent: BTreeMap::new(),
+            next: BTreeMap::new(),
+            received: 0,
+            disorder: 0,
+            state: state.into(),
+            right,
+            left,
+            tallies: Vec::new(),
+            moves: 0,
+        }
+    }
+
+    fn migrated(&mut self) {
+        self.moves += 1;
+    }
+
+    /// One step: entry calls to random elements, a channel value to the right
+    /// neighbour, a contribution, sometimes a move, then the next step.
+    #[entry]
+    fn step(&mut self, ctx: &Ctx<Self>, r: u32) {
+        let me = ctx.index().i() as u32;
+        for h in 0..HITS {
+            let t = (draw(me, r, h) % K as u64) as u32;
+            let seq = self.sent.entry(t).or_insert(0);
+            ctx.proxy().elem(t as usize).hit(me, *seq);
+            *seq += 1;
+        }
+        self.right.send(r);
+        ctx.contribute(1u64, Sum, ctx.proxy().elem(0).tally_callback());
+        let d = draw(me, r, 99);
+        if d % 4 == 0 {
+            ctx.migrate((d >> 8) as usize % ctx.num_pes());
+        }
+        if r + 1 < R {
+            ctx.this().step(r + 1);
+        }
+    }
+
+    #[entry]
+    fn hit(&mut self, from: u32, seq: u32) {
+        let e = self.next.entry(from).or_insert(0);
+        if *e != seq {
+            self.disorder += 1;
+        }
+        *e = seq + 1;
+        self.received += 1;
+    }
+
+    #[entry]
+    fn sum_indices(&self, ctx: &Ctx<Self>, f: Future<u64>) {
+        ctx.contribute(ctx.index().i() as u64, Sum, f);
+    }
+
+    #[entry]
+    fn tally(&mut self, v: u64) {
+        self.tallies.push(v);
+    }
+
+    /// Receives every channel value (in order) and reports.
+    #[entry]
+    async fn report(&mut self, ctx: &Ctx<Self>) -> StormReport {
+        let mut in_order = true;
+        for r in 0..R {
+            in_order &= self.left.recv().await == r;
+        }
+        let i = ctx.index().i() as u64;
+        let intact = self.state.iter().enumerate().all(|(w, &v)| v == w as u64 * 1_000_003 + i);
+        (self.received, self.disorder, in_order, intact, self.tallies.clone(), self.moves)
+    }
+}
+
+/// 1,000 migratable elements move at random while 10^5 entry calls, 2 x 10^4
+/// channel values and 20 reductions fly: every call arrives exactly once in
+/// its sender's order, channels keep their order, state moves intact, every
+/// reduction counts every element once.
+pub fn a_migration_storm_loses_reorders_and_duplicates_nothing() -> Scenario {
+    Scenario::new(&[1, 2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let a = rt.array::<Storm>(K).create_awaitable(()).await;
+            a.step(0);
+            rt.wait_quiescence().await;
+            let reports: Vec<Future<StormReport>> = (0..K).map(|i| a.elem(i).report_ret()).collect();
+            let (mut received, mut disorder, mut moves) = (0, 0, 0);
+            for (i, f) in reports.into_iter().enumerate() {
+                let (got, dis, in_order, intact, tallies, m) = f.await;
+                received += got;
+                disorder += dis;
+                moves += m;
+                assert!(in_order, "element {i}: channel values out of order");
+                assert!(intact, "element {i}: state changed by its moves");
+                if i == 0 {
+                    assert_eq!(tallies, vec![K as u64; R as usize], "reductions during the storm");
+                }
+            }
+            assert_eq!(received, K as u64 * R as u64 * HITS as u64, "entry calls delivered");
+            assert_eq!(disorder, 0, "entry calls out of their sender's order");
+            if rt.num_pes() > 1 {
+                assert!(moves > 0, "no element moved");
+            }
+            // After the storm, a reduction over the moved elements still completes.
+            let f = rt.future::<u64>();
+            a.sum_indices(f.clone());
+            assert_eq!(f.await, (K * (K - 1) / 2) as u64);
+        })
+    })
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Rotor {
+    pes: Vec<usize>,
+}
+
+#[chare(migratable)]
+impl Rotor {
+    fn new(ctx: &Ctx<Self>) -> Self {
+        Rotor { pes: vec![ctx.my_pe()] }
+    }
+
+    #[entry]
+    fn sync(&mut self, ctx: &Ctx<Self>) {
+        ctx.at_sync();
+    }
+
+    #[entry]
+    fn resume_from_sync(&mut self, ctx: &Ctx<Self>) {
+        self.pes.push(ctx.my_pe());
+        ctx.contribute((), Nop, ctx.proxy().elem(0).synced_callback());
+    }
+
+    #[entry]
+    fn synced(&mut self, _v: ()) {}
+
+    #[entry]
+    fn pes(&self) -> Vec<usize> {
+        self.pes.clone()
+    }
+}
+
+/// The rotate strategy moves every element of an at-sync array to the next
+/// PE, once per step, and resumes each element where it then lives.
+pub fn rotate_moves_every_element_once_per_step() -> Scenario {
+    Scenario::new(&[1, 2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let n = 4 * rt.num_pes() + 1;
+            let a = rt.array::<Rotor>(n).balancer(Strategy::Rotate).create_awaitable(()).await;
+            for _ in 0..2 {
+                a.sync();
+                rt.wait_quiescence().await;
+            }
+            let p = rt.num_pes();
+            for i in 0..n {
+                let pes = a.elem(i).pes_ret().await;
+                assert_eq!(pes.len(), 3, "element {i}: resumed {} times", pes.len() - 1);
+                assert_eq!(pes[1], (pes[0] + 1) % p, "element {i}: {pes:?}");
+                assert_eq!(pes[2], (pes[0] + 2) % p, "element {i}: {pes:?}");
+            }
+            let steps = rt.lb_steps();
+            assert_eq!(steps.len(), 2);
+            let moved = if p > 1 { n } else { 0 };
+            assert!(steps.iter().all(|s| s.moved == moved && s.chares == n), "{steps:?}");
+        })
+    })
+}
