@@ -76,6 +76,84 @@
 //!   If every PE is idle, no message is in flight and tasks still wait, the
 //!   job ends with [`JobError::Deadlock`] listing what each task waits on.
 //!
+//! ## Migration and load balancing
+//! `#[chare(migratable)]` makes an array's elements movable: the type must
+//! be `Serialize + Deserialize` (its state crosses processes on the MPI
+//! layer; put large numeric state in [`Buffer`]s). An element moves with
+//! [`Ctx::migrate`], or by the load balancer when its array was created with
+//! [`CollectionBuilder::at_sync`]: each element calls [`Ctx::at_sync`] at a
+//! sync point; once all have, the runtime takes each element's measured time
+//! in entry methods, the strategy ([`lb::strategy`]: `--balancer
+//! greedy|refine|rotate|none` or `CHARE_BALANCER`, default greedy) moves
+//! some, and every element's `resume_from_sync` entry runs where it then
+//! lives. A `fn migrated(&mut self [, ctx])` in the impl block runs after
+//! each move. See [`lb`] for the protocol and its report
+//! ([`Rt::lb_steps`], `CHARE_LB_VERBOSE=1`).
+//!
+//! ```
+//! use chare::prelude::*;
+//! use chare::lb::strategy::Strategy;
+//!
+//! #[message]
+//! struct Piece { pes: Vec<usize>, done: Option<Future<()>> }
+//!
+//! #[chare(migratable)]
+//! impl Piece {
+//!     fn new(ctx: &Ctx<Self>) -> Self { Piece { pes: vec![ctx.my_pe()], done: None } }
+//!
+//!     #[entry]
+//!     fn sync(&mut self, ctx: &Ctx<Self>, done: Future<()>) {
+//!         self.done = Some(done);
+//!         ctx.at_sync();                        // the balancer may move us now
+//!     }
+//!
+//!     #[entry]
+//!     fn resume_from_sync(&mut self, ctx: &Ctx<Self>) {
+//!         self.pes.push(ctx.my_pe());           // where we live now
+//!         ctx.contribute((), Nop, self.done.take().unwrap());
+//!     }
+//!
+//!     #[entry]
+//!     fn pes(&self) -> Vec<usize> { self.pes.clone() }
+//! }
+//!
+//! let code = chare::Runtime::with_pes(2).run(|rt| async move {
+//!     // Rotate: every element to the next PE (a strategy for tests).
+//!     let a = rt.array::<Piece>(6).balancer(Strategy::Rotate).create_awaitable(()).await;
+//!     let done = rt.future();
+//!     a.sync(done.clone());
+//!     done.await;
+//!     for i in 0..6 {
+//!         let pes = a.elem(i).pes_ret().await;
+//!         assert_eq!(pes[1], (pes[0] + 1) % 2);
+//!     }
+//!     assert_eq!(rt.lb_steps()[0].moved, 6);
+//! });
+//! assert_eq!(code, Ok(0));
+//! ```
+//!
+//! Messages to migratable elements (and from them) carry a sequence number
+//! per sender and receiver: they are forwarded to wherever the element went
+//! and delivered exactly once, in each sender's order; channels held by a
+//! moving element keep working; reductions complete. Broadcasts to a
+//! migratable array are sent to each element. An element moves only when no
+//! entry of it runs: with a suspended async entry, once that entry finishes.
+//! Futures belong to the PE that created them: await a future in the entry
+//! that created it, not across a move. Elements of groups, and chares not
+//! declared migratable, never move; calling `migrate` on them does not
+//! compile:
+//!
+//! ```compile_fail
+//! use chare::prelude::*;
+//! struct Fixed;
+//! #[chare]
+//! impl Fixed {
+//!     fn new() -> Self { Fixed }
+//!     #[entry]
+//!     fn go(&self, ctx: &Ctx<Self>) { ctx.migrate(1) } // Fixed is not Migratable
+//! }
+//! ```
+//!
 //! ## Running
 //! [`run`] reads the PE count from `--pes N` / `+pN` on the command line, or
 //! `CHARE_PES`, default the number of cores (see [`config`]), and exits the

@@ -193,13 +193,21 @@ impl<T: Chare> ChareCell<T> {
         // object; this is the only reference to it until dispatch returns or
         // the task it creates finishes (see the struct invariant).
         let obj: &mut T = unsafe { &mut *self.obj.get() };
-        let prev = pe.streams.current.replace(Some(self.sender()));
+        // A migratable chare's messages are ordered in its own streams (it
+        // may send from several PEs); others' need no order beyond the
+        // machine's (see `crate::migration::order`). No entry runs inside
+        // another, so "current" is None whenever no migratable chare runs.
+        if T::MIGRATABLE {
+            pe.streams.current.set(Some(self.sender()));
+        }
         let t0 = self.ctx.measured().then(std::time::Instant::now);
         let r = pe.guard(desc, || obj.dispatch(&self.ctx, msg));
         if let Some(t0) = t0 {
             self.load.set(self.load.get() + t0.elapsed().as_secs_f64());
         }
-        pe.streams.current.set(prev);
+        if T::MIGRATABLE {
+            pe.streams.current.set(None);
+        }
         match r {
             Some(Dispatch::Done) | None => {}
             Some(Dispatch::Task(fut)) => {
@@ -333,9 +341,9 @@ impl<T: Chare> AnyCell for ChareCell<T> {
         // task can reach it: nothing else refers to `obj`.
         let obj: &mut T = unsafe { &mut *self.obj.get() };
         let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry: "migrated" };
-        let prev = pe.streams.current.replace(Some(self.sender()));
+        pe.streams.current.set(Some(self.sender()));
         pe.guard(desc, || obj.migrated(&self.ctx));
-        pe.streams.current.set(prev);
+        pe.streams.current.set(None);
     }
 
     fn take_move(&self) -> Option<(usize, bool)> {

@@ -171,6 +171,9 @@ impl crate::scheduler::Pe {
         body: Erased,
     ) {
         let to = info.addr_of(ix);
+        // A sender that never moves (a non-migratable chare, the main task,
+        // the runtime) sends everything from this PE: one stream per PE keeps
+        // its order.
         let from = match self.streams.current.get() {
             Some(s) => s.addr,
             None => Sender::runtime(self.id).addr,

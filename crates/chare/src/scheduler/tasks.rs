@@ -64,6 +64,11 @@ struct TaskSlot {
     /// reference keeps the cell alive as long as the task exists.
     owner: Option<Rc<dyn AnyCell>>,
     desc: TaskDesc,
+    /// The owner's stream sender, for migratable owners (their messages are
+    /// ordered; see `crate::migration::order`), decided once at spawn.
+    sender: Option<crate::migration::order::Sender>,
+    /// The owner's entry time is measured (load balancing).
+    measured: bool,
     waiting: WaitOn,
     waker: Option<Waker>,
     is_main: bool,
@@ -155,6 +160,8 @@ impl Pe {
                         fut: None,
                         owner: None,
                         desc,
+                        sender: None,
+                        measured: false,
                         waiting: WaitOn::Unknown,
                         waker: None,
                         is_main: false,
@@ -166,6 +173,8 @@ impl Pe {
             let slot = &mut tasks[id as usize];
             slot.gen = slot.gen.wrapping_add(1);
             slot.fut = Some(fut);
+            slot.sender = owner.as_ref().map(|c| c.sender()).filter(|s| s.migratable);
+            slot.measured = owner.as_ref().is_some_and(|c| c.measured());
             slot.owner = owner;
             slot.desc = desc;
             slot.waiting = WaitOn::Unknown;
@@ -206,20 +215,23 @@ impl Pe {
             let Some(f) = slot.fut.take() else {
                 return false;
             };
-            let sender = slot.owner.as_ref().map(|c| c.sender());
-            let measured = slot.owner.as_ref().filter(|c| c.measured()).cloned();
-            (f, slot.waker.clone().expect("live task has a waker"), slot.desc, sender, measured)
+            let measured = if slot.measured { slot.owner.clone() } else { None };
+            (f, slot.waker.clone().expect("live task has a waker"), slot.desc, slot.sender, measured)
         };
         self.tasks.wait_note.set(WaitOn::Unknown);
         let mut cx = Context::from_waker(&waker);
-        // Messages the task sends are its chare's (ordered streams).
-        let prev = self.streams.current.replace(sender);
+        // Messages a migratable chare's task sends are ordered in its streams.
+        if sender.is_some() {
+            self.streams.current.set(sender);
+        }
         let t0 = measured.as_ref().map(|_| std::time::Instant::now());
         let polled = self.guard(desc, || fut.as_mut().poll(&mut cx));
         if let (Some(t0), Some(c)) = (t0, &measured) {
             c.add_load(t0.elapsed().as_secs_f64());
         }
-        self.streams.current.set(prev);
+        if sender.is_some() {
+            self.streams.current.set(None);
+        }
         match polled {
             Some(Poll::Pending) => {
                 let mut tasks = self.tasks.slots.borrow_mut();
