@@ -13,6 +13,7 @@
 //! | check mode: entry calls, channel values, future values, broadcasts and reduction contributions within a process go through the wire format and back (a value MPI could not move fails on one machine too) | | `CHARE_CHECK_SERDE` | `0`/`1` (`no`/`yes`, `false`/`true`) | 0 |
 //! | load-balancing strategy of at-sync arrays ([`crate::lb`]) | `--balancer S`, `--balancer=S` | `CHARE_BALANCER` | `greedy`, `refine`, `rotate`, `none` | `greedy` |
 //! | print each balancing step's report to stderr | | `CHARE_LB_VERBOSE` | `0`/`1` (`no`/`yes`, `false`/`true`) | 0 |
+//! | append each balancing step's report to a file | | `CHARE_LB_LOG` | a file path (not empty) | none |
 //! | largest MPI message; longer ones go in parts (for tests of that path) | | `CHARE_MPI_CHUNK` | 1 to 1073741824 bytes (1 GiB); larger or not a number: 1 GiB | 1 GiB |
 //!
 //! A value outside its range, or one that is not a number, ends the program
@@ -99,6 +100,8 @@ pub struct Config {
     pub balancer: crate::lb::strategy::Strategy,
     /// Print each load-balancing step's report to stderr (`CHARE_LB_VERBOSE=1`).
     pub lb_verbose: bool,
+    /// Append each load-balancing step's report to this file (`CHARE_LB_LOG`).
+    pub lb_log: Option<std::path::PathBuf>,
 }
 
 /// A configuration error: the message is one line for the user.
@@ -243,6 +246,12 @@ impl Config {
         if let Some(v) = var("CHARE_CHECK_SERDE") {
             cfg.check_serde = parse_switch(&v, "CHARE_CHECK_SERDE")?;
         }
+        if let Some(v) = var("CHARE_LB_LOG") {
+            if v.is_empty() {
+                return Err(ConfigError("CHARE_LB_LOG must name a file".into()));
+            }
+            cfg.lb_log = Some(v.into());
+        }
         if let Some(v) = var("CHARE_LB_VERBOSE") {
             cfg.lb_verbose = parse_switch(&v, "CHARE_LB_VERBOSE")?;
         }
@@ -272,6 +281,7 @@ impl Config {
             check_serde: false,
             balancer: crate::lb::strategy::Strategy::Greedy,
             lb_verbose: false,
+            lb_log: None,
         }
     }
 
@@ -339,6 +349,24 @@ mod tests {
         assert_eq!(Config::from_sources(&args(&["+p5"]), env).unwrap().pes, 5);
         assert_eq!(Config::from_sources(&args(&["--pes", "7"]), env).unwrap().pes, 7);
         assert_eq!(Config::from_sources(&args(&["--pes=2"]), env).unwrap().pes, 2);
+    }
+
+    #[test]
+    fn the_balancer_comes_from_the_command_line_or_the_environment() {
+        use crate::lb::strategy::Strategy;
+        let none = |_: &str| None;
+        let env = |k: &str| (k == "CHARE_BALANCER").then(|| "refine".to_string());
+        assert_eq!(Config::from_sources(&[], none).unwrap().balancer, Strategy::Greedy);
+        assert_eq!(Config::from_sources(&[], env).unwrap().balancer, Strategy::Refine);
+        assert_eq!(Config::from_sources(&args(&["--balancer", "rotate"]), env).unwrap().balancer, Strategy::Rotate);
+        assert_eq!(Config::from_sources(&args(&["--balancer=none"]), env).unwrap().balancer, Strategy::None);
+        let e = Config::from_sources(&args(&["--balancer", "tree"]), none).unwrap_err();
+        assert!(e.0.starts_with("--balancer: ") && e.0.contains("greedy") && !e.0.contains('\n'), "{}", e.0);
+        let bad = |k: &str| (k == "CHARE_BALANCER").then(|| "GREEDY!".to_string());
+        assert!(Config::from_sources(&[], bad).unwrap_err().0.starts_with("CHARE_BALANCER: "));
+        assert!(Config::from_sources(&args(&["--balancer"]), none).is_err());
+        let log = |k: &str| (k == "CHARE_LB_LOG").then(String::new);
+        assert!(Config::from_sources(&[], log).is_err());
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //!    calls `resume_from_sync` on those that stay; a moved element's
 //!    `resume_from_sync` runs on its new PE after it arrived;
 //! 4. each PE tells PE 0 what it moved; PE 0 records the step ([`LbStep`],
-//!    printed to stderr with `CHARE_LB_VERBOSE=1`, kept for
-//!    [`Rt::lb_steps`](crate::Rt::lb_steps)).
+//!    printed to stderr with `CHARE_LB_VERBOSE=1`, appended to the file
+//!    `CHARE_LB_LOG` names, kept for [`Rt::lb_steps`](crate::Rt::lb_steps)).
 //!
 //! Scaling: the decision is central. PE 0 receives one record per element
 //! (16 bytes) and runs an `O(n log n)` strategy on `n` elements; at 10^5
@@ -64,18 +64,28 @@ pub struct LbStep {
     pub total_load: f64,
     /// Max PE load of the period before the step, in seconds.
     pub max_load: f64,
+    /// The previous step's prediction for the period that `imbalance_before`
+    /// measured (None at the first step): prediction against outcome.
+    pub previous_predicted: Option<f64>,
 }
 
 impl std::fmt::Display for LbStep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "chare lb: {} step {} ({}): {} elements, max/avg {:.3} measured before, {:.3} predicted after; moved {} ({} bytes) in {:.2} ms",
+            "chare lb: {} step {} ({}): {} elements, max/avg {:.3} measured before",
             self.chare,
             self.step,
             self.strategy.name(),
             self.chares,
             self.imbalance_before,
+        )?;
+        if let Some(p) = self.previous_predicted {
+            write!(f, " (step {} predicted {p:.3})", self.step - 1)?;
+        }
+        write!(
+            f,
+            ", {:.3} predicted after; moved {} ({} bytes) in {:.2} ms",
             self.imbalance_predicted,
             self.moved,
             self.bytes,
@@ -208,6 +218,14 @@ fn loads_arrived(pe: &Pe, coll: CollId, from: usize, background: f64, elems: Vec
         seconds: 0.0,
         total_load: table.chares.iter().map(|c| c.load).sum(),
         max_load: before.iter().copied().fold(0.0, f64::max),
+        previous_predicted: pe
+            .lb
+            .steps
+            .borrow()
+            .iter()
+            .rev()
+            .find(|s| s.chare == info.chare)
+            .map(|s| s.imbalance_predicted),
     };
     pe.lb.in_step.borrow_mut().insert(coll, InStep { report, waiting: per_pe.len(), began });
     let mut targets: Vec<_> = per_pe.into_iter().collect();
@@ -254,6 +272,17 @@ fn moved_arrived(pe: &Pe, coll: CollId, bytes: u64) {
         st.report.seconds = st.began.elapsed().as_secs_f64();
         if pe.shared.cfg.lb_verbose {
             eprintln!("{}", st.report);
+        }
+        if let Some(path) = &pe.shared.cfg.lb_log {
+            use std::io::Write;
+            let line = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| writeln!(f, "{}", st.report));
+            if let Err(e) = line {
+                return pe.fail_usage(format!("CHARE_LB_LOG: cannot append to {}: {e}", path.display()));
+            }
         }
         pe.lb.steps.borrow_mut().push(st.report);
     }
