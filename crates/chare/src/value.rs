@@ -70,8 +70,17 @@ pub(crate) fn round_trip<T: Serialize + DeserializeOwned>(v: &T) -> Result<T, St
     let mut out = Vec::new();
     let (r, att) = crate::buffer::collecting(|| encode_into(v, &mut out));
     r?;
+    let raws = received_copies(&att)?;
+    Encoded { bytes: Bytes::from_vec(out), att: raws }
+        .decode::<T>()
+        .map_err(|e| format!("a {} does not come back from the wire format: {e}", std::any::type_name::<T>()))
+}
+
+/// The attachments a receiving process would get for `att`: copies of their
+/// bytes (the check mode's stand-in for MPI).
+pub(crate) fn received_copies(att: &[crate::buffer::OutAttachment]) -> Result<Vec<crate::buffer::RawBuf>, String> {
     let mut raws = Vec::with_capacity(att.len());
-    for a in &att {
+    for a in att {
         let mut raw =
             crate::buffer::RawBuf::alloc(crate::buffer::AttDesc { bytes: a.bytes as u64, align: a.align as u32 })?;
         let (dst, len) = raw.as_mut_ptr();
@@ -83,9 +92,7 @@ pub(crate) fn round_trip<T: Serialize + DeserializeOwned>(v: &T) -> Result<T, St
         }
         raws.push(raw);
     }
-    Encoded { bytes: Bytes::from_vec(out), att: raws }
-        .decode::<T>()
-        .map_err(|e| format!("a {} does not come back from the wire format: {e}", std::any::type_name::<T>()))
+    Ok(raws)
 }
 
 /// In the check mode (`CHARE_CHECK_SERDE`), `v` after [`round_trip`]; a

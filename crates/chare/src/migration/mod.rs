@@ -78,7 +78,7 @@ impl Pe {
         self.locations.learn(addr, Where { pe: to as u32, version });
         let bytes = migrant.size();
         self.lb_moved(addr, bytes);
-        self.post(to, Moving { migrant, bag, version, red_seq, resume, load });
+        self.post(to, Moving::Object { migrant, bag, version, red_seq, resume, load });
     }
 
     fn pack_baggage(&self, addr: Addr) -> Baggage {
@@ -156,49 +156,62 @@ pub(crate) struct Arrival {
     pub load: f64,
 }
 
-/// A chare on its way to another PE.
-struct Moving {
-    migrant: Box<dyn Migrant>,
-    bag: Baggage,
-    version: u32,
-    red_seq: u64,
-    resume: bool,
-    load: f64,
+/// A chare on its way to another PE: the object itself, or (the check
+/// mode, `CHARE_CHECK_SERDE`) the bytes another process would receive.
+enum Moving {
+    Object { migrant: Box<dyn Migrant>, bag: Baggage, version: u32, red_seq: u64, resume: bool, load: f64 },
+    Bytes { wire: Box<MigrateWire>, body: crate::value::Encoded },
 }
 
 impl Outgoing for Moving {
     fn into_msg(self) -> Msg {
-        Msg::Control(Box::new(move |pe: &Pe| {
-            let Moving { migrant, bag, version, red_seq, resume, load } = self;
-            let info = migrant.info().clone();
-            let cell = migrant.install();
-            pe.arrive(cell, &info, Arrival { bag, version, red_seq, resume, load });
-        }))
+        match self {
+            Moving::Object { migrant, bag, version, red_seq, resume, load } => {
+                Msg::Control(Box::new(move |pe: &Pe| {
+                    let info = migrant.info().clone();
+                    let cell = migrant.install();
+                    pe.arrive(cell, &info, Arrival { bag, version, red_seq, resume, load });
+                }))
+            }
+            Moving::Bytes { wire, body } => wire.into_msg(usize::MAX, body),
+        }
     }
 
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
+        let Moving::Object { migrant, bag, version, red_seq, resume, load } = self else {
+            return Err("internal error: a checked migration left its process".into());
+        };
         let before = out.len();
-        let mw = self.migrant.encode(out).map_err(|e| format!("migrating {}: {e}", self.migrant.chare_path()))?;
+        let mw = migrant.encode(out).map_err(|e| format!("migrating {}: {e}", migrant.chare_path()))?;
         crate::scheduler::with_pe(|pe| pe.lb_moved_bytes(out.len() - before));
-        let bag = &self.bag;
         let mut channels = Vec::with_capacity(bag.channels.len());
         for (key, q) in &bag.channels {
             let items = q.iter().map(MovedItem::of).collect::<Result<Vec<_>, _>>()?;
             channels.push((*key, items));
         }
         Ok(Wire::Migrate(Box::new(MigrateWire {
-            chare: crate::registry::stable_id(self.migrant.chare_path()),
-            desc: self.migrant.info().desc(),
-            lin: self.migrant.addr().lin,
-            version: self.version,
-            red_seq: self.red_seq,
-            resume: self.resume,
-            load: self.load,
+            chare: crate::registry::stable_id(migrant.chare_path()),
+            desc: migrant.info().desc_for_creation(),
+            lin: migrant.addr().lin,
+            version: *version,
+            red_seq: *red_seq,
+            resume: *resume,
+            load: *load,
             streams: bag.streams.iter().map(|(a, n)| (*a, *n)).collect(),
             chan_counts: bag.chan_counts.clone(),
             channels,
             gates: mw.gates,
         })))
+    }
+
+    /// The chare through the MPI layer's bytes and back: a state that
+    /// cannot travel fails on one machine too.
+    fn checked(self) -> Result<Self, String> {
+        let mut out = Vec::new();
+        let (w, att) = crate::buffer::collecting(|| self.encode(&mut out));
+        let Wire::Migrate(wire) = w? else { unreachable!("a migration encodes as Wire::Migrate") };
+        let att = crate::value::received_copies(&att)?;
+        Ok(Moving::Bytes { wire, body: crate::value::Encoded { bytes: out.into(), att } })
     }
 }
 
@@ -304,7 +317,11 @@ impl MigrateWire {
     pub(crate) fn into_msg(self, from: usize, body: crate::value::Encoded) -> Msg {
         Msg::Control(Box::new(move |pe: &Pe| {
             if let Err(e) = self.arrive(pe, body) {
-                pe.fail_usage(format!("a chare migrating from PE {from}: {e}"));
+                if from == usize::MAX {
+                    pe.fail_usage(format!("CHARE_CHECK_SERDE: a migrating chare: {e}"));
+                } else {
+                    pe.fail_usage(format!("a chare migrating from PE {from}: {e}"));
+                }
             }
         }))
     }

@@ -214,3 +214,34 @@ pub fn rotate_moves_every_element_once_per_step() -> Scenario {
         })
     })
 }
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Homebody {
+    keeps: super::failures::Refusing,
+}
+
+#[chare(migratable)]
+impl Homebody {
+    fn new() -> Self {
+        Homebody { keeps: super::failures::Refusing }
+    }
+
+    #[entry]
+    fn leave(&self, ctx: &Ctx<Self>) {
+        ctx.migrate((ctx.my_pe() + 1) % ctx.num_pes());
+    }
+}
+
+/// A migratable chare whose state cannot be serialised cannot cross
+/// processes: the job ends with the type's own error text (under MPI, and on
+/// one machine in the check mode).
+pub fn a_state_that_cannot_travel_is_reported_with_its_text() -> Scenario {
+    Scenario::new(&[2, 4], Expect::Usage("a Refusing value refuses to travel"), |rt| {
+        Box::pin(async move {
+            let h = rt.array::<Homebody>(2).map(Placement::RoundRobin).create(());
+            h.elem(1).leave();
+            std::future::pending::<()>().await;
+        })
+    })
+    .across_processes()
+}

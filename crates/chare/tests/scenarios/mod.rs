@@ -86,7 +86,8 @@ macro_rules! for_each_scenario {
                 calls_from_several_callers_are_not_starved_by_a_busy_local_ping_pong;
             migration:
                 a_migration_storm_loses_reorders_and_duplicates_nothing,
-                rotate_moves_every_element_once_per_step;
+                rotate_moves_every_element_once_per_step,
+                a_state_that_cannot_travel_is_reported_with_its_text;
         }
     };
 }
