@@ -23,6 +23,7 @@ static ALLOC: chare::HugePageAlloc = chare::HugePageAlloc;
 
 mod harness;
 mod launch;
+mod lb;
 mod machine_info;
 mod osu;
 mod report;
@@ -64,6 +65,10 @@ enum Command {
     StencilSweep(stencil::sweep::SweepArgs),
     /// STREAM-like memory bandwidth: the roof of the stencil's roofline.
     Stream(stream::StreamArgs),
+    /// Synthetic load imbalance: time per iteration before and after
+    /// measurement-based load balancing, per strategy; or (--cost-only) the
+    /// cost of one balancing step.
+    Lb(lb::LbArgs),
 }
 
 /// Why a run failed.
@@ -99,6 +104,10 @@ fn run(cli: &Cli, command: String) -> Result<String, Failure> {
         Command::Stream(a) => {
             let report = stream::report(a, command, &machine).map_err(Failure::Usage)?;
             return Ok(report.render(a.format));
+        }
+        Command::Lb(a) => {
+            let plan = lb::plan(a, machine.cores).map_err(Failure::Usage)?;
+            (lb::run(&plan, command, &machine), a.format)
         }
     };
     Ok(result.map_err(Failure::Runtime)?.root().map_or_else(String::new, |r| r.render(format)))
@@ -137,6 +146,7 @@ fn mpi_ranks(command: &Command) -> Result<Option<usize>, String> {
         Command::Stencil(a) if a.model == stencil::StencilModel::Mpi => {
             stencil::plan(a, MachineInfo::detect().cores)?.pes
         }
+        Command::Lb(a) if lb::wants_mpirun(a) => lb::plan(a, MachineInfo::detect().cores)?.pes,
         _ => return Ok(None),
     }))
 }
@@ -150,7 +160,7 @@ fn main() -> ExitCode {
                 e.exit(); // prints help/version on stdout, exit 0
             }
             let msg = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                "a subcommand is required: latency, bandwidth, stencil, stencil-sweep or stream".to_string()
+                "a subcommand is required: latency, bandwidth, stencil, stencil-sweep, stream or lb".to_string()
             } else {
                 one_line(&e.render().to_string())
             };
