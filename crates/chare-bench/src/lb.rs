@@ -24,12 +24,19 @@
 //! block placement (`expected initial max/avg`) and for the placement the
 //! greedy and refine strategies would choose if they saw these costs exactly.
 //!
+//! `--oracle` adds a row without balancing whose elements start where greedy
+//! would put them if it measured the costs exactly (a `Placement::Table`):
+//! the time per iteration that perfect balancing gives, the reference for
+//! what the measured strategies achieve.
+//!
 //! Each element carries `--state-bytes` bytes of state (a [`Buffer`], which
 //! the MPI layer sends as its own message), so a migration moves real state;
 //! it is checked intact at the end of every run.
 //!
 //! # One iteration
-//! The main task broadcasts `step` to the array; every element busy-works
+//! After creating the array the main task broadcasts every element's work
+//! (a table, in a broadcast rather than as a constructor argument: see
+//! [`one_run`]). Per iteration it broadcasts `step` to the array; every element busy-works
 //! for its cost and contributes its PE and measured work time to a gather
 //! reduction into a future (the barrier). The main task starts the next
 //! iteration when the barrier completes, so an iteration takes the slowest
@@ -99,6 +106,7 @@
 use std::cell::RefCell;
 use std::hint::black_box;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chare::lb::strategy::{self, ChareLoad, LoadTable, Strategy};
@@ -155,6 +163,41 @@ impl BalancerArg {
             BalancerArg::Rotate => vec![Strategy::Rotate],
             BalancerArg::All => Strategy::ALL.to_vec(),
         }
+    }
+}
+
+/// What one run balances with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    /// The array balances with this strategy; its elements start in blocks.
+    Balancer(Strategy),
+    /// No balancing, but the elements start where the greedy strategy would
+    /// put them if it knew the costs exactly (`--oracle`): the best that
+    /// balancing can do.
+    Oracle,
+}
+
+impl Case {
+    /// Its name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Case::Balancer(s) => s.name(),
+            Case::Oracle => "oracle",
+        }
+    }
+
+    /// The array's strategy.
+    pub fn strategy(self) -> Strategy {
+        match self {
+            Case::Balancer(s) => s,
+            Case::Oracle => Strategy::None,
+        }
+    }
+}
+
+impl std::fmt::Display for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -217,6 +260,11 @@ pub struct LbArgs {
     /// iteration a step).
     #[arg(long)]
     pub cost_only: bool,
+    /// Also run an `oracle` row: no balancing, elements placed from the
+    /// start where greedy would put them on the exact costs (what perfect
+    /// balancing gives).
+    #[arg(long)]
+    pub oracle: bool,
     /// Cost-only mode: balancing steps per run.
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
@@ -251,8 +299,8 @@ pub struct Plan {
     pub iters: usize,
     /// Iterations between steps (cost-only: 1).
     pub lb_period: usize,
-    /// Strategies, in the order they run.
-    pub strategies: Vec<Strategy>,
+    /// What runs, in order.
+    pub cases: Vec<Case>,
     /// Repetitions of each strategy.
     pub runs: usize,
     /// State bytes per element.
@@ -333,6 +381,9 @@ pub fn plan(a: &LbArgs, cores: usize) -> Result<Plan, String> {
         return Err(format!("--work-us must be from 0 to 10^7, got {work_us}"));
     }
     let (iters, lb_period) = if a.cost_only {
+        if a.oracle {
+            return Err("--oracle does not apply to --cost-only".into());
+        }
         if a.steps == 0 {
             return Err("--steps must be at least 1".into());
         }
@@ -357,7 +408,13 @@ pub fn plan(a: &LbArgs, cores: usize) -> Result<Plan, String> {
         work_us,
         iters,
         lb_period,
-        strategies: a.balancer.strategies(),
+        cases: a
+            .balancer
+            .strategies()
+            .into_iter()
+            .map(Case::Balancer)
+            .chain(a.oracle.then_some(Case::Oracle))
+            .collect(),
         runs: a.runs,
         state_bytes: a.state_bytes,
         cost_only: a.cost_only,
@@ -523,10 +580,19 @@ fn pattern(i: usize, j: usize) -> u8 {
 
 #[chare(migratable)]
 impl Worker {
-    fn new(ctx: &Ctx<Self>, work: SharedBuffer<u64>, state_bytes: usize) -> Self {
+    fn new(ctx: &Ctx<Self>, state_bytes: usize) -> Self {
         let i = ctx.index().i();
         let state: Vec<u8> = (0..state_bytes).map(|j| pattern(i, j)).collect();
-        Worker { work: work[i], state: state.into(), resumed: None, moves: 0 }
+        Worker { work: 0, state: state.into(), resumed: None, moves: 0 }
+    }
+
+    /// Takes this element's work from the table of every element's (a
+    /// broadcast, not a constructor argument: on the MPI layer a
+    /// constructor argument may not hold a buffer of 4 KiB or more, see
+    /// [`one_run`]).
+    #[entry]
+    fn setup(&mut self, ctx: &Ctx<Self>, work: SharedBuffer<u64>) {
+        self.work = work[ctx.index().i()];
     }
 
     fn migrated(&mut self) {
@@ -574,8 +640,8 @@ impl Worker {
 /// One run of one strategy, as the main task saw it.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
-    /// The strategy.
-    pub strategy: Strategy,
+    /// What ran.
+    pub case: Case,
     /// Seconds per iteration, broadcast to barrier.
     pub iter_s: Vec<f64>,
     /// Per iteration, max/avg over PEs of the elements' own work time.
@@ -602,13 +668,32 @@ fn app_imbalance(samples: &[Sample], pes: usize) -> f64 {
     strategy::imbalance(&per_pe)
 }
 
-/// One run of `strategy` on a fresh array, in the job's main task.
-async fn one_run(rt: &Rt, p: &Plan, work: &SharedBuffer<u64>, strategy: Strategy) -> Result<RunRecord, String> {
+/// What every run gets from the root's set-up.
+#[derive(Clone)]
+struct Setup {
+    /// Steps of [`spin`] per iteration, per element.
+    work: SharedBuffer<u64>,
+    /// The oracle placement: the PE of every element.
+    oracle: Arc<[u32]>,
+}
+
+/// One run of `case` on a fresh array, in the job's main task.
+async fn one_run(rt: &Rt, p: &Plan, setup: &Setup, case: Case) -> Result<RunRecord, String> {
     let pes = rt.num_pes();
     let first_step = rt.lb_steps().len();
-    let a = rt.array::<Worker>(p.chares).balancer(strategy).create_awaitable((work.clone(), p.state_bytes)).await;
+    let placement = match case {
+        Case::Oracle => Placement::Table(setup.oracle.clone()),
+        Case::Balancer(_) => Placement::Block,
+    };
+    let builder = rt.array::<Worker>(p.chares).map(placement).balancer(case.strategy());
+    let a = builder.create_awaitable((p.state_bytes,)).await;
+    // The table goes in a broadcast: as a constructor argument, a
+    // `SharedBuffer` of 4 KiB or more (512 elements) fails to decode on the
+    // other processes of the MPI layer (a runtime bug: the creation message
+    // does not carry the buffer's attachment).
+    a.setup_ret(setup.work.clone()).await;
     let mut rec = RunRecord {
-        strategy,
+        case,
         iter_s: Vec::with_capacity(p.iters),
         app_imbalance: Vec::with_capacity(p.iters),
         work_s: Vec::with_capacity(p.iters),
@@ -641,12 +726,12 @@ async fn one_run(rt: &Rt, p: &Plan, work: &SharedBuffer<u64>, strategy: Strategy
     a.check(checked.clone());
     let checked = checked.await;
     if let Some(i) = checked.iter().position(|&(_, intact)| !intact) {
-        return Err(format!("element {i} of the {strategy} run: state changed by its moves"));
+        return Err(format!("element {i} of the {case} run: state changed by its moves"));
     }
     rec.moves = checked.iter().map(|&(m, _)| u64::from(m)).sum();
     if rec.steps.len() != rec.sync_s.len() {
         return Err(format!(
-            "the {strategy} run took {} balancing steps, the runtime reported {}",
+            "the {case} run took {} balancing steps, the runtime reported {}",
             rec.sync_s.len(),
             rec.steps.len()
         ));
@@ -654,31 +739,31 @@ async fn one_run(rt: &Rt, p: &Plan, work: &SharedBuffer<u64>, strategy: Strategy
     let reported: u64 = rec.steps.iter().map(|s| s.moved as u64).sum();
     if reported != rec.moves {
         return Err(format!(
-            "the {strategy} run: the runtime reported {reported} moves, the elements counted {}",
+            "the {case} run: the runtime reported {reported} moves, the elements counted {}",
             rec.moves
         ));
     }
     Ok(rec)
 }
 
-/// Runs `strategies` in order (one fresh array each) in one job; the root
+/// Runs `cases` in order (one fresh array each) in one job; the root
 /// gets the records. The configuration comes from the environment only, with
 /// `p.pes` PEs (`--balancer all` is this program's option, not the
 /// runtime's, and each array names its strategy anyway): `CHARE_IDLE`,
 /// `CHARE_PIN`, `CHARE_LB_VERBOSE` and the others apply.
-fn job(p: &Plan, work: &SharedBuffer<u64>, strategies: Vec<Strategy>) -> Result<RankResult<Vec<RunRecord>>, String> {
+fn job(p: &Plan, setup: &Setup, cases: Vec<Case>) -> Result<RankResult<Vec<RunRecord>>, String> {
     let pes = p.pes.to_string();
     let env = |k: &str| if k == "CHARE_PES" { Some(pes.clone()) } else { std::env::var(k).ok() };
     let cfg = Config::from_sources(&[], env).map_err(|e| e.0)?;
     let layer = cfg.layer;
     let out: Rc<RefCell<Option<Result<Vec<RunRecord>, String>>>> = Rc::new(RefCell::new(None));
     let out2 = out.clone();
-    let (p2, work2) = (p.clone(), work.clone());
+    let (p2, setup2) = (p.clone(), setup.clone());
     let code = Runtime::with_config(cfg)
         .run(move |rt| async move {
-            let mut recs = Vec::with_capacity(strategies.len());
-            for s in strategies {
-                match one_run(&rt, &p2, &work2, s).await {
+            let mut recs = Vec::with_capacity(cases.len());
+            for c in cases {
+                match one_run(&rt, &p2, &setup2, c).await {
                     Ok(r) => recs.push(r),
                     Err(e) => {
                         *out2.borrow_mut() = Some(Err(e));
@@ -722,13 +807,16 @@ pub fn execute(p: &Plan) -> Result<RankResult<Outcome>, String> {
     let rate = calibrate();
     let costs = costs_us(p.profile, p.chares, p.pes, p.work_us);
     let work: SharedBuffer<u64> = costs.iter().map(|&c| (c * rate).round() as u64).collect::<Vec<_>>().into();
-    let order: Vec<Strategy> = (0..p.runs).flat_map(|_| p.strategies.iter().copied()).collect();
+    let t = cost_table(&costs, p.pes);
+    let oracle = strategy::decide(Strategy::Greedy, &t).into_iter().map(|pe| pe as u32).collect();
+    let setup = Setup { work, oracle };
+    let order: Vec<Case> = (0..p.runs).flat_map(|_| p.cases.iter().copied()).collect();
     let records = if p.layer == "mpi" {
-        job(p, &work, order)?
+        job(p, &setup, order)?
     } else {
         let mut all = Vec::with_capacity(order.len());
-        for s in order {
-            match job(p, &work, vec![s])? {
+        for c in order {
+            match job(p, &setup, vec![c])? {
                 RankResult::Root(r) => all.extend(r),
                 RankResult::NotRoot => return Ok(RankResult::NotRoot),
             }
@@ -824,7 +912,7 @@ fn header(p: &Plan, o: &Outcome, command: &str, machine: &MachineInfo) -> Vec<St
             ideal_imbalance(&o.costs, p.pes, Strategy::Greedy),
             ideal_imbalance(&o.costs, p.pes, Strategy::Refine)
         ),
-        format!("strategies: {}", p.strategies.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")),
+        format!("strategies: {}", p.cases.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")),
         format!("runs: {} per strategy, interleaved; figures are medians over the runs", p.runs),
     ];
     h.extend(machine_lines(machine, Some(p.pes)));
@@ -877,13 +965,13 @@ pub fn report(p: &Plan, o: &Outcome, command: &str, machine: &MachineInfo) -> Re
     ));
     header.push("lb_before/lb_after: the runtime's measured max/avg PE load before step 1 and before step 2; app_*: the same from the elements' own timers; moved/bytes/step_ms: step 1 (bytes: objects' size on the local layer, serialised state on MPI); sync_ms: main task's wall time for step 1; slowdown: measured work time / calibrated work time".into());
     let work_s = o.costs.iter().sum::<f64>() * 1e-6;
-    let per: Vec<(Strategy, Vec<RunFigures>)> = p
-        .strategies
+    let per: Vec<(Case, Vec<RunFigures>)> = p
+        .cases
         .iter()
-        .map(|&s| (s, o.records.iter().filter(|r| r.strategy == s).map(|r| figures(r, p.lb_period, work_s)).collect()))
+        .map(|&c| (c, o.records.iter().filter(|r| r.case == c).map(|r| figures(r, p.lb_period, work_s)).collect()))
         .collect();
     let med = |f: &[RunFigures], g: fn(&RunFigures) -> f64| median(&f.iter().map(g).collect::<Vec<_>>());
-    let none_after = per.iter().find(|(s, _)| *s == Strategy::None).map(|(_, f)| med(f, |x| x.after_s));
+    let none_after = per.iter().find(|(c, _)| *c == Case::Balancer(Strategy::None)).map(|(_, f)| med(f, |x| x.after_s));
     let rows = per
         .iter()
         .map(|(s, f)| {
@@ -942,7 +1030,7 @@ pub fn report(p: &Plan, o: &Outcome, command: &str, machine: &MachineInfo) -> Re
                 )
             })
             .collect();
-        footer.push(format!("record {} ({}): steps {}", k + 1, r.strategy, steps.join("; ")));
+        footer.push(format!("record {} ({}): steps {}", k + 1, r.case, steps.join("; ")));
     }
     Report { header, columns: COLUMNS.to_vec(), rows, footer }
 }
@@ -960,9 +1048,9 @@ pub fn cost_report(p: &Plan, o: &Outcome, command: &str, machine: &MachineInfo) 
     header.push("step_ms: median LbStep.seconds (last load at PE 0 to every PE done moving); step_ms_max: the largest; sync_ms: median main-task wall time from the barrier to every element resumed; moved, bytes: medians per step (bytes: objects' size on the local layer, serialised state on MPI)".into());
     let mut rows = Vec::new();
     let mut footer = Vec::new();
-    for &s in &p.strategies {
-        let steps: Vec<&LbStep> = o.records.iter().filter(|r| r.strategy == s).flat_map(|r| &r.steps).collect();
-        let sync: Vec<f64> = o.records.iter().filter(|r| r.strategy == s).flat_map(|r| r.sync_s.clone()).collect();
+    for &s in &p.cases {
+        let steps: Vec<&LbStep> = o.records.iter().filter(|r| r.case == s).flat_map(|r| &r.steps).collect();
+        let sync: Vec<f64> = o.records.iter().filter(|r| r.case == s).flat_map(|r| r.sync_s.clone()).collect();
         let secs: Vec<f64> = steps.iter().map(|x| x.seconds * 1e3).collect();
         rows.push(vec![
             s.name().to_string(),
@@ -1050,11 +1138,13 @@ mod tests {
         }
         let p = plan(&parse(&[]), 2).unwrap();
         assert_eq!((p.chares, p.pes, p.iters, p.lb_period, p.runs, p.layer), (64, 2, 40, 10, 1, "local"));
-        assert_eq!(p.strategies, Strategy::ALL.to_vec());
+        assert_eq!(p.cases, Strategy::ALL.map(Case::Balancer).to_vec());
         assert_eq!(p.work_us, DEFAULT_WORK_US);
         let p = plan(&parse(&["--cost-only", "--balancer", "rotate", "--chares", "1000"]), 2).unwrap();
         assert_eq!((p.iters, p.lb_period, p.work_us), (10, 1, COST_ONLY_WORK_US));
-        assert_eq!(p.strategies, vec![Strategy::Rotate]);
+        assert_eq!(p.cases, vec![Case::Balancer(Strategy::Rotate)]);
+        let p = plan(&parse(&["--balancer", "greedy", "--oracle"]), 2).unwrap();
+        assert_eq!(p.cases, vec![Case::Balancer(Strategy::Greedy), Case::Oracle]);
         for bad in [
             &["--chares", "0"][..],
             &["--runs", "0"],
@@ -1101,25 +1191,27 @@ mod tests {
             state_bytes: 64,
             format: Format::Csv,
             cost_only: false,
+            oracle: true,
             steps: 1,
             layer: None,
         };
         let p = plan(&a, 2).unwrap();
         let o = execute(&p).unwrap().root().unwrap();
-        assert_eq!(o.records.len(), 4);
+        assert_eq!(o.records.len(), 5);
         for r in &o.records {
             assert_eq!(r.iter_s.len(), 7);
-            assert_eq!(r.steps.len(), 3, "{:?}", r.strategy);
-            if r.strategy == Strategy::Rotate {
+            assert_eq!(r.steps.len(), 3, "{:?}", r.case);
+            if r.case == Case::Balancer(Strategy::Rotate) {
                 assert!(r.steps.iter().all(|s| s.moved == 16));
             }
-            if r.strategy == Strategy::None {
+            if r.case.strategy() == Strategy::None {
                 assert_eq!(r.moves, 0);
             }
         }
         let text = report(&p, &o, "lb", &MachineInfo::detect()).render(Format::Csv);
-        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 5, "{text}");
-        let p = plan(&LbArgs { cost_only: true, steps: 3, balancer: BalancerArg::Rotate, ..a }, 2).unwrap();
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 6, "{text}");
+        let p =
+            plan(&LbArgs { cost_only: true, steps: 3, balancer: BalancerArg::Rotate, oracle: false, ..a }, 2).unwrap();
         let o = execute(&p).unwrap().root().unwrap();
         assert_eq!(o.records[0].steps.len(), 3);
         let text = cost_report(&p, &o, "lb", &MachineInfo::detect()).render(Format::Table);
