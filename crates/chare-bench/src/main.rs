@@ -26,6 +26,7 @@ mod launch;
 mod lb;
 mod machine_info;
 mod osu;
+mod pic;
 mod report;
 mod stencil;
 mod stream;
@@ -65,6 +66,9 @@ enum Command {
     StencilSweep(stencil::sweep::SweepArgs),
     /// STREAM-like memory bandwidth: the roof of the stencil's roofline.
     Stream(stream::StreamArgs),
+    /// PIC: the Parallel Research Kernels' particle-in-cell kernel (serial
+    /// reference; decomposed models to come).
+    Pic(pic::PicArgs),
     /// Synthetic load imbalance: time per iteration before and after
     /// measurement-based load balancing, per strategy; or (--cost-only) the
     /// cost of one balancing step.
@@ -104,6 +108,10 @@ fn run(cli: &Cli, command: String) -> Result<String, Failure> {
         Command::Stream(a) => {
             let report = stream::report(a, command, &machine).map_err(Failure::Usage)?;
             return Ok(report.render(a.format));
+        }
+        Command::Pic(a) => {
+            let plan = pic::plan(a, machine.cores).map_err(Failure::Usage)?;
+            (pic::run(&plan, a.format, command, &machine), a.format)
         }
         Command::Lb(a) => {
             let plan = lb::plan(a, machine.cores).map_err(Failure::Usage)?;
