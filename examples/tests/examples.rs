@@ -176,3 +176,40 @@ fn pe_count_from_plus_p_and_environment() {
     assert_eq!(run_with(exe, &["+p3"], &[]).trim(), "fib(20) = 6765");
     assert_eq!(run_with(exe, &[], &[("CHARE_PES", "5")]).trim(), "fib(20) = 6765");
 }
+
+/// `balance` with 1, 2 and 4 PEs and each strategy: the blocks' results do
+/// not depend on where they ran (checksum computed here), and every period
+/// ended in one balancing step. Times and moves vary: not checked.
+#[test]
+fn balance() {
+    let exe = env!("CARGO_BIN_EXE_balance");
+    let (blocks, iters, period, work) = (16u64, 6u64, 2u64, 2_000u64);
+    let mix = |x: u64| {
+        let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let rounds = |i: u64| if i < blocks / 4 { 4 * work } else { work };
+    let checksum = (0..blocks).map(|i| (0..iters * rounds(i)).fold(i, |x, _| mix(x))).fold(0u64, u64::wrapping_add);
+    for (p, balancer) in [(1, "greedy"), (2, "greedy"), (2, "refine"), (4, "rotate"), (2, "none")] {
+        let args = [
+            "--pes",
+            &p.to_string(),
+            "--balancer",
+            balancer,
+            "--blocks",
+            &blocks.to_string(),
+            "--iters",
+            &iters.to_string(),
+            "--period",
+            &period.to_string(),
+            "--work",
+            &work.to_string(),
+        ];
+        let out = run_with(exe, &args, &[]);
+        assert_eq!(value_after(&out, "checksum = "), format!("{checksum:#018x}"), "{balancer} on {p} PEs: {out}");
+        assert_eq!(value_after(&out, "balancing steps: "), (iters / period).to_string(), "{out}");
+        assert!(out.contains(&format!("({balancer})")), "{out}");
+    }
+}

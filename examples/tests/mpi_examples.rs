@@ -66,6 +66,24 @@ fn farm_does_every_task_once_on_both_layers() {
     }
 }
 
+/// `balance` under mpirun: blocks migrate between processes (their state
+/// travels as bytes) and compute what they compute on the local layer (the
+/// checksum line); timings vary.
+#[test]
+fn balance_migrates_blocks_between_processes() {
+    let exe = env!("CARGO_BIN_EXE_balance");
+    let args = ["--blocks", "16", "--iters", "6", "--period", "2", "--work", "2000"];
+    let checksum = |out: &str| out.lines().find(|l| l.starts_with("checksum = ")).map(str::to_string);
+    let want = local(exe, &args);
+    for np in ["2", "4"] {
+        let out = mpirun(&[&["-np", np, "--oversubscribe", exe][..], &args].concat());
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "balance on {np} ranks exited with {}: {stderr}", out.status);
+        assert_eq!(checksum(&stdout), checksum(&want), "balance on {np} ranks: {stdout}");
+        assert!(stdout.contains("balancing steps: 3\n"), "balance on {np} ranks: {stdout}");
+    }
+}
+
 #[test]
 fn different_programs_in_one_job_are_refused() {
     let out = mpirun(&["-np", "1", env!("CARGO_BIN_EXE_pi"), ":", "-np", "1", env!("CARGO_BIN_EXE_hello")]);

@@ -428,6 +428,9 @@ fn create_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, init: T::Init, done: Opt
             return pe.fail_usage(e);
         }
     }
+    if info.at_sync {
+        pe.lb_measure_idle();
+    }
     let addrs = elems.iter().map(|ix| info.addr_of(ix)).collect();
     pe.collection_created(info.id, addrs);
     Reply::send_opt(done, ());

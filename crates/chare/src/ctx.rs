@@ -338,7 +338,8 @@ impl<T: Chare> Ctx<T> {
         let info = &self.rt.info;
         let root = info.pe_of(&Index::from_linear(0, &info.dims));
         // None: the check mode found a partial that cannot travel (the job ends).
-        if let Some(c) = Contribution::new(info.id, seq, info.total, root, self.index(), value, op, d) {
+        if let Some(mut c) = Contribution::new(info.id, seq, info.total, root, self.index(), value, op, d) {
+            c.keep = info.migratable;
             with_pe(|pe| reduction::contribute_local(pe, c));
         }
     }

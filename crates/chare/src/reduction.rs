@@ -289,6 +289,11 @@ pub(crate) struct Contribution {
     partial: Body,
     combiner: Option<Box<dyn Combiner>>,
     delivery: Delivery,
+    /// The collection's elements migrate: a PE that sends its part to a root
+    /// in another process keeps the combiner and target (see [`hand_off`]).
+    pub keep: bool,
+    /// The PE in another process this part came from.
+    src: Option<usize>,
 }
 
 /// A contribution as it travels between processes.
@@ -302,6 +307,7 @@ pub(crate) struct WireContribution {
     #[serde(with = "crate::value::bytes")]
     partial: Vec<u8>,
     delivery: WireDelivery,
+    keep: bool,
 }
 
 impl Contribution {
@@ -328,6 +334,8 @@ impl Contribution {
             partial,
             combiner: Some(Box::new(Typed { op, _v: PhantomData })),
             delivery,
+            keep: false,
+            src: None,
         })
     }
 
@@ -353,11 +361,14 @@ impl Contribution {
             root: self.root,
             partial,
             delivery,
+            keep: self.keep,
         })
     }
 
-    pub(crate) fn from_wire(w: WireContribution, att: Vec<crate::buffer::RawBuf>) -> Contribution {
+    pub(crate) fn from_wire(w: WireContribution, att: Vec<crate::buffer::RawBuf>, from: usize) -> Contribution {
         Contribution {
+            keep: w.keep,
+            src: Some(from),
             coll: w.coll,
             seq: w.seq,
             count: w.count,
@@ -392,11 +403,16 @@ struct Pending {
     waiting: Vec<Body>,
     combiner: Option<Box<dyn Combiner>>,
     delivery: Delivery,
+    /// At the root: the PEs in other processes whose parts arrived.
+    srcs: Vec<usize>,
+    keep: bool,
 }
 
 impl Pending {
     fn new(c: &Contribution) -> Pending {
         Pending {
+            srcs: Vec::new(),
+            keep: c.keep,
             count: 0,
             total: c.total,
             root: c.root,
@@ -421,6 +437,10 @@ impl Pending {
 
     fn add(&mut self, c: Contribution) -> Result<(), String> {
         self.count += c.count;
+        self.keep |= c.keep;
+        if let Some(src) = c.src {
+            self.srcs.push(src);
+        }
         if self.combiner.is_none() && c.combiner.is_some() {
             self.combiner = c.combiner;
         }
@@ -442,11 +462,6 @@ impl Pending {
         }
         Ok(())
     }
-
-    fn complete(&self, expected: usize) -> bool {
-        // At the root: every element's contribution arrived.
-        self.count >= expected && self.waiting.is_empty()
-    }
 }
 
 /// Reductions in progress on one PE.
@@ -456,6 +471,9 @@ pub(crate) struct ReductionTable {
     local: FxHashMap<(CollId, u64), Pending>,
     /// On the root: combining the PEs' partials.
     root: FxHashMap<(CollId, u64), Pending>,
+    /// Parts sent to a root in another process (migratable collections):
+    /// their combiner and target, kept in case the root has none.
+    kept: FxHashMap<(CollId, u64), (Box<dyn Combiner>, Delivery)>,
 }
 
 /// An element of this PE contributes.
@@ -490,6 +508,19 @@ fn flush_if_complete(pe: &Pe, key: (CollId, u64)) {
         }
     };
     let Some(p) = p else { return };
+    let (mut combiner, mut delivery) = (p.combiner, p.delivery);
+    if p.keep && pe.route(p.root) == crate::route::Route::Remote {
+        // The root may hold no element of the collection any more, and then
+        // no typed contribution: keep what it would need.
+        if let Some(c) = combiner.take() {
+            let sent = match &delivery {
+                Delivery::Future(f) => Delivery::Future(*f),
+                Delivery::All(fs) => Delivery::All(fs.clone()),
+                Delivery::Callback(_) | Delivery::AtRoot => Delivery::AtRoot,
+            };
+            pe.reductions.borrow_mut().kept.insert(key, (c, std::mem::replace(&mut delivery, sent)));
+        }
+    }
     let part = Contribution {
         coll: key.0,
         seq: key.1,
@@ -497,8 +528,10 @@ fn flush_if_complete(pe: &Pe, key: (CollId, u64)) {
         total: p.total,
         root: p.root,
         partial: p.partial.expect("a pending reduction has a partial"),
-        combiner: p.combiner,
-        delivery: p.delivery,
+        combiner,
+        delivery,
+        keep: p.keep,
+        src: None,
     };
     pe.post(part.root, Msg::Reduce(Box::new(part)));
 }
@@ -520,7 +553,7 @@ pub(crate) fn receive(pe: &Pe, c: Contribution) {
         let mut t = pe.reductions.borrow_mut();
         let p = t.root.entry(key).or_insert_with(|| Pending::new(&c));
         match p.add(c) {
-            Ok(()) if p.complete(p.total) => Ok(t.root.remove(&key)),
+            Ok(()) if p.count >= p.total => Ok(t.root.remove(&key)),
             Ok(()) => Ok(None),
             Err(e) => Err(e),
         }
@@ -530,6 +563,11 @@ pub(crate) fn receive(pe: &Pe, c: Contribution) {
         Ok(None) => return,
         Err(e) => return pe.fail_usage(format!("reduction {} of collection {}: {e}", key.1, key.0)),
     };
+    let srcs = done.srcs.clone();
+    let keep = done.keep;
+    if done.combiner.is_none() && keep && !srcs.is_empty() {
+        return hand_off(pe, key, done.partial, done.waiting, done.delivery, &srcs);
+    }
     let (Some(combiner), Some(partial)) = (done.combiner, done.partial) else {
         return pe.fail_usage(format!(
             "reduction {} of collection {} finished without its root's contribution",
@@ -538,5 +576,103 @@ pub(crate) fn receive(pe: &Pe, c: Contribution) {
     };
     if let Err(e) = combiner.finish(partial, done.delivery) {
         pe.fail_usage(format!("reduction {} of collection {}: {e}", key.1, key.0));
+    }
+    if keep {
+        for &src in &srcs {
+            pe.post(src, ReduceWire::Release { coll: key.0, seq: key.1 });
+        }
+    }
+}
+
+/// The root of a migratable collection's reduction got every part but no
+/// typed one (its elements all moved away): the first PE that sent a part
+/// finishes it with the combiner and target it kept; the others drop theirs.
+fn hand_off(pe: &Pe, key: (CollId, u64), first: Option<Body>, rest: Vec<Body>, d: Delivery, srcs: &[usize]) {
+    let mut parts = Vec::with_capacity(rest.len() + 1);
+    for b in first.into_iter().chain(rest) {
+        match b {
+            Body::Bytes(e) => parts.push(crate::migration::MovedItem::of_encoded(&e)),
+            Body::Obj(_) => {
+                return pe.fail_usage(format!(
+                    "internal error: reduction {} of collection {} lost its combiner",
+                    key.1, key.0
+                ))
+            }
+        }
+    }
+    let delivery = match d {
+        Delivery::Future(f) => WireDelivery::Future(f),
+        Delivery::All(fs) => WireDelivery::All(fs),
+        Delivery::Callback(_) | Delivery::AtRoot => WireDelivery::AtRoot,
+    };
+    pe.post(srcs[0], ReduceWire::Finish { coll: key.0, seq: key.1, parts, delivery });
+    for &src in &srcs[1..] {
+        pe.post(src, ReduceWire::Release { coll: key.0, seq: key.1 });
+    }
+}
+
+/// The reduction protocol's messages between processes for migratable
+/// collections (see [`hand_off`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) enum ReduceWire {
+    /// Finish reduction `seq` with these parts (the root had no combiner).
+    Finish { coll: CollId, seq: u64, parts: Vec<crate::migration::MovedItem>, delivery: WireDelivery },
+    /// Reduction `seq` is finished: drop what was kept for it.
+    Release { coll: CollId, seq: u64 },
+}
+
+impl ReduceWire {
+    pub(crate) fn handle(self, pe: &Pe) {
+        match self {
+            ReduceWire::Release { coll, seq } => {
+                pe.reductions.borrow_mut().kept.remove(&(coll, seq));
+            }
+            ReduceWire::Finish { coll, seq, parts, delivery } => {
+                let r = finish_kept(pe, (coll, seq), parts, delivery);
+                if let Err(e) = r {
+                    pe.fail_usage(format!("reduction {seq} of collection {coll}: {e}"));
+                }
+            }
+        }
+    }
+}
+
+fn finish_kept(
+    pe: &Pe,
+    key: (CollId, u64),
+    parts: Vec<crate::migration::MovedItem>,
+    delivery: WireDelivery,
+) -> Result<(), String> {
+    let (combiner, kept) = pe.reductions.borrow_mut().kept.remove(&key).ok_or("no combiner kept for it")?;
+    let mut acc: Option<Body> = None;
+    for part in parts {
+        let b = Body::Bytes(part.into_encoded()?);
+        acc = Some(match acc {
+            None => b,
+            Some(a) => combiner.combine(a, b)?,
+        });
+    }
+    let delivery = match delivery {
+        WireDelivery::Future(f) => Delivery::Future(f),
+        WireDelivery::All(fs) => Delivery::All(fs),
+        WireDelivery::AtRoot => kept,
+    };
+    combiner.finish(acc.ok_or("no part")?, delivery)
+}
+
+impl crate::route::Outgoing for ReduceWire {
+    fn into_msg(self) -> Msg {
+        Msg::Control(Box::new(move |pe: &Pe| self.handle(pe)))
+    }
+    fn encode(&self, _out: &mut Vec<u8>) -> Result<crate::machine::wire::Wire, String> {
+        let w = match self {
+            ReduceWire::Release { coll, seq } => ReduceWire::Release { coll: *coll, seq: *seq },
+            ReduceWire::Finish { .. } => {
+                let mut b = Vec::new();
+                crate::value::encode_into(self, &mut b)?;
+                crate::value::decode(&b)?
+            }
+        };
+        Ok(crate::machine::wire::Wire::Reduction(Box::new(w)))
     }
 }

@@ -99,8 +99,14 @@ impl std::fmt::Display for LbStep {
 pub(crate) struct LbState {
     /// Elements here that reached the sync point, per collection.
     synced: RefCell<FxHashMap<CollId, usize>>,
-    /// When this PE's current period began, per collection.
-    period_start: RefCell<FxHashMap<CollId, Instant>>,
+    /// When this PE's current period began, and its idle total then, per collection.
+    period_start: RefCell<FxHashMap<CollId, (Instant, f64)>>,
+    /// Whether this PE measures its idle time (it holds elements of an
+    /// at-sync array): two clock reads per idle period, not paid otherwise.
+    measure_idle: Cell<bool>,
+    idle_since: Cell<Option<Instant>>,
+    /// Seconds this PE spent idle since it began measuring.
+    idle_total: Cell<f64>,
     /// Bytes of the elements this PE sent away since it last reported.
     bytes_moved: Cell<u64>,
     /// PE 0: loads gathered for the next step, per collection.
@@ -157,8 +163,11 @@ fn send_loads(pe: &Pe, coll: CollId) {
         }
     }
     let now = Instant::now();
-    let start = pe.lb.period_start.borrow_mut().insert(coll, now).unwrap_or(pe.started);
-    let background = (now.duration_since(start).as_secs_f64() - sum).max(0.0);
+    let idle = pe.lb.idle_total.get();
+    let (start, idle_then) = pe.lb.period_start.borrow_mut().insert(coll, (now, idle)).unwrap_or((pe.started, 0.0));
+    // Background: the period's time in neither these elements' entries nor
+    // idle (other chares, the runtime's own work).
+    let background = (now.duration_since(start).as_secs_f64() - sum - (idle - idle_then)).max(0.0);
     pe.post(0, LbWire::Loads { coll, pe: pe.id as u32, background, elems });
 }
 
@@ -289,6 +298,25 @@ fn moved_arrived(pe: &Pe, coll: CollId, bytes: u64) {
 }
 
 impl Pe {
+    /// This PE holds elements of an at-sync array: measure its idle time.
+    pub(crate) fn lb_measure_idle(&self) {
+        self.lb.measure_idle.set(true);
+    }
+
+    #[inline]
+    pub(crate) fn lb_idle_begins(&self) {
+        if self.lb.measure_idle.get() {
+            self.lb.idle_since.set(Some(Instant::now()));
+        }
+    }
+
+    #[inline]
+    pub(crate) fn lb_idle_ends(&self) {
+        if let Some(t) = self.lb.idle_since.take() {
+            self.lb.idle_total.set(self.lb.idle_total.get() + t.elapsed().as_secs_f64());
+        }
+    }
+
     /// An element left this PE (`bytes`: see [`LbStep::bytes`]).
     pub(crate) fn lb_moved(&self, _addr: Addr, bytes: usize) {
         if self.machine.is_local() {

@@ -35,6 +35,8 @@ pub(crate) enum Wire {
     Channel { key: ChanKey },
     /// A reduction partial on its way to the root.
     Reduce(Box<WireContribution>),
+    /// The reduction protocol of migratable collections between processes.
+    Reduction(Box<crate::reduction::ReduceWire>),
     /// Create this process's elements of a collection of chare type `chare`.
     Create {
         chare: u64,
@@ -264,7 +266,8 @@ impl Wire {
             Wire::Broadcast { coll } => Msg::BroadcastBytes(Box::new((coll, body))),
             Wire::Future { id } => Msg::FutureBytes(Box::new((id, body))),
             Wire::Channel { key } => Msg::ChannelBytes(Box::new((key, body))),
-            Wire::Reduce(c) => Msg::Reduce(Box::new(Contribution::from_wire(*c, body.att))),
+            Wire::Reduce(c) => Msg::Reduce(Box::new(Contribution::from_wire(*c, body.att, from))),
+            Wire::Reduction(r) => Msg::Control(Box::new(move |pe| r.handle(pe))),
             Wire::Ordered(head) => {
                 Msg::Ordered(Box::new(crate::migration::order::Ordered { head: *head, body: Incoming::Bytes(body) }))
             }

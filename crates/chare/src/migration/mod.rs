@@ -135,6 +135,9 @@ impl Pe {
                 st.queue = queue;
             }
         }
+        if info.at_sync {
+            self.lb_measure_idle();
+        }
         self.lb_arrived(addr, a.load);
         cell.migrated(self);
         for o in self.locations.take_waiting(&addr) {
@@ -241,17 +244,28 @@ impl MovedItem {
                 crate::buffer::inline(|| e.encode_into(&mut bytes))?;
                 Ok(MovedItem { bytes, att: Vec::new() })
             }
-            Incoming::Bytes(b) => Ok(MovedItem {
-                bytes: b.bytes.to_vec(),
-                att: b
-                    .att
-                    .iter()
-                    .map(|r| {
-                        let (align, data) = r.to_moved();
-                        MovedAtt { align, data }
-                    })
-                    .collect(),
-            }),
+            Incoming::Bytes(b) => Ok(MovedItem::of_encoded(b)),
+        }
+    }
+
+    pub(crate) fn of_encoded(b: &crate::value::Encoded) -> MovedItem {
+        MovedItem {
+            bytes: b.bytes.to_vec(),
+            att: b
+                .att
+                .iter()
+                .map(|r| {
+                    let (align, data) = r.to_moved();
+                    MovedAtt { align, data }
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn into_encoded(self) -> Result<crate::value::Encoded, String> {
+        match self.into_incoming()? {
+            Incoming::Bytes(e) => Ok(e),
+            Incoming::Obj(_) => unreachable!("a moved item comes back as bytes"),
         }
     }
 

@@ -48,6 +48,7 @@ impl Idle {
             self.rounds = 0;
             self.since = None;
             pe.leave_idle();
+            pe.lb_idle_ends();
         }
     }
 
@@ -55,6 +56,7 @@ impl Idle {
     pub(super) fn round(&mut self, pe: &Pe) {
         if self.rounds == 0 {
             pe.enter_idle();
+            pe.lb_idle_begins();
         }
         self.rounds += 1;
         if self.rounds & 255 != 0 && self.policy != IdlePolicy::Park {

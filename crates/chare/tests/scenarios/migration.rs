@@ -245,3 +245,68 @@ pub fn a_state_that_cannot_travel_is_reported_with_its_text() -> Scenario {
     })
     .across_processes()
 }
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Nomad {
+    got: Vec<u64>,
+}
+
+#[chare(migratable)]
+impl Nomad {
+    fn new() -> Self {
+        Nomad { got: Vec::new() }
+    }
+
+    #[entry]
+    fn go_to(&self, ctx: &Ctx<Self>, pe: usize) {
+        ctx.migrate(pe);
+    }
+
+    #[entry]
+    fn reduce(&self, ctx: &Ctx<Self>, f: Future<u64>) {
+        let i = ctx.index().i() as u64;
+        ctx.contribute(i, Sum, f);
+        ctx.contribute(i + 1, Max, ctx.proxy().elem(1).got_callback());
+    }
+
+    #[entry]
+    async fn all(&self, ctx: &Ctx<Self>) -> u64 {
+        ctx.allreduce(ctx.index().i() as u64 * 2, Sum).await
+    }
+
+    #[entry]
+    fn got(&mut self, v: u64) {
+        self.got.push(v);
+    }
+
+    #[entry]
+    fn received(&self, ctx: &Ctx<Self>) -> (Vec<u64>, usize) {
+        (self.got.clone(), ctx.my_pe())
+    }
+}
+
+/// Every element of an array moves away from the reduction's root PE (the
+/// home of element 0): reductions to a future, to an entry method and
+/// `allreduce` still complete with the right values (under MPI the root then
+/// has no typed contribution and hands the reduction to a PE that has one).
+pub fn reductions_complete_when_every_element_left_the_root() -> Scenario {
+    Scenario::new(&[1, 2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let n = 6;
+            let last = rt.num_pes() - 1;
+            let a = rt.array::<Nomad>(n).create_awaitable(()).await;
+            a.go_to(last);
+            rt.wait_quiescence().await;
+            let f = rt.future::<u64>();
+            a.reduce(f.clone());
+            assert_eq!(f.await, 15);
+            let alls: Vec<_> = (0..n).map(|i| a.elem(i).all_ret()).collect();
+            for f in alls {
+                assert_eq!(f.await, 30);
+            }
+            rt.wait_quiescence().await;
+            let (got, pe) = a.elem(1).received_ret().await;
+            assert_eq!((got, pe), (vec![6], last));
+        })
+    })
+}
