@@ -389,7 +389,9 @@ impl<T: Chare> Outgoing for Create<T> {
         Msg::Control(Box::new(move |pe: &Pe| create_local::<T>(pe, info, init, done)))
     }
     fn encode(&self, _out: &mut Vec<u8>) -> Result<Wire, String> {
-        let init = crate::value::encode(&self.init).map_err(|e| format!("creating {}: {e}", T::NAME))?;
+        // Nested in the message: its `Buffer`s go inline, not as attachments.
+        let init = crate::buffer::inline(|| crate::value::encode(&self.init))
+            .map_err(|e| format!("creating {}: {e}", T::NAME))?;
         Ok(Wire::Create {
             chare: crate::registry::stable_id(T::PATH),
             desc: Box::new(self.info.desc_for_creation()),

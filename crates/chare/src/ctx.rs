@@ -156,7 +156,9 @@ impl<T: Serialize + Send + Sync + 'static> Outgoing for SetReadonly<T> {
         }))
     }
     fn encode(&self, _out: &mut Vec<u8>) -> Result<Wire, String> {
-        let value = crate::value::encode(&*self.value).map_err(|e| format!("read-only value: {e}"))?;
+        // Nested in the message: its `Buffer`s go inline, not as attachments.
+        let value = crate::buffer::inline(|| crate::value::encode(&*self.value))
+            .map_err(|e| format!("read-only value: {e}"))?;
         Ok(Wire::Readonly { key: readonly_key::<T>(), value, done: self.reply.clone() })
     }
 }

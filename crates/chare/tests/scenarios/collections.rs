@@ -166,3 +166,37 @@ pub fn exit_then_return_keeps_the_code() -> Scenario {
         })
     })
 }
+
+pub struct Holder {
+    sum: u64,
+}
+
+#[chare]
+impl Holder {
+    fn new(data: Buffer<u64>) -> Self {
+        Holder { sum: data.iter().sum() }
+    }
+
+    #[entry]
+    fn sums(&self, ctx: &Ctx<Self>) -> (u64, u64) {
+        let ro = ctx.readonly::<Buffer<u64>>();
+        (self.sum, ro.iter().sum())
+    }
+}
+
+/// `Buffer`s large enough to travel as attachments inside creation
+/// arguments and read-only data reach every PE intact (they are nested in
+/// those messages, so they travel inline).
+pub fn buffers_in_creation_arguments_and_readonly_data_arrive_intact() -> Scenario {
+    Scenario::new(&[1, 2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let data: Vec<u64> = (0..10_000).collect();
+            let want: u64 = data.iter().sum();
+            rt.set_readonly(Buffer::from(data.iter().map(|x| 2 * x).collect::<Vec<u64>>())).await;
+            let h = rt.array::<Holder>(2 * rt.num_pes()).create_awaitable((Buffer::from(data),)).await;
+            for i in 0..h.len() {
+                assert_eq!(h.elem(i).sums_ret().await, (want, 2 * want), "element {i}");
+            }
+        })
+    })
+}

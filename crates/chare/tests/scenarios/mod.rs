@@ -50,7 +50,8 @@ macro_rules! for_each_scenario {
                 single_chare_on_a_chosen_pe_and_awaited_creation,
                 readonly_data_reaches_every_pe,
                 exit_code_reaches_the_caller,
-                exit_then_return_keeps_the_code;
+                exit_then_return_keeps_the_code,
+                buffers_in_creation_arguments_and_readonly_data_arrive_intact;
             futures:
                 futures_pass_in_messages_and_iwait_yields_each_once,
                 a_ready_future_is_awaited_at_once,
