@@ -34,9 +34,7 @@
 //! it is checked intact at the end of every run.
 //!
 //! # One iteration
-//! After creating the array the main task broadcasts every element's work
-//! (a table, in a broadcast rather than as a constructor argument: see
-//! [`one_run`]). Per iteration it broadcasts `step` to the array; every element busy-works
+//! The main task broadcasts `step` to the array; every element busy-works
 //! for its cost and contributes its PE and measured work time to a gather
 //! reduction into a future (the barrier). The main task starts the next
 //! iteration when the barrier completes, so an iteration takes the slowest
@@ -580,19 +578,12 @@ fn pattern(i: usize, j: usize) -> u8 {
 
 #[chare(migratable)]
 impl Worker {
-    fn new(ctx: &Ctx<Self>, state_bytes: usize) -> Self {
+    /// `work`: every element's steps of [`spin`] per iteration (shared, not
+    /// copied, by the elements of a process).
+    fn new(ctx: &Ctx<Self>, work: SharedBuffer<u64>, state_bytes: usize) -> Self {
         let i = ctx.index().i();
         let state: Vec<u8> = (0..state_bytes).map(|j| pattern(i, j)).collect();
-        Worker { work: 0, state: state.into(), resumed: None, moves: 0 }
-    }
-
-    /// Takes this element's work from the table of every element's (a
-    /// broadcast, not a constructor argument: on the MPI layer a
-    /// constructor argument may not hold a buffer of 4 KiB or more, see
-    /// [`one_run`]).
-    #[entry]
-    fn setup(&mut self, ctx: &Ctx<Self>, work: SharedBuffer<u64>) {
-        self.work = work[ctx.index().i()];
+        Worker { work: work[i], state: state.into(), resumed: None, moves: 0 }
     }
 
     fn migrated(&mut self) {
@@ -686,12 +677,7 @@ async fn one_run(rt: &Rt, p: &Plan, setup: &Setup, case: Case) -> Result<RunReco
         Case::Balancer(_) => Placement::Block,
     };
     let builder = rt.array::<Worker>(p.chares).map(placement).balancer(case.strategy());
-    let a = builder.create_awaitable((p.state_bytes,)).await;
-    // The table goes in a broadcast: as a constructor argument, a
-    // `SharedBuffer` of 4 KiB or more (512 elements) fails to decode on the
-    // other processes of the MPI layer (a runtime bug: the creation message
-    // does not carry the buffer's attachment).
-    a.setup_ret(setup.work.clone()).await;
+    let a = builder.create_awaitable((setup.work.clone(), p.state_bytes)).await;
     let mut rec = RunRecord {
         case,
         iter_s: Vec::with_capacity(p.iters),
