@@ -200,7 +200,9 @@ impl<T: Chare> ChareCell<T> {
         if T::MIGRATABLE {
             pe.streams.current.set(Some(self.sender()));
         }
-        let t0 = self.ctx.measured().then(std::time::Instant::now);
+        // Only migratable chares can be in an at-sync array: for the others
+        // the measurement is compiled out.
+        let t0 = (T::MIGRATABLE && self.ctx.measured()).then(std::time::Instant::now);
         let r = pe.guard(desc, || obj.dispatch(&self.ctx, msg));
         if let Some(t0) = t0 {
             self.load.set(self.load.get() + t0.elapsed().as_secs_f64());
@@ -226,8 +228,14 @@ impl<T: Chare> ChareCell<T> {
         }
     }
 
+    /// Whether the chare is asked to move (only migratable chares can be).
+    #[inline]
+    fn moving(&self) -> bool {
+        T::MIGRATABLE && self.ctx.moving()
+    }
+
     fn accept(&self, this: &Rc<dyn AnyCell>, pe: &Pe, msg: T::Msg) {
-        if self.busy.get() || self.ctx.moving() {
+        if self.busy.get() || self.moving() {
             self.deferred.borrow_mut().push_back(msg);
         } else {
             self.run(this, pe, msg);
@@ -235,18 +243,15 @@ impl<T: Chare> ChareCell<T> {
         }
     }
 
+    #[inline]
     fn drain(&self, this: &Rc<dyn AnyCell>, pe: &Pe) {
         while !self.busy.get() && !pe.shared.stopping() {
-            if self.ctx.moving() {
+            if self.moving() {
                 // The deferred calls travel with the chare.
-                crate::migration::schedule(pe, self.ctx.addr());
-                return;
+                return crate::migration::schedule(pe, self.ctx.addr());
             }
-            let Some(m) = self.deferred.borrow_mut().pop_front() else { break };
+            let Some(m) = self.deferred.borrow_mut().pop_front() else { return };
             self.run(this, pe, m);
-        }
-        if !self.busy.get() && self.ctx.moving() {
-            crate::migration::schedule(pe, self.ctx.addr());
         }
     }
 

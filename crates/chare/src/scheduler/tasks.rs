@@ -67,7 +67,8 @@ struct TaskSlot {
     /// The owner's stream sender, for migratable owners (their messages are
     /// ordered; see `crate::migration::order`), decided once at spawn.
     sender: Option<crate::migration::order::Sender>,
-    /// The owner's entry time is measured (load balancing).
+    /// The owner's entry time is measured (load balancing; migratable
+    /// owners only).
     measured: bool,
     waiting: WaitOn,
     waker: Option<Waker>,
@@ -174,7 +175,7 @@ impl Pe {
             slot.gen = slot.gen.wrapping_add(1);
             slot.fut = Some(fut);
             slot.sender = owner.as_ref().map(|c| c.sender()).filter(|s| s.migratable);
-            slot.measured = owner.as_ref().is_some_and(|c| c.measured());
+            slot.measured = slot.sender.is_some() && owner.as_ref().is_some_and(|c| c.measured());
             slot.owner = owner;
             slot.desc = desc;
             slot.waiting = WaitOn::Unknown;
@@ -206,7 +207,7 @@ impl Pe {
     /// Polls task `id` if it is still generation `gen`. Returns true when it
     /// finished during this poll. `notify_owner`: tell the owning chare.
     fn poll_task(&self, id: u32, gen: u32, notify_owner: bool) -> bool {
-        let (mut fut, waker, desc, sender, measured) = {
+        let (mut fut, waker, desc, migratable) = {
             let mut tasks = self.tasks.slots.borrow_mut();
             let slot = &mut tasks[id as usize];
             if slot.gen != gen || !slot.live {
@@ -215,22 +216,16 @@ impl Pe {
             let Some(f) = slot.fut.take() else {
                 return false;
             };
-            let measured = if slot.measured { slot.owner.clone() } else { None };
-            (f, slot.waker.clone().expect("live task has a waker"), slot.desc, slot.sender, measured)
+            (f, slot.waker.clone().expect("live task has a waker"), slot.desc, slot.sender.is_some())
         };
         self.tasks.wait_note.set(WaitOn::Unknown);
         let mut cx = Context::from_waker(&waker);
-        // Messages a migratable chare's task sends are ordered in its streams.
-        if sender.is_some() {
-            self.streams.current.set(sender);
-        }
-        let t0 = measured.as_ref().map(|_| std::time::Instant::now());
+        // A migratable chare's task: its messages are ordered in its streams,
+        // and its time may be measured (cold: other tasks pay one branch).
+        let t0 = if migratable { self.task_enter(id) } else { None };
         let polled = self.guard(desc, || fut.as_mut().poll(&mut cx));
-        if let (Some(t0), Some(c)) = (t0, &measured) {
-            c.add_load(t0.elapsed().as_secs_f64());
-        }
-        if sender.is_some() {
-            self.streams.current.set(None);
+        if migratable {
+            self.task_exit(id, t0);
         }
         match polled {
             Some(Poll::Pending) => {
@@ -264,6 +259,28 @@ impl Pe {
                 // The panic was reported; the job ends. The task is not polled again.
                 drop(fut);
                 true
+            }
+        }
+    }
+
+    /// Before polling a migratable chare's task: it sends as its chare; the
+    /// clock, if the chare's time is measured.
+    #[cold]
+    fn task_enter(&self, id: u32) -> Option<std::time::Instant> {
+        let tasks = self.tasks.slots.borrow();
+        let slot = &tasks[id as usize];
+        self.streams.current.set(slot.sender);
+        slot.measured.then(std::time::Instant::now)
+    }
+
+    /// After polling it: the time to its chare's load.
+    #[cold]
+    fn task_exit(&self, id: u32, t0: Option<std::time::Instant>) {
+        self.streams.current.set(None);
+        if let Some(t0) = t0 {
+            let owner = self.tasks.slots.borrow()[id as usize].owner.clone();
+            if let Some(c) = owner {
+                c.add_load(t0.elapsed().as_secs_f64());
             }
         }
     }
