@@ -13,7 +13,7 @@
 //!   the first PE's block holds the heaviest elements. The default `rho` is
 //!   the one that makes the block placement's max/avg PE load
 //!   [`DEFAULT_IMBALANCE`] on the run's PE count (on 2 PEs
-//!   `(2 / 1.7 - 1)^(2 / K)`, 0.9471 for `K = 64`).
+//!   `(2 / 1.7 - 1)^(2 / K)`, 0.9472 for `K = 64`).
 //! * `--skew heavy`: a deterministic pseudo-random subset of
 //!   `--heavy-fraction` of the elements costs `--heavy-factor` times the
 //!   others; the subset is drawn from the first PE's block first (then the
@@ -63,9 +63,17 @@
 //! `CHARE_BALANCER` say to the runtime: `--balancer all` runs `none`,
 //! `greedy`, `refine` and `rotate` in turn, `--runs` times each
 //! (interleaved: run 1 of every strategy, then run 2, ...). On the local
-//! layer every (run, strategy) is a job of its own; on the MPI layer a
-//! process can start only one job (MPI is initialised once), so all of them
-//! run in one job, one array after the other.
+//! layer every (run, strategy) is a job of its own, started from a fresh
+//! thread (the runtime leaves the thread that ran PE 0 pinned to one core);
+//! on the MPI layer a process can start only one job (MPI is initialised
+//! once), so all of them run in one job, one array after the other.
+//!
+//! # Layers
+//! Under `mpirun` the runtime's MPI layer runs the job (one PE per rank;
+//! the `mpi` feature); `--layer mpi` outside a launcher starts this program
+//! again under `mpirun -np <--pes>`, as the rsmpi models do. Otherwise the
+//! local layer runs `--pes` PE threads. The header says `oversubscribed:
+//! yes` when there are more PEs than the machine has cores.
 //!
 //! # What is reported (one row per strategy, medians over the runs)
 //! * `before_ms`: time per iteration before the first balancing step, the
@@ -802,7 +810,13 @@ pub fn execute(p: &Plan) -> Result<RankResult<Outcome>, String> {
     } else {
         let mut all = Vec::with_capacity(order.len());
         for c in order {
-            match job(p, &setup, vec![c])? {
+            // Each job on a thread of its own: the runtime pins the thread
+            // that runs PE 0 to a core and leaves it pinned after the job,
+            // so a second job started from the same thread would see one
+            // core (`available_parallelism` and `core_affinity` read the
+            // thread's affinity) and run every PE on it.
+            let ran = std::thread::scope(|s| s.spawn(|| job(p, &setup, vec![c])).join());
+            match ran.map_err(|_| "a benchmark job panicked".to_string())?? {
                 RankResult::Root(r) => all.extend(r),
                 RankResult::NotRoot => return Ok(RankResult::NotRoot),
             }
