@@ -155,6 +155,7 @@ fn mpi_ranks(command: &Command) -> Result<Option<usize>, String> {
             stencil::plan(a, MachineInfo::detect().cores)?.pes
         }
         Command::Lb(a) if lb::wants_mpirun(a) => lb::plan(a, MachineInfo::detect().cores)?.pes,
+        Command::Pic(a) if pic::mpi::wants_mpirun(a) => pic::plan(a, MachineInfo::detect().cores)?.pes,
         _ => return Ok(None),
     }))
 }

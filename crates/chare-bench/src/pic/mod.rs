@@ -67,6 +67,7 @@
 //! `--pes`, `--odf`, `--balancer` and `--lb-period` are read for them.
 
 pub mod kernel;
+pub mod mpi;
 pub mod random;
 pub mod serial;
 
@@ -82,6 +83,9 @@ use kernel::{Mode, Params, Patch};
 pub enum PicModel {
     /// One tile, no communication: the reference.
     Serial,
+    /// One tile per rank on rsmpi (needs the `mpi` feature; started under
+    /// mpirun unless already under a launcher).
+    Mpi,
 }
 
 impl PicModel {
@@ -89,6 +93,7 @@ impl PicModel {
     pub fn name(self) -> &'static str {
         match self {
             PicModel::Serial => "serial",
+            PicModel::Mpi => "mpi",
         }
     }
 
@@ -96,6 +101,7 @@ impl PicModel {
     pub fn is_parallel(self) -> bool {
         match self {
             PicModel::Serial => false,
+            PicModel::Mpi => true,
         }
     }
 
@@ -274,6 +280,7 @@ pub fn plan(a: &PicArgs, cores: usize) -> Result<Plan, String> {
         }
         1
     };
+    let pes = if a.model == PicModel::Mpi { mpi::ranks(&params, a.pes, pes)? } else { pes };
     Ok(Plan { model: a.model, params, pes, odf: a.odf, balancer: a.balancer, lb_period: a.lb_period })
 }
 
@@ -288,6 +295,7 @@ pub fn run(p: &Plan, format: Format, command: String, machine: &MachineInfo) -> 
             }
             Ok(RankResult::Root(serial_report(p, &r, format, command, machine)))
         }
+        PicModel::Mpi => mpi::run(p, format, command, machine),
     }
 }
 
