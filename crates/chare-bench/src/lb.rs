@@ -44,9 +44,10 @@
 //! The work is a dependent chain of integer multiply-add-xorshift steps whose
 //! count and result pass through [`black_box`], so it cannot be folded or
 //! removed. It is calibrated once per invocation on the root process (the
-//! fastest of several timed samples: steps per microsecond), and a cost is a
-//! fixed number of steps, not a time: a PE that shares its core takes longer
-//! for the same work, as a real application would.
+//! fastest of the timed samples of 100 ms of spinning: steps per
+//! microsecond), and a cost is a fixed number of steps, not a time: a PE
+//! that shares its core takes longer for the same work, as a real
+//! application would.
 //!
 //! # Balancing
 //! After every `--lb-period` iterations (not after the last), the elements
@@ -538,8 +539,10 @@ pub fn spin(steps: u64) -> u64 {
     black_box(x)
 }
 
-/// Steps of [`spin`] per microsecond on this core: the fastest of several
-/// samples of about 2 ms (the least disturbed one).
+/// Steps of [`spin`] per microsecond on this core: the fastest sample of
+/// about 2 ms over at least 100 ms of spinning (the first samples also
+/// bring the core up to its working clock; the fastest is the least
+/// disturbed).
 pub fn calibrate() -> f64 {
     let mut n = 1u64 << 12;
     // Grow the sample until it takes about 2 ms.
@@ -551,13 +554,14 @@ pub fn calibrate() -> f64 {
         }
         n *= 2;
     }
-    (0..15)
-        .map(|_| {
-            let t = Instant::now();
-            spin(n);
-            n as f64 / (t.elapsed().as_secs_f64() * 1e6)
-        })
-        .fold(0.0, f64::max)
+    let (start, mut best, mut samples) = (Instant::now(), 0.0f64, 0);
+    while samples < 15 || start.elapsed().as_secs_f64() < 0.1 {
+        let t = Instant::now();
+        spin(n);
+        best = best.max(n as f64 / (t.elapsed().as_secs_f64() * 1e6));
+        samples += 1;
+    }
+    best
 }
 
 // ---------------------------------------------------------------------------
@@ -904,7 +908,7 @@ fn header(p: &Plan, o: &Outcome, command: &str, machine: &MachineInfo) -> Vec<St
         format!("chares: {} (block placement: element i on PE i*P/K)", p.chares),
         format!("skew: {profile}"),
         format!("work: mean {} us per element and iteration (min {min_cost:.2}, max {max_cost:.2})", p.work_us),
-        format!("calibration: {:.1} work steps per us (root process, best of 15 samples)", o.rate),
+        format!("calibration: {:.1} work steps per us (root process, fastest 2 ms sample in 100 ms)", o.rate),
         format!("state: {} bytes per element", p.state_bytes),
         format!("expected initial max/avg (costs, block placement): {:.3}", block_imbalance(&o.costs, p.pes)),
         format!(
