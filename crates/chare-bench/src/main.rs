@@ -26,6 +26,7 @@ mod launch;
 mod lb;
 mod machine_info;
 mod osu;
+mod paper;
 mod pic;
 mod report;
 mod stencil;
@@ -73,6 +74,9 @@ enum Command {
     /// measurement-based load balancing, per strategy; or (--cost-only) the
     /// cost of one balancing step.
     Lb(lb::LbArgs),
+    /// Builds report.md, report.html and figures from the CSV files in DIR
+    /// (no benchmark runs): medians with bootstrap CIs beside the paper's.
+    Report(paper::ReportArgs),
 }
 
 /// Why a run failed.
@@ -100,6 +104,10 @@ fn run(cli: &Cli, command: String) -> Result<String, Failure> {
         Command::Stencil(a) => {
             let plan = stencil::plan(a, machine.cores).map_err(Failure::Usage)?;
             (stencil::run(&plan, a.format, command, &machine), a.format)
+        }
+        Command::Report(a) => {
+            paper::check(a).map_err(Failure::Usage)?;
+            return paper::run(a).map_err(Failure::Runtime);
         }
         Command::StencilSweep(a) => {
             stencil::sweep::check(a).map_err(Failure::Usage)?;
