@@ -72,6 +72,43 @@ fn watchdog(shared: Arc<Shared>) {
     }
 }
 
+/// A thread's CPU set (Linux; elsewhere threads are not pinned back).
+struct CpuSet {
+    #[cfg(target_os = "linux")]
+    set: libc::cpu_set_t,
+}
+
+impl CpuSet {
+    #[cfg(target_os = "linux")]
+    fn of_current() -> Option<CpuSet> {
+        // SAFETY: `cpu_set_t` is plain data (all-zero is the empty set), and
+        // `sched_getaffinity` writes at most `size_of::<cpu_set_t>()` bytes
+        // into it; pid 0 is the calling thread.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0)
+                .then_some(CpuSet { set })
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn restore(&self) {
+        // SAFETY: reads `size_of::<cpu_set_t>()` bytes of a set filled by
+        // `sched_getaffinity`; pid 0 is the calling thread.
+        unsafe {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.set);
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn of_current() -> Option<CpuSet> {
+        None
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn restore(&self) {}
+}
+
 fn pin_thread(pe: usize, cfg: &Config) {
     if !cfg.pin {
         return;
@@ -169,7 +206,13 @@ where
         }
     }
     let boxed: BoxedMain = Box::new(move |rt| Box::pin(main(rt)) as BoxedTask);
+    // PE 0 runs on the caller's thread: give its CPU set back afterwards, or
+    // a later job's threads (spawned from it) would inherit PE 0's core.
+    let caller_cpus = CpuSet::of_current();
     run_pe(shared.clone(), 0, Some(boxed), Machine::Local(local));
+    if let Some(c) = caller_cpus {
+        c.restore();
+    }
     // PEs busy in an entry method see the end only when it returns: wait
     // for them at most GRACE, then leave them running (module docs).
     let t0 = Instant::now();
@@ -224,4 +267,20 @@ where
     run_pe(shared.clone(), rank, main, Machine::Mpi(machine));
     let outcome = shared.outcome.lock().unwrap().take();
     outcome.unwrap_or(Ok(0))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// Pinning PE 0 to a core must not outlive the job on the caller's
+    /// thread: threads of the next job started from it would all inherit it.
+    #[test]
+    fn the_callers_cpu_set_is_given_back() {
+        let before = super::CpuSet::of_current().expect("sched_getaffinity");
+        let mut cfg = crate::Config::with_pes(2);
+        cfg.pin = true;
+        assert_eq!(crate::Runtime::with_config(cfg).run(|_rt| async {}), Ok(0));
+        let after = super::CpuSet::of_current().expect("sched_getaffinity");
+        // SAFETY: `CPU_EQUAL` compares two initialised sets.
+        assert!(unsafe { libc::CPU_EQUAL(&before.set, &after.set) }, "PE 0's pinning stayed on the caller's thread");
+    }
 }
