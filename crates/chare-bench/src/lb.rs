@@ -744,6 +744,9 @@ async fn one_run(rt: &Rt, p: &Plan, setup: &Setup, case: Case) -> Result<RunReco
     Ok(rec)
 }
 
+/// What the main task of a job hands back.
+type JobResult = Result<Vec<RunRecord>, String>;
+
 /// Runs `cases` in order (one fresh array each) in one job; the root
 /// gets the records. The configuration comes from the environment only, with
 /// `p.pes` PEs (`--balancer all` is this program's option, not the
@@ -754,7 +757,7 @@ fn job(p: &Plan, setup: &Setup, cases: Vec<Case>) -> Result<RankResult<Vec<RunRe
     let env = |k: &str| if k == "CHARE_PES" { Some(pes.clone()) } else { std::env::var(k).ok() };
     let cfg = Config::from_sources(&[], env).map_err(|e| e.0)?;
     let layer = cfg.layer;
-    let out: Rc<RefCell<Option<Result<Vec<RunRecord>, String>>>> = Rc::new(RefCell::new(None));
+    let out: Rc<RefCell<Option<JobResult>>> = Rc::new(RefCell::new(None));
     let out2 = out.clone();
     let (p2, setup2) = (p.clone(), setup.clone());
     let code = Runtime::with_config(cfg)
