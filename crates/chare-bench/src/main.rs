@@ -70,6 +70,9 @@ enum Command {
     /// PIC: the Parallel Research Kernels' particle-in-cell kernel (serial
     /// reference; decomposed models to come).
     Pic(pic::PicArgs),
+    /// The paper's PIC variants (mpi, chare ODF 1, chare (O), chare (O, LB))
+    /// per PE count, with the ratios beside the paper's.
+    PicSweep(pic::sweep::SweepArgs),
     /// Synthetic load imbalance: time per iteration before and after
     /// measurement-based load balancing, per strategy; or (--cost-only) the
     /// cost of one balancing step.
@@ -120,6 +123,10 @@ fn run(cli: &Cli, command: String) -> Result<String, Failure> {
         Command::Pic(a) => {
             let plan = pic::plan(a, machine.cores).map_err(Failure::Usage)?;
             (pic::run(&plan, a.format, command, &machine), a.format)
+        }
+        Command::PicSweep(a) => {
+            pic::sweep::check(a).map_err(Failure::Usage)?;
+            return pic::sweep::run(a).map_err(Failure::Runtime);
         }
         Command::Lb(a) => {
             let plan = lb::plan(a, machine.cores).map_err(Failure::Usage)?;

@@ -66,15 +66,18 @@
 //! leaving (per neighbour slot), [`kernel::Check`] to verify across tiles;
 //! `--pes`, `--odf`, `--balancer` and `--lb-period` are read for them.
 
+pub mod chare;
 pub mod kernel;
 pub mod mpi;
 pub mod random;
 pub mod serial;
+pub mod sweep;
 
 use crate::harness::RankResult;
 use crate::machine_info::MachineInfo;
 use crate::report::{machine_lines, Format, Report};
-use chare::lb::strategy::Strategy;
+// `::chare`: the crate, not the `chare` model module below.
+use ::chare::lb::strategy::Strategy;
 use clap::{Args, ValueEnum};
 use kernel::{Mode, Params, Patch};
 
@@ -83,6 +86,10 @@ use kernel::{Mode, Params, Patch};
 pub enum PicModel {
     /// One tile, no communication: the reference.
     Serial,
+    /// A 2-D array of migratable chares, `--odf` tiles per PE, with
+    /// optional load balancing (the local layer, or the MPI layer under
+    /// mpirun).
+    Chare,
     /// One tile per rank on rsmpi (needs the `mpi` feature; started under
     /// mpirun unless already under a launcher).
     Mpi,
@@ -93,6 +100,7 @@ impl PicModel {
     pub fn name(self) -> &'static str {
         match self {
             PicModel::Serial => "serial",
+            PicModel::Chare => "chare",
             PicModel::Mpi => "mpi",
         }
     }
@@ -101,6 +109,7 @@ impl PicModel {
     pub fn is_parallel(self) -> bool {
         match self {
             PicModel::Serial => false,
+            PicModel::Chare => true,
             PicModel::Mpi => true,
         }
     }
@@ -108,7 +117,7 @@ impl PicModel {
     /// Whether the model is the chare model (the only one that reads
     /// `--odf`, `--balancer` and `--lb-period`).
     pub fn is_chare(self) -> bool {
-        false
+        self == PicModel::Chare
     }
 }
 
@@ -281,6 +290,10 @@ pub fn plan(a: &PicArgs, cores: usize) -> Result<Plan, String> {
         1
     };
     let pes = if a.model == PicModel::Mpi { mpi::ranks(&params, a.pes, pes)? } else { pes };
+    let pes = if a.model == PicModel::Chare { chare::pes_and_layer(a.pes, cores)?.0 } else { pes };
+    if a.model == PicModel::Chare {
+        chare::tiling(&params, pes, a.odf)?;
+    }
     Ok(Plan { model: a.model, params, pes, odf: a.odf, balancer: a.balancer, lb_period: a.lb_period })
 }
 
@@ -295,6 +308,7 @@ pub fn run(p: &Plan, format: Format, command: String, machine: &MachineInfo) -> 
             }
             Ok(RankResult::Root(serial_report(p, &r, format, command, machine)))
         }
+        PicModel::Chare => chare::run(p, format, command, machine),
         PicModel::Mpi => mpi::run(p, format, command, machine),
     }
 }
