@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job of the README: builds chare-bench and runs, on the local layer,
+# The local-layer subset (the README's main job before scripts/paper.sh,
+# which runs every experiment on every layer): builds chare-bench and runs, on the local layer,
 # the OSU-style latency and bandwidth benchmarks at their default sizes
 # (1 B .. 4 MiB) for the runtime (`chare`, via channel and via entry method)
 # and its floor (`raw`), then the Stencil2D strong-scaling series of the chare

@@ -80,6 +80,10 @@ enum Command {
     /// Builds report.md, report.html and figures from the CSV files in DIR
     /// (no benchmark runs): medians with bootstrap CIs beside the paper's.
     Report(paper::ReportArgs),
+    /// Runs every CPU experiment of the paper for every model and layer
+    /// available (resumable: files already in --out are not rerun), then
+    /// builds the report there.
+    Paper(paper::run::PaperArgs),
 }
 
 /// Why a run failed.
@@ -111,6 +115,10 @@ fn run(cli: &Cli, command: String) -> Result<String, Failure> {
         Command::Report(a) => {
             paper::check(a).map_err(Failure::Usage)?;
             return paper::run(a).map_err(Failure::Runtime);
+        }
+        Command::Paper(a) => {
+            paper::run::check(a).map_err(Failure::Usage)?;
+            return paper::run::run(a, &command).map_err(Failure::Runtime);
         }
         Command::StencilSweep(a) => {
             stencil::sweep::check(a).map_err(Failure::Usage)?;

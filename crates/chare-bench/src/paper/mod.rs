@@ -7,13 +7,16 @@
 //! * [`plot`]: the figures (plotters, SVG and PNG);
 //! * [`published`]: the paper's numbers (PAPER.md section 6);
 //! * [`doc`]: the report's document model (Markdown and HTML);
-//! * [`report`]: recognising the experiments and writing the report.
+//! * [`report`]: recognising the experiments and writing the report;
+//! * [`run`]: `chare-bench paper`, which runs the experiments (resumably,
+//!   one CSV per child process) and then builds the report.
 
 pub mod csv;
 pub mod doc;
 pub mod plot;
 pub mod published;
 pub mod report;
+pub mod run;
 pub mod stats;
 
 use std::path::PathBuf;
