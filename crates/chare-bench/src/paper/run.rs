@@ -26,10 +26,11 @@
 //! Series of `latency` and `bandwidth`: `raw` (the local layer's floor),
 //! `chare-local` and `chare-local-entry` (the runtime on threads, through a
 //! channel and through entry methods), `chare-mpi` (the runtime on its MPI
-//! layer, under `mpirun -np 2`), `mpi` (rsmpi), `c-mpi` and `c-mpi-am` (C
-//! MPI), `mpi4py` (the peer `peers/python/osu_mpi4py.py` under mpirun) and
-//! `charm4py` (a peer `peers/python/osu_charm4py.py` started with
-//! `python3 -m charmrun.start +p2`, when both it and Charm4Py exist).
+//! layer, under `mpirun -np 2`), `mpi` (rsmpi), `c-mpi` (C MPI; not its
+//! message-driven `c-mpi-am`, see the plan's skip line), `mpi4py` (the
+//! peer `peers/python/osu_mpi4py.py` under mpirun) and `charm4py` (a
+//! peer `peers/python/osu_charm4py.py` started with `python3 -m
+//! charmrun.start +p2`, when both it and Charm4Py exist).
 //! Stencil series: `mpi`, `chare` (local layer), `chare-mpi` (plus `chare`
 //! at ODF 2 and 8 in the full run). PIC variants, the paper's four: `mpi`,
 //! `chare` (ODF 1), `chare-o` (ODF 8), `chare-o-lb` (ODF 8, greedy
@@ -66,7 +67,7 @@
 //! their series in the report.
 //!
 //! # Sizes
-//! `--quick` (a few minutes on 2 cores, every figure): 5 rounds, OSU
+//! `--quick` (a few minutes on 2 cores, every figure): 3 rounds, OSU
 //! sizes 1 B .. 4 MiB with 200 round trips (latency) and 5 windows
 //! (bandwidth), stencil 2048² strong and 1024² per PE weak with 50
 //! iterations, PIC on a 1000² grid with 200,000 particles for 100 steps
@@ -111,7 +112,7 @@ pub struct PaperArgs {
     /// stencil-strong, stencil-weak (or stencil for both), pic, lb, lb-cost.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Rounds of the repeated experiments [default: 5].
+    /// Rounds of the repeated experiments [default: 3 with --quick, else 5].
     #[arg(long)]
     pub rounds: Option<usize>,
     /// Seconds one step may take before it is stopped and counted failed
@@ -235,7 +236,7 @@ impl Params {
     pub fn new(quick: bool) -> Params {
         if quick {
             Params {
-                rounds: 5,
+                rounds: 3,
                 osu_max: 4 << 20,
                 lat_iters: 200,
                 lat_warmup: 20,
@@ -621,14 +622,13 @@ struct OsuSeries {
     need: Need,
 }
 
-const OSU_SERIES: [OsuSeries; 8] = [
+const OSU_SERIES: [OsuSeries; 7] = [
     OsuSeries { name: "raw", need: Need::Nothing },
     OsuSeries { name: "chare-local", need: Need::Nothing },
     OsuSeries { name: "chare-local-entry", need: Need::Nothing },
     OsuSeries { name: "chare-mpi", need: Need::Mpi },
     OsuSeries { name: "mpi", need: Need::Mpi },
     OsuSeries { name: "c-mpi", need: Need::CMpi },
-    OsuSeries { name: "c-mpi-am", need: Need::CMpi },
     OsuSeries { name: "mpi4py", need: Need::Mpi4py },
 ];
 
@@ -713,7 +713,6 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                         "chare-mpi" => (Launch::BenchMpirun(2, bench("chare", &[])), 2.0),
                         "mpi" => (Launch::Bench(bench("mpi", &[])), 2.0),
                         "c-mpi" => (Launch::Bench(bench("c-mpi", &[])), 2.0),
-                        "c-mpi-am" => (Launch::Bench(bench("c-mpi-am", &[])), 2.0),
                         _ => {
                             let mut a = vec![exp.to_string()];
                             a.extend(opts.iter().cloned());
@@ -722,6 +721,14 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                     };
                     series.push((s.name, s.need, launch, cost * mpi_cost));
                 }
+                skip(
+                    exp,
+                    "c-mpi-am",
+                    "not planned: not one of the paper's models, and osu_pingpong's -am mode can fail between sizes \
+                     (MPI_ERR_TRUNCATE: the next size's message can match the previous size's receive before it is \
+                     cancelled)"
+                        .into(),
+                );
                 let mut a = vec![exp.to_string()];
                 a.extend(opts.iter().cloned());
                 series.push(("charm4py", Need::Charm4py, Launch::PeerCharm(2, CHARM4PY_OSU.into(), a), 3.0 * mpi_cost));
