@@ -206,6 +206,10 @@ int main(int argc, char **argv) {
             MPI_Cancel(&p.req);
             MPI_Wait(&p.req, MPI_STATUS_IGNORE);
             free(p.buf);
+            /* Both ranks' receives of this size are gone before either posts
+               the next size's and sends: else a message of the next size can
+               match the peer's old, shorter receive (MPI_ERR_TRUNCATE). */
+            MPI_Barrier(MPI_COMM_WORLD);
         }
         free(buf);
     }
