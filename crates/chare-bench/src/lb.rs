@@ -922,7 +922,7 @@ fn header(p: &Plan, o: &Outcome, command: &str, machine: &MachineInfo) -> Vec<St
         format!("strategies: {}", p.cases.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")),
         format!("runs: {} per strategy, interleaved; figures are medians over the runs", p.runs),
         if p.layer == "mpi" {
-            "jobs: one for every run (MPI starts once per process): a fresh array per run, one after the other".into()
+            "jobs: one for all runs (MPI starts once per process), a fresh array per run, one after the other".into()
         } else {
             "jobs: one per run, each from a fresh thread".into()
         },
