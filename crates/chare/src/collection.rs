@@ -431,7 +431,7 @@ fn create_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, init: T::Init, done: Opt
         }
     }
     if info.at_sync {
-        pe.lb_measure_idle();
+        pe.lb_measure_idle(info.id);
     }
     let addrs = elems.iter().map(|ix| info.addr_of(ix)).collect();
     pe.collection_created(info.id, addrs);

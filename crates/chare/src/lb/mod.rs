@@ -115,8 +115,8 @@ pub(crate) struct LbState {
     in_step: RefCell<FxHashMap<CollId, InStep>>,
     /// PE 0: finished steps.
     pub(crate) steps: RefCell<Vec<LbStep>>,
-    /// PE 0: steps taken per collection.
-    counts: RefCell<FxHashMap<CollId, u32>>,
+    /// PE 0: steps taken per collection, and the last step's prediction.
+    counts: RefCell<FxHashMap<CollId, (u32, f64)>>,
 }
 
 #[derive(Default)]
@@ -164,7 +164,7 @@ fn send_loads(pe: &Pe, coll: CollId) {
     }
     let now = Instant::now();
     let idle = pe.lb.idle_total.get();
-    let (start, idle_then) = pe.lb.period_start.borrow_mut().insert(coll, (now, idle)).unwrap_or((pe.started, 0.0));
+    let (start, idle_then) = pe.lb.period_start.borrow_mut().insert(coll, (now, idle)).unwrap_or((now, idle));
     // Background: the period's time in neither these elements' entries nor
     // idle (other chares, the runtime's own work).
     let background = (now.duration_since(start).as_secs_f64() - sum - (idle - idle_then)).max(0.0);
@@ -199,11 +199,14 @@ fn loads_arrived(pe: &Pe, coll: CollId, from: usize, background: f64, elems: Vec
     let assignment = strategy::decide(strategy, &table);
     let before = strategy::pe_loads(&table, &elems.iter().map(|e| e.1).collect::<Vec<_>>());
     let after = strategy::pe_loads(&table, &assignment);
-    let step = {
+    let predicted = strategy::imbalance(&after);
+    let (step, previous_predicted) = {
         let mut c = pe.lb.counts.borrow_mut();
-        let n = c.entry(coll).or_insert(0);
+        let (n, last) = c.entry(coll).or_insert((0, f64::NAN));
+        let previous = (*n > 0).then_some(*last);
         *n += 1;
-        *n
+        *last = predicted;
+        (*n, previous)
     };
     // Each PE that holds elements gets its moves (possibly none) and resumes them.
     let mut per_pe: FxHashMap<usize, Vec<(u32, u32)>> = FxHashMap::default();
@@ -221,20 +224,13 @@ fn loads_arrived(pe: &Pe, coll: CollId, from: usize, background: f64, elems: Vec
         strategy,
         chares: elems.len(),
         imbalance_before: strategy::imbalance(&before),
-        imbalance_predicted: strategy::imbalance(&after),
+        imbalance_predicted: predicted,
         moved,
         bytes: 0,
         seconds: 0.0,
         total_load: table.chares.iter().map(|c| c.load).sum(),
         max_load: before.iter().copied().fold(0.0, f64::max),
-        previous_predicted: pe
-            .lb
-            .steps
-            .borrow()
-            .iter()
-            .rev()
-            .find(|s| s.chare == info.chare)
-            .map(|s| s.imbalance_predicted),
+        previous_predicted,
     };
     pe.lb.in_step.borrow_mut().insert(coll, InStep { report, waiting: per_pe.len(), began });
     let mut targets: Vec<_> = per_pe.into_iter().collect();
@@ -298,9 +294,13 @@ fn moved_arrived(pe: &Pe, coll: CollId, bytes: u64) {
 }
 
 impl Pe {
-    /// This PE holds elements of an at-sync array: measure its idle time.
-    pub(crate) fn lb_measure_idle(&self) {
+    /// This PE holds elements of at-sync array `coll`: measure its idle
+    /// time; the array's first period starts now (not at the job's start:
+    /// work before the array existed is not its background).
+    pub(crate) fn lb_measure_idle(&self, coll: CollId) {
         self.lb.measure_idle.set(true);
+        let now = (Instant::now(), self.lb.idle_total.get());
+        self.lb.period_start.borrow_mut().entry(coll).or_insert(now);
     }
 
     #[inline]

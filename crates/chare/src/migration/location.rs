@@ -108,8 +108,13 @@ impl Pe {
     /// last heard it is, else its home.
     #[inline]
     pub(crate) fn locate_elem(&self, info: &CollInfo, ix: &Index) -> usize {
-        if info.migratable {
-            if let Some(w) = self.locations.get(&info.addr_of(ix)) {
+        if info.migratable && self.locations.used.get() {
+            let addr = info.addr_of(ix);
+            // An element that moved here is here, whatever its home says.
+            if self.chares.holds(&addr) {
+                return self.id;
+            }
+            if let Some(w) = self.locations.get(&addr) {
                 return w.pe as usize;
             }
         }

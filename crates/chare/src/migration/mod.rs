@@ -136,7 +136,7 @@ impl Pe {
             }
         }
         if info.at_sync {
-            self.lb_measure_idle();
+            self.lb_measure_idle(addr.coll);
         }
         self.lb_arrived(addr, a.load);
         cell.migrated(self);

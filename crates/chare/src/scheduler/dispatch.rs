@@ -40,6 +40,11 @@ impl ChareTable {
         self.cells.borrow().get(addr).cloned()
     }
 
+    /// Whether the element at `addr` lives on this PE.
+    pub(crate) fn holds(&self, addr: &Addr) -> bool {
+        self.cells.borrow().contains_key(addr)
+    }
+
     /// Whether collection `coll`'s creation message was handled here.
     pub(crate) fn created(&self, coll: CollId) -> bool {
         self.colls.borrow().get(&coll).is_some_and(|c| c.created)

@@ -155,8 +155,6 @@ pub(crate) struct Pe {
     pub streams: Streams,
     /// Load balancing at sync points ([`crate::lb`]).
     pub lb: LbState,
-    /// When the PE started (the first load-balancing period's start).
-    pub started: std::time::Instant,
     /// Read-only data by type, and as bytes from other processes ([`crate::ctx`]).
     pub readonly: RefCell<FxHashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     pub readonly_bytes: RefCell<FxHashMap<u64, Vec<u8>>>,
@@ -207,7 +205,6 @@ impl Pe {
             locations: LocationTable::default(),
             streams: Streams::default(),
             lb: LbState::default(),
-            started: std::time::Instant::now(),
             readonly: RefCell::default(),
             readonly_bytes: RefCell::default(),
             qd: QdState::default(),

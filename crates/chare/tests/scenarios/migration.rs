@@ -279,6 +279,12 @@ impl Nomad {
         self.got.push(v);
     }
 
+    /// Where this PE sees every element: an element that moved here is here.
+    #[entry]
+    fn where_are(&self, ctx: &Ctx<Self>) -> Vec<usize> {
+        (0..ctx.proxy().len()).map(|i| ctx.proxy().elem(i).pe()).collect()
+    }
+
     #[entry]
     fn received(&self, ctx: &Ctx<Self>) -> (Vec<u64>, usize) {
         (self.got.clone(), ctx.my_pe())
@@ -307,6 +313,8 @@ pub fn reductions_complete_when_every_element_left_the_root() -> Scenario {
             rt.wait_quiescence().await;
             let (got, pe) = a.elem(1).received_ret().await;
             assert_eq!((got, pe), (vec![6], last));
+            // Seen from the PE they moved to, every element is local.
+            assert_eq!(a.elem(0).where_are_ret().await, vec![last; n]);
         })
     })
 }
