@@ -8,8 +8,10 @@
 //! * a future is fulfilled once; a second fulfilment ends the job with an
 //!   error naming the future (a broadcast's `_ret` future instead counts down
 //!   one fulfilment per element);
-//! * it is awaited on the PE that created it, by one awaiter (the value moves
-//!   out); awaiting elsewhere panics with a clear message;
+//! * it is awaited by one awaiter (the value moves out). On the PE that
+//!   created it the value is taken from its slot; on another PE (a future
+//!   kept in a chare that migrated, or passed along) the first poll asks the
+//!   owner to forward the value to a slot of the awaiting PE;
 //! * fulfilled slots stay as small tombstones so that a late second
 //!   fulfilment is still recognised.
 
@@ -31,6 +33,8 @@ pub(crate) struct FutureSlot {
     waker: Option<Waker>,
     /// The value was taken by an awaiter.
     taken: bool,
+    /// An awaiter on another PE: the value goes there once complete.
+    forward: Option<RawFuture>,
 }
 
 /// Untyped future handle.
@@ -45,7 +49,9 @@ impl RawFuture {
     pub(crate) fn new_on(pe: &Pe, count: usize) -> RawFuture {
         let id = pe.next_future.get();
         pe.next_future.set(id + 1);
-        pe.futures.borrow_mut().insert(id, FutureSlot { remaining: count, value: None, waker: None, taken: false });
+        pe.futures
+            .borrow_mut()
+            .insert(id, FutureSlot { remaining: count, value: None, waker: None, taken: false, forward: None });
         RawFuture { pe: pe.id, id }
     }
 
@@ -72,6 +78,12 @@ pub(crate) fn fulfil(pe: &Pe, id: u64, value: Body) {
         slot.remaining -= 1;
         slot.value = Some(value);
         if slot.remaining == 0 {
+            if let Some(to) = slot.forward {
+                slot.taken = true;
+                let v = slot.value.take().expect("just set");
+                drop(futs);
+                return send_body(pe, to, v);
+            }
             slot.waker.take()
         } else {
             None
@@ -82,10 +94,75 @@ pub(crate) fn fulfil(pe: &Pe, id: u64, value: Body) {
     }
 }
 
+/// Sends a complete future's value to the slot `to` (an awaiter elsewhere).
+fn send_body(pe: &Pe, to: RawFuture, v: Body) {
+    match v {
+        Body::Obj(value) => pe.post(to.pe, Msg::Future { id: to.id, value }),
+        Body::Bytes(enc) => pe.post(to.pe, ForwardedBytes { id: to.id, enc }),
+    }
+}
+
+/// A future's value that arrived as bytes, on to another PE.
+struct ForwardedBytes {
+    id: u64,
+    enc: crate::value::Encoded,
+}
+
+impl crate::route::Outgoing for ForwardedBytes {
+    fn into_msg(self) -> Msg {
+        Msg::FutureBytes(Box::new((self.id, self.enc)))
+    }
+    fn encode(&self, out: &mut Vec<u8>) -> Result<crate::machine::wire::Wire, String> {
+        out.extend_from_slice(&self.enc.bytes);
+        for raw in &self.enc.att {
+            crate::buffer::reattach(raw);
+        }
+        Ok(crate::machine::wire::Wire::Future { id: self.id })
+    }
+}
+
+/// Asks the owner of future `id` to send its value to `to`.
+pub(crate) struct ForwardFuture {
+    pub id: u64,
+    pub to: RawFuture,
+}
+
+impl crate::route::Outgoing for ForwardFuture {
+    fn into_msg(self) -> Msg {
+        let ForwardFuture { id, to } = self;
+        Msg::Control(Box::new(move |pe: &Pe| forward_to(pe, id, to)))
+    }
+    fn encode(&self, _out: &mut Vec<u8>) -> Result<crate::machine::wire::Wire, String> {
+        Ok(crate::machine::wire::Wire::ForwardFuture { id: self.id, to: self.to })
+    }
+}
+
+/// On the owner: the awaiter of future `id` is the slot `to` elsewhere.
+pub(crate) fn forward_to(pe: &Pe, id: u64, to: RawFuture) {
+    let mut futs = pe.futures.borrow_mut();
+    let Some(slot) = futs.get_mut(&id) else {
+        drop(futs);
+        return pe.fail_usage(format!("future #{id} of PE {} is unknown", pe.id));
+    };
+    if slot.taken || slot.forward.is_some() {
+        drop(futs);
+        return pe.fail_usage(format!("future #{id} of PE {} was awaited twice", pe.id));
+    }
+    if slot.remaining == 0 {
+        slot.taken = true;
+        let v = slot.value.take().expect("a complete future has its value");
+        drop(futs);
+        send_body(pe, to, v);
+    } else {
+        slot.forward = Some(to);
+    }
+}
+
 /// A value that will be provided later, possibly by another PE.
 ///
 /// Create with `rt.future()` / `ctx.future()`, pass it in entry calls, fulfil
-/// with [`Future::set`], and `.await` it on the PE that created it.
+/// with [`Future::set`], and `.await` it (once) anywhere: on the PE that
+/// created it, or on another PE, to which its owner then forwards the value.
 #[must_use = "a future does nothing unless it is awaited or passed on"]
 pub struct Future<T> {
     raw: RawFuture,
@@ -139,12 +216,18 @@ impl<T: DeserializeOwned + Send + 'static> std::future::Future for Future<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let raw = self.raw;
         with_pe(|pe| {
-            if pe.id != raw.pe {
-                panic!(
-                    "future #{} was created on PE {} and can only be awaited there (awaited on PE {})",
-                    raw.id, raw.pe, pe.id
-                );
-            }
+            let raw = if pe.id == raw.pe {
+                raw
+            } else {
+                // Awaited away from its owner: the owner forwards the value to
+                // a slot here (asked once, at the first poll).
+                let local = *pe.future_redirects.borrow_mut().entry(raw).or_insert_with(|| {
+                    let local = RawFuture::new_on(pe, 1);
+                    pe.post(raw.pe, ForwardFuture { id: raw.id, to: local });
+                    local
+                });
+                local
+            };
             let mut futs = pe.futures.borrow_mut();
             let slot = futs.get_mut(&raw.id).expect("future slot exists on its owner");
             if slot.remaining == 0 {

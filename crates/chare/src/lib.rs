@@ -50,7 +50,7 @@
 //!   the tuple of `new`'s arguments. `create_awaitable` waits for construction.
 //! * Calls: `coll.m(x)` broadcasts; `coll.elem(i).m(x)` calls one element;
 //!   `m_ret(x)` returns a [`Future`] of the result (for a broadcast: completion).
-//! * [`Future`]: `rt.future()`, pass it along, `set(v)` once, `.await` where created.
+//! * [`Future`]: `rt.future()`, pass it along, `set(v)` once, `.await` once (anywhere).
 //! * [`Channel`]: `ctx.channel_to(&peer)`; `send(v)`, `recv().await`, in order.
 //! * [`iwait`]: handle several futures or channel receives as each becomes ready.
 //! * Reductions: `ctx.contribute(v, Sum, target)` with [`Sum`], [`Product`],
@@ -138,8 +138,9 @@
 //! moving element keep working; reductions complete. Broadcasts to a
 //! migratable array are sent to each element. An element moves only when no
 //! entry of it runs: with a suspended async entry, once that entry finishes.
-//! Futures belong to the PE that created them: await a future in the entry
-//! that created it, not across a move. Elements of groups, and chares not
+//! A future kept in a moving element's state keeps working too: it can be
+//! fulfilled from anywhere and awaited on the element's new PE (its owner
+//! forwards the value). Elements of groups, and chares not
 //! declared migratable, never move; calling `migrate` on them does not
 //! compile:
 //!

@@ -57,6 +57,8 @@ pub(crate) enum Wire {
     Ordered(Box<crate::migration::order::OrderedHead>),
     /// A chare migrating here; its state and deferred calls are the body.
     Migrate(Box<crate::migration::MigrateWire>),
+    /// Send the value of future `id` (owned by the receiver) to `to`.
+    ForwardFuture { id: u64, to: RawFuture },
     /// Where an element is.
     Located { addr: Addr, at: crate::migration::location::Where },
     /// Load-balancing protocol messages (see [`crate::lb`]).
@@ -272,6 +274,7 @@ impl Wire {
                 Msg::Ordered(Box::new(crate::migration::order::Ordered { head: *head, body: Incoming::Bytes(body) }))
             }
             Wire::Migrate(m) => m.into_msg(from, body),
+            Wire::ForwardFuture { id, to } => Msg::Control(Box::new(move |pe| crate::future::forward_to(pe, id, to))),
             Wire::Located { addr, at } => Msg::Control(Box::new(move |pe| pe.learn_location(addr, at))),
             Wire::Lb(m) => m.into_msg(from),
             Wire::Create { chare, desc, init, done } => Msg::Control(Box::new(move |pe| {

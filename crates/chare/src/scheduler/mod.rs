@@ -144,6 +144,9 @@ pub(crate) struct Pe {
     /// Futures owned here ([`crate::future`]).
     pub futures: RefCell<FxHashMap<u64, FutureSlot>>,
     pub next_future: Cell<u64>,
+    /// Futures of other PEs awaited here, and the local slot each one's
+    /// value is forwarded to ([`crate::future`]).
+    pub future_redirects: RefCell<FxHashMap<crate::future::RawFuture, crate::future::RawFuture>>,
     /// Channel buffers of values arriving here ([`crate::channel`]).
     pub channels: RefCell<FxHashMap<ChanKey, ChanState>>,
     pub chan_counts: RefCell<FxHashMap<(Addr, Addr), u32>>,
@@ -199,6 +202,7 @@ impl Pe {
             tasks: TaskTable::default(),
             futures: RefCell::default(),
             next_future: Cell::new(0),
+            future_redirects: RefCell::default(),
             channels: RefCell::default(),
             chan_counts: RefCell::default(),
             reductions: RefCell::default(),

@@ -318,3 +318,55 @@ pub fn reductions_complete_when_every_element_left_the_root() -> Scenario {
         })
     })
 }
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Keeper {
+    kept: Option<Future<u64>>,
+}
+
+#[chare(migratable)]
+impl Keeper {
+    fn new() -> Self {
+        Keeper { kept: None }
+    }
+
+    /// Makes a future (owned by this PE), keeps it, and moves away.
+    #[entry]
+    fn keep_and_leave(&mut self, ctx: &Ctx<Self>) -> Future<u64> {
+        let f = ctx.future::<u64>();
+        self.kept = Some(f.clone());
+        ctx.migrate((ctx.my_pe() + 1) % ctx.num_pes());
+        f
+    }
+
+    /// Awaits the kept future on whatever PE the element is now.
+    #[entry]
+    async fn await_kept(&mut self, ctx: &Ctx<Self>) -> (u64, usize) {
+        let f = self.kept.take().expect("kept");
+        (f.await, ctx.my_pe())
+    }
+}
+
+/// A future created on one PE and kept in a chare's state is fulfilled and
+/// awaited after the chare moved to another PE (its owner forwards the
+/// value), both when it was fulfilled before and after the await began.
+pub fn a_future_kept_by_a_moving_chare_is_awaited_on_its_new_pe() -> Scenario {
+    Scenario::new(&[1, 2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let a = rt.array::<Keeper>(2).map(Placement::RoundRobin).create_awaitable(()).await;
+            let p = rt.num_pes();
+            // Fulfilled before the await.
+            let f0 = a.elem(0).keep_and_leave_ret().await;
+            rt.wait_quiescence().await;
+            f0.set(41);
+            assert_eq!(a.elem(0).await_kept_ret().await, (41, 1 % p));
+            // Fulfilled while the await waits.
+            let f1 = a.elem(1).keep_and_leave_ret().await;
+            rt.wait_quiescence().await;
+            let r = a.elem(1).await_kept_ret();
+            rt.wait_quiescence().await;
+            f1.set(42);
+            assert_eq!(r.await, (42, (1 + 1) % p));
+        })
+    })
+}

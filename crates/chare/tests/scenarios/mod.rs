@@ -89,7 +89,8 @@ macro_rules! for_each_scenario {
                 a_migration_storm_loses_reorders_and_duplicates_nothing,
                 rotate_moves_every_element_once_per_step,
                 a_state_that_cannot_travel_is_reported_with_its_text,
-                reductions_complete_when_every_element_left_the_root;
+                reductions_complete_when_every_element_left_the_root,
+                a_future_kept_by_a_moving_chare_is_awaited_on_its_new_pe;
         }
     };
 }
