@@ -73,16 +73,19 @@
 //! On the MPI layer (started by `mpirun`, built with the `mpi` feature)
 //! every rank is a PE; only rank 0 reports.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Instant;
 
 use chare::lb::strategy::{self, Strategy};
 use chare::lb::LbStep;
 use chare::prelude::*;
+use chare::{Config, Layer, Runtime};
 use serde::{Deserialize, Serialize};
 
 use super::kernel::{self, Check, Neighbourhood, Params, Particle, Tiling};
 use super::{header, Plan, COLUMNS};
-use crate::harness::{run_chare_job, RankResult};
+use crate::harness::RankResult;
 use crate::launch::{launcher_size, under_launcher};
 use crate::machine_info::MachineInfo;
 use crate::report::{Format, Report};
@@ -221,6 +224,8 @@ pub struct PeriodRec {
     pub wait_s: f64,
     /// Particles at the end of the period.
     pub particles: u64,
+    /// Particle-steps: particles moved, summed over the period's steps.
+    pub moved: u64,
 }
 
 /// One tile's measurements of a run.
@@ -439,6 +444,7 @@ impl PicTile {
     /// One step: move, send the leavers to each neighbour, receive theirs.
     async fn one_step(&mut self, hood: &Neighbourhood) -> Result<(), String> {
         let t0 = Instant::now();
+        self.current.moved += self.particles.len() as u64;
         for o in self.outgoing.iter_mut() {
             o.clear();
         }
@@ -547,12 +553,35 @@ async fn main_task(rt: Rt, setup: Setup, bal: Option<Balancing>) -> Measured {
 }
 
 /// Runs the model once: on the local layer with `p.pes` PEs, or on the MPI
-/// layer's ranks under mpirun (only rank 0 gets the measurements).
+/// layer's ranks under mpirun (only rank 0 gets the measurements). The
+/// runtime's configuration comes from the environment (`CHARE_PIN`,
+/// `CHARE_IDLE`, `CHARE_BALANCER`, `CHARE_LB_VERBOSE`, ...), not from this
+/// program's command line, with `p.pes` PEs on the local layer.
 pub fn execute(p: &Plan) -> Result<RankResult<Measured>, String> {
     let tiling = tiling(&p.params, p.pes, p.odf)?;
     let bal = balancing(p.balancer, p.lb_period);
     let setup = Setup { params: p.params, tiling, sync_every: bal.map_or(0, |b| b.period as u64) };
-    run_chare_job(p.pes, move |rt| Box::pin(main_task(rt, setup, bal)))
+    let pes = p.pes.to_string();
+    let env = |k: &str| if k == "CHARE_PES" { Some(pes.clone()) } else { std::env::var(k).ok() };
+    let cfg = Config::from_sources(&[], env).map_err(|e| e.0)?;
+    let layer = cfg.layer;
+    let out: Rc<RefCell<Option<Measured>>> = Rc::new(RefCell::new(None));
+    let out2 = out.clone();
+    let code = Runtime::with_config(cfg)
+        .run(move |rt| async move {
+            let m = main_task(rt, setup, bal).await;
+            *out2.borrow_mut() = Some(m);
+        })
+        .map_err(|e| e.to_string())?;
+    if code != 0 {
+        return Err(format!("runtime exited with code {code}"));
+    }
+    let taken = out.borrow_mut().take();
+    match taken {
+        Some(m) => Ok(RankResult::Root(m)),
+        None if layer == Layer::Mpi => Ok(RankResult::NotRoot),
+        None => Err("the chare model produced no result".into()),
+    }
 }
 
 /// Runs, verifies and reports (a failed verification is a run-time
@@ -595,6 +624,10 @@ pub struct Figures {
     pub max_tile_step: f64,
     /// A tile's mean wait for its neighbours per step, seconds.
     pub wait_step: f64,
+    /// Compute time per particle-step, all tiles, seconds: the serial
+    /// model's `ns_per_particle_step` on a quiet machine, more when the PEs
+    /// share their cores or memory bandwidth.
+    pub compute_per_particle_step: f64,
     /// Periods between sync points.
     pub periods: usize,
 }
@@ -648,6 +681,8 @@ pub fn figures(m: &Measured) -> Figures {
         .fold(0.0, f64::max);
     let (wait, steps) =
         m.tiles.iter().flat_map(|t| &t.periods).fold((0.0, 0u64), |(w, s), r| (w + r.wait_s, s + u64::from(r.steps)));
+    let (compute, moved) =
+        m.tiles.iter().flat_map(|t| &t.periods).fold((0.0, 0u64), |(c, n), r| (c + r.compute_s, n + r.moved));
     Figures {
         start_ppe: min_max(&start),
         end_ppe: min_max(&end),
@@ -658,6 +693,7 @@ pub fn figures(m: &Measured) -> Figures {
         max_pe_step_after: mean(per_period.get(1..).unwrap_or(&[]), |p| p.1),
         max_tile_step,
         wait_step: if steps > 0 { wait / steps as f64 } else { f64::NAN },
+        compute_per_particle_step: if moved > 0 { compute / moved as f64 } else { f64::NAN },
         periods,
     }
 }
@@ -720,11 +756,12 @@ pub fn report(p: &Plan, m: &Measured, format: Format, command: String, machine: 
     ));
     h.push(format!(
         "slowest PE's compute per step: {} ms first period, {} ms later; heaviest tile: {} ms per step; \
-         mean wait per tile and step: {} ms",
+         mean wait per tile and step: {} ms; compute per particle-step: {} ns",
         fmt3(f.max_pe_step_first * 1e3),
         fmt3(f.max_pe_step_after * 1e3),
         fmt3(f.max_tile_step * 1e3),
-        fmt3(f.wait_step * 1e3)
+        fmt3(f.wait_step * 1e3),
+        fmt3(f.compute_per_particle_step * 1e9)
     ));
     if !m.lb.is_empty() {
         h.push(format!(
@@ -760,7 +797,7 @@ pub fn report(p: &Plan, m: &Measured, format: Format, command: String, machine: 
         "summary: model={} layer={layer} pes={} odf={} tiles={} grid={} particles={} iters={} mode={} k={} m={} \
          balancer={balancer} lb_period={lb_period} lb_steps={} moved={moved} ms_per_step={:.6} \
          mparticle_steps_per_s={:.3} ns_per_particle_step={:.3} ppe_start_min={} ppe_start_max={} ppe_end_min={} \
-         ppe_end_max={} particles_min={} particles_max={} compute_max_avg={} load_first={} load_after={} rt_load_before={} rt_load_after={} lb_ms={:.3} verified=yes",
+         ppe_end_max={} particles_min={} particles_max={} compute_max_avg={} load_first={} load_after={} rt_load_before={} rt_load_after={} lb_ms={:.3} compute_ns_per_particle_step={} wait_ms_per_step={} verified=yes",
         p.model.name(),
         p.pes,
         p.odf,
@@ -787,6 +824,8 @@ pub fn report(p: &Plan, m: &Measured, format: Format, command: String, machine: 
         fmt3(rt_before),
         fmt3(rt_after),
         lb_secs * 1e3,
+        fmt3(f.compute_per_particle_step * 1e9),
+        fmt3(f.wait_step * 1e3),
     ));
     Report { header: h, columns: COLUMNS.to_vec(), rows: vec![row], footer }
 }
