@@ -58,7 +58,8 @@ pub struct LbStep {
     /// chare objects' own size (`size_of`), as they move without serialisation.
     pub bytes: u64,
     /// From the last element's load reaching PE 0 to every PE having
-    /// handled its moves, in seconds.
+    /// handled its moves (sent its movers away; before it resumes the others),
+    /// in seconds.
     pub seconds: f64,
     /// Sum of the measured entry time of the array's elements in the period.
     pub total_load: f64,
@@ -244,6 +245,7 @@ fn loads_arrived(pe: &Pe, coll: CollId, from: usize, background: f64, elems: Vec
 fn moves_arrived(pe: &Pe, coll: CollId, moves: Vec<(u32, u32)>) {
     let addrs = pe.chares.colls.borrow().get(&coll).map(|l| l.addrs.clone()).unwrap_or_default();
     let moving: FxHashMap<u32, usize> = moves.iter().map(|&(lin, to)| (lin, to as usize)).collect();
+    let mut staying = Vec::new();
     for a in addrs {
         let Some(cell) = pe.chares.cell(&a) else { continue };
         match moving.get(&a.lin) {
@@ -253,12 +255,17 @@ fn moves_arrived(pe: &Pe, coll: CollId, moves: Vec<(u32, u32)>) {
                 pe.depart(a);
             }
             // Elements that arrived during this step were resumed on arrival.
-            None if cell.synced() => cell.resume(&cell, pe),
+            None if cell.synced() => staying.push(cell),
             None => {}
         }
     }
+    // Report before resuming: the step's time is the balancer's, not the
+    // resumed entries' work.
     let bytes = pe.lb.bytes_moved.replace(0);
     pe.post(0, LbWire::Moved { coll, moved: moves.len() as u32, bytes });
+    for cell in staying {
+        cell.resume(&cell, pe);
+    }
 }
 
 /// PE 0: a PE handled its moves.
