@@ -274,34 +274,53 @@ const ATTACH_MIN: usize = 4096;
 #[derive(Deserialize)]
 #[serde(bound = "T: Plain")]
 enum BufferWire<T: Plain> {
-    Inline(InlineVec<T>),
+    Inline(InlineElems<T>),
     Attached(u32),
 }
 
-/// An inline buffer, read straight from the message's bytes into a vector
-/// aligned for `T` (one allocation, one copy).
-struct InlineVec<T>(Vec<T>);
+/// An inline buffer, read straight from the message's bytes: into a
+/// [`Tiny`] when it fits (no allocation), otherwise into a vector aligned for
+/// `T` (one allocation, one copy).
+struct InlineElems<T: Plain>(Elems<T>);
 
-impl<'de, T: Plain> Deserialize<'de> for InlineVec<T> {
+/// A buffer's elements as they came off the wire.
+enum Elems<T: Plain> {
+    Tiny(Tiny<T>),
+    Heap(Vec<T>),
+}
+
+impl<T: Plain> Elems<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            Elems::Tiny(t) => t.as_slice().to_vec(),
+            Elems::Heap(v) => v,
+        }
+    }
+}
+
+impl<'de, T: Plain> Deserialize<'de> for InlineElems<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<T>(std::marker::PhantomData<T>);
         impl<'de, T: Plain> serde::de::Visitor<'de> for V<T> {
-            type Value = Vec<T>;
+            type Value = Elems<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("the bytes of a buffer")
             }
-            fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> Result<Vec<T>, E> {
-                from_bytes(b).map_err(E::custom)
+            fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> Result<Elems<T>, E> {
+                match Tiny::from_bytes(b) {
+                    Some(t) => Ok(Elems::Tiny(t)),
+                    None => from_bytes(b).map(Elems::Heap).map_err(E::custom),
+                }
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Vec<T>, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Elems<T>, A::Error> {
                 let mut b = Vec::new();
                 while let Some(x) = a.next_element::<u8>()? {
                     b.push(x);
                 }
-                from_bytes(&b).map_err(serde::de::Error::custom)
+                from_bytes(&b).map(Elems::Heap).map_err(serde::de::Error::custom)
             }
         }
-        d.deserialize_bytes(V(std::marker::PhantomData)).map(InlineVec)
+        d.deserialize_bytes(V(std::marker::PhantomData)).map(InlineElems)
     }
 }
 
@@ -362,13 +381,13 @@ fn serialize_plain<T: Plain, S: Serializer>(
 }
 
 /// Reads what [`serialize_plain`] wrote.
-fn deserialize_plain<'de, T: Plain, D: Deserializer<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+fn deserialize_plain<'de, T: Plain, D: Deserializer<'de>>(d: D) -> Result<Elems<T>, D::Error> {
     match BufferWire::<T>::deserialize(d)? {
-        BufferWire::Inline(InlineVec(v)) => Ok(v),
+        BufferWire::Inline(InlineElems(e)) => Ok(e),
         BufferWire::Attached(i) => {
             let raw = IN.with(|a| a.borrow_mut().as_mut().and_then(|v| v.get_mut(i as usize)?.take()));
             let raw = raw.ok_or_else(|| serde::de::Error::custom(format!("missing attachment {i}")))?;
-            raw.into_vec::<T>().map_err(serde::de::Error::custom)
+            raw.into_vec::<T>().map(Elems::Heap).map_err(serde::de::Error::custom)
         }
     }
 }
@@ -393,7 +412,52 @@ impl<T: Plain> Serialize for Buffer<T> {
 
 impl<'de, T: Plain> Deserialize<'de> for Buffer<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        deserialize_plain(d).map(Buffer::from)
+        deserialize_plain(d).map(|e| Buffer::from(e.into_vec()))
+    }
+}
+
+/// Most bytes a `SharedBuffer` keeps inside its handle.
+pub(crate) const TINY_BYTES: usize = 24;
+
+/// Up to `TINY_BYTES` bytes of `T`s stored in place (8-aligned words).
+///
+/// Invariant (relied on by `as_slice`): `len * size_of::<T>() <= TINY_BYTES`,
+/// `align_of::<T>() <= 8`, and the first `len * size_of::<T>()` bytes of
+/// `words` were copied from `len` valid `T`s (any bit pattern is valid for a
+/// `Plain` type, and the rest of `words` is zero).
+#[derive(Clone, Copy)]
+struct Tiny<T> {
+    words: [u64; TINY_BYTES / 8],
+    len: u8,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: Plain> Tiny<T> {
+    /// The elements of `v` in place, if they fit.
+    #[inline]
+    fn from_slice(v: &[T]) -> Option<Tiny<T>> {
+        Tiny::from_bytes(as_bytes(v))
+    }
+
+    /// `b` as `T`s in place, if it fits and is a whole number of `T`s.
+    #[inline]
+    fn from_bytes(b: &[u8]) -> Option<Tiny<T>> {
+        let size = std::mem::size_of::<T>();
+        if b.len() > TINY_BYTES || std::mem::align_of::<T>() > 8 || !b.len().is_multiple_of(size) {
+            return None;
+        }
+        let mut words = [0u64; TINY_BYTES / 8];
+        // SAFETY: `b.len() <= TINY_BYTES` = the size of `words`; the two do
+        // not overlap (`words` is a fresh local).
+        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), words.as_mut_ptr() as *mut u8, b.len()) };
+        Some(Tiny { words, len: (b.len() / size) as u8, _t: std::marker::PhantomData })
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[T] {
+        // SAFETY: by the type's invariant `words` holds `len` valid `T`s from
+        // its start, and is aligned to 8 >= `align_of::<T>()`.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr() as *const T, self.len as usize) }
     }
 }
 
@@ -418,12 +482,17 @@ impl<'de, T: Plain> Deserialize<'de> for Buffer<T> {
 ///
 /// Buffers below 4 KiB are not shared at all but copied when cloned (as
 /// cheap as the reference count for so few bytes, and one allocation less
-/// per message).
-#[derive(Clone, PartialEq, Debug)]
+/// per message); up to 24 bytes live inside the handle itself,
+/// so a clone, a send and a drop touch no allocator at all (a clone sent to
+/// another PE would otherwise be allocated by one thread and freed by the
+/// other, the allocator's slowest case).
+#[derive(Clone)]
 pub struct SharedBuffer<T: Plain>(SharedRepr<T>);
 
-#[derive(Clone, PartialEq, Debug)]
+#[derive(Clone)]
 enum SharedRepr<T: Plain> {
+    /// At most `TINY_BYTES` bytes, inside the handle.
+    Tiny(Tiny<T>),
     /// Fewer than `ATTACH_MIN` bytes: owned, copied on clone.
     Small(Vec<T>),
     /// Shared, never mutated.
@@ -434,9 +503,22 @@ impl<T: Plain> SharedBuffer<T> {
     /// The vector: taken if this is the last handle, copied otherwise.
     pub fn into_vec(self) -> Vec<T> {
         match self.0 {
+            SharedRepr::Tiny(t) => t.as_slice().to_vec(),
             SharedRepr::Small(v) => v,
             SharedRepr::Shared(a) => std::sync::Arc::try_unwrap(a).unwrap_or_else(|a| (*a).clone()),
         }
+    }
+}
+
+impl<T: Plain + PartialEq> PartialEq for SharedBuffer<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl<T: Plain + std::fmt::Debug> std::fmt::Debug for SharedBuffer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SharedBuffer").field(&&self[..]).finish()
     }
 }
 
@@ -448,7 +530,9 @@ impl<T: Plain> Default for SharedBuffer<T> {
 
 impl<T: Plain> From<Vec<T>> for SharedBuffer<T> {
     fn from(v: Vec<T>) -> Self {
-        if std::mem::size_of_val(v.as_slice()) < ATTACH_MIN {
+        if let Some(t) = Tiny::from_slice(&v) {
+            SharedBuffer(SharedRepr::Tiny(t))
+        } else if std::mem::size_of_val(v.as_slice()) < ATTACH_MIN {
             SharedBuffer(SharedRepr::Small(v))
         } else {
             SharedBuffer(SharedRepr::Shared(std::sync::Arc::new(v)))
@@ -460,6 +544,7 @@ impl<T: Plain> Deref for SharedBuffer<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
         match &self.0 {
+            SharedRepr::Tiny(t) => t.as_slice(),
             SharedRepr::Small(v) => v,
             SharedRepr::Shared(a) => a,
         }
@@ -472,6 +557,7 @@ impl<T: Plain> Serialize for SharedBuffer<T> {
         match &self.0 {
             // Below the attachment size: written inline, no owner needed
             // (a copy if ever asked for).
+            SharedRepr::Tiny(t) => serialize_plain(t.as_slice(), || copy_owner(t.as_slice()), s),
             SharedRepr::Small(v) => serialize_plain(v, || copy_owner(v), s),
             // The attachment holds a handle: the vector lives, unchanged (it
             // is never mutated while shared), until the send completed.
@@ -486,7 +572,10 @@ impl<T: Plain> Serialize for SharedBuffer<T> {
 impl<'de, T: Plain> Deserialize<'de> for SharedBuffer<T> {
     #[inline]
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        deserialize_plain(d).map(SharedBuffer::from)
+        deserialize_plain(d).map(|e| match e {
+            Elems::Tiny(t) => SharedBuffer(SharedRepr::Tiny(t)),
+            Elems::Heap(v) => SharedBuffer::from(v),
+        })
     }
 }
 
@@ -561,6 +650,39 @@ mod tests {
         let v: Buffer<u8> = vec![1, 2, 3].into();
         let b = crate::value::encode(&v).unwrap();
         assert_eq!(crate::value::decode::<Buffer<u8>>(&b).unwrap(), v);
+    }
+
+    /// Tiny shared buffers (up to `TINY_BYTES` bytes, in the handle) behave
+    /// like the others: same contents after clone, encoding (with and
+    /// without attachment collection) and `into_vec`, for every length
+    /// around the limit and element types of every size and alignment.
+    #[test]
+    fn tiny_shared_buffers_hold_and_carry_their_elements() {
+        fn check<T: Plain + PartialEq + std::fmt::Debug + From<u8>>() {
+            for n in 0..=(TINY_BYTES / std::mem::size_of::<T>() + 2) {
+                let v: Vec<T> = (0..n).map(|i| T::from(i as u8 + 1)).collect();
+                let s = SharedBuffer::from(v.clone());
+                let tiny = matches!(s.0, SharedRepr::Tiny(_));
+                let fits = n * std::mem::size_of::<T>() <= TINY_BYTES && std::mem::align_of::<T>() <= 8;
+                assert_eq!(tiny, fits, "{} x {}", n, std::any::type_name::<T>());
+                assert_eq!(&s[..], &v[..]);
+                assert_eq!(&s.clone()[..], &v[..]);
+                let bytes = crate::value::encode(&s).unwrap();
+                let back = crate::value::decode::<SharedBuffer<T>>(&bytes).unwrap();
+                assert_eq!(back, s);
+                assert_eq!(matches!(back.0, SharedRepr::Tiny(_)), fits);
+                let (bytes, att) = collecting(|| crate::value::encode(&s).unwrap());
+                assert!(att.is_empty());
+                assert_eq!(crate::value::decode::<Buffer<T>>(&bytes).unwrap().to_vec(), v);
+                assert_eq!(s.into_vec(), v);
+            }
+        }
+        check::<u8>();
+        check::<u16>();
+        check::<u32>();
+        check::<f64>();
+        check::<u128>();
+        assert_eq!(format!("{:?}", SharedBuffer::from(vec![1u8, 2])), "SharedBuffer([1, 2])");
     }
 
     #[test]
