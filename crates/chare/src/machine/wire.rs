@@ -257,7 +257,49 @@ pub(crate) fn split(bytes: &[u8]) -> Result<(Frame, &[u8]), String> {
     Ok((Frame { att, wire }, r.0))
 }
 
+/// A message as the MPI machine hands it to the scheduler: entry calls and
+/// channel values (the hot path) as they were decoded, everything else as
+/// the [`Msg`] it stands for. Handed straight to [`crate::scheduler::Pe`]'s
+/// `handle_arrived` when nothing is queued before it; queued as a [`Msg`]
+/// (boxed) otherwise.
+pub(crate) enum Arrived {
+    Entry(Addr, Encoded),
+    Channel(ChanKey, Encoded),
+    Msg(Msg),
+}
+
+impl Arrived {
+    /// The message as it is queued.
+    pub(crate) fn into_msg(self) -> Msg {
+        match self {
+            Arrived::Entry(to, body) => Msg::EntryBytes(Box::new((to, body))),
+            Arrived::Channel(key, body) => Msg::ChannelBytes(Box::new((key, body))),
+            Arrived::Msg(m) => m,
+        }
+    }
+
+    /// Whether handling it counts for quiescence detection.
+    #[inline]
+    pub(crate) fn counted(&self) -> bool {
+        match self {
+            Arrived::Msg(m) => m.counted(),
+            _ => true,
+        }
+    }
+}
+
 impl Wire {
+    /// The message this frame stands for, from PE `from`, with its body, as
+    /// the scheduler takes it from the MPI machine.
+    #[inline]
+    pub(crate) fn into_arrived(self, from: usize, body: Encoded) -> Arrived {
+        match self {
+            Wire::Entry { to } => Arrived::Entry(to, body),
+            Wire::Channel { key } => Arrived::Channel(key, body),
+            w => Arrived::Msg(w.into_msg(from, body)),
+        }
+    }
+
     /// The message this frame stands for, from PE `from`, with its body.
     /// The same messages on the local layer are built directly as [`Msg`];
     /// the quiescence protocol's messages (no body) are built here on both

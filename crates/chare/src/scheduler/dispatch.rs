@@ -121,6 +121,20 @@ impl Pe {
         }
     }
 
+    /// Handles one message taken from the MPI machine (see
+    /// [`crate::machine::wire::Arrived`]): entry calls and channel values
+    /// straight from their decoded bytes, the rest as any message.
+    #[cfg(feature = "mpi")]
+    #[inline]
+    pub(crate) fn handle_arrived(&self, a: crate::machine::wire::Arrived) {
+        use crate::machine::wire::Arrived;
+        match a {
+            Arrived::Entry(to, body) => self.deliver_entry(to, Incoming::Bytes(body)),
+            Arrived::Channel(key, body) => crate::channel::arrive(self, key, Incoming::Bytes(body)),
+            Arrived::Msg(m) => self.handle(m),
+        }
+    }
+
     /// Adds a chare cell to this PE. An element that already exists here is
     /// an error (a duplicated creation), never replaced.
     pub(crate) fn insert_chare(&self, addr: Addr, cell: Rc<dyn AnyCell>) -> Result<(), String> {

@@ -40,22 +40,42 @@ impl Pe {
             }
             let mut worked = false;
             for _ in 0..BATCH {
-                #[cfg(feature = "mpi")]
-                if let crate::machine::Machine::Mpi(m) = &self.machine {
-                    if let Err(e) = m.receive() {
-                        self.fail_usage(e);
+                let counted = match &self.machine {
+                    // One message from MPI per message handled (see
+                    // `MpiMachine::next_arrived`).
+                    #[cfg(feature = "mpi")]
+                    crate::machine::Machine::Mpi(m) => {
+                        let a = match m.next_arrived() {
+                            Ok(Some(a)) => a,
+                            Ok(None) => break,
+                            Err(e) => {
+                                self.fail_usage(e);
+                                break;
+                            }
+                        };
+                        let counted = a.counted();
+                        if counted {
+                            idle.active(self);
+                            worked = true;
+                        }
+                        self.handle_arrived(a);
+                        counted
                     }
-                }
-                let Some(msg) = self.machine.next(self.id) else { break };
-                // Quiescence-protocol messages are not work: a PE that only
-                // answers probes stays idle.
-                if msg.counted() {
-                    idle.active(self);
-                    worked = true;
-                    self.handle(msg);
+                    _ => {
+                        let Some(msg) = self.machine.next(self.id) else { break };
+                        // Quiescence-protocol messages are not work: a PE
+                        // that only answers probes stays idle.
+                        let counted = msg.counted();
+                        if counted {
+                            idle.active(self);
+                            worked = true;
+                        }
+                        self.handle(msg);
+                        counted
+                    }
+                };
+                if counted {
                     self.count_handled();
-                } else {
-                    self.handle(msg);
                 }
                 // Run what the message made ready before looking again when
                 // nothing else waits: on the MPI layer another look is an

@@ -17,7 +17,7 @@
 
 pub(crate) mod endpoint;
 
-use super::wire::{put_frame, split, Frame, Wire, HEAD_ROOM};
+use super::wire::{put_frame, split, Arrived, Frame, Wire, HEAD_ROOM};
 use crate::buffer::{AttDesc, RawBuf};
 use crate::error::JobError;
 use crate::message::Msg;
@@ -105,18 +105,36 @@ impl MpiMachine {
         Ok(())
     }
 
-    /// Moves the next message MPI has for this rank, decoded, to the end of
-    /// the queue. Returns whether one arrived. The scheduler calls it once
-    /// per message it handles, so a message from another process waits
-    /// behind exactly those that reached the queue before it.
-    pub(crate) fn receive(&self) -> Result<bool, String> {
-        {
-            // The body is copied out of MPI's receive buffer (inline in
-            // `Bytes` when small), the frame decoded in place.
-            let got = self.ep.borrow_mut().try_recv_with(|b| split(b).map(|(f, body)| (f, Bytes::from_slice(body))));
-            let Some((from, frame)) = got else { return Ok(false) };
-            let (frame, bytes) = frame.map_err(|e| format!("malformed message from PE {from}: {e}"))?;
-            let mut att = Vec::with_capacity(frame.att.len());
+    /// The next message in arrival order. One message MPI has for this rank
+    /// (if any) is taken first, decoded: when nothing is queued it is the
+    /// next message and is handed over as decoded (no box, no queue);
+    /// otherwise it joins the end of the queue and the queue's oldest is
+    /// next. The scheduler calls this once per message it handles, so a
+    /// message from another process waits behind exactly those that reached
+    /// the queue before it.
+    pub(crate) fn next_arrived(&self) -> Result<Option<Arrived>, String> {
+        let got = self.receive()?;
+        let mut q = self.queue.borrow_mut();
+        Ok(match got {
+            Some(a) if q.is_empty() => Some(a),
+            Some(a) => {
+                q.push_back(a.into_msg());
+                q.pop_front().map(Arrived::Msg)
+            }
+            None => q.pop_front().map(Arrived::Msg),
+        })
+    }
+
+    /// Takes the next message MPI has for this rank, decoded.
+    fn receive(&self) -> Result<Option<Arrived>, String> {
+        // The body is copied out of MPI's receive buffer (inline in
+        // `Bytes` when small), the frame decoded in place.
+        let got = self.ep.borrow_mut().try_recv_with(|b| split(b).map(|(f, body)| (f, Bytes::from_slice(body))));
+        let Some((from, frame)) = got else { return Ok(None) };
+        let (frame, bytes) = frame.map_err(|e| format!("malformed message from PE {from}: {e}"))?;
+        let mut att = Vec::new();
+        if !frame.att.is_empty() {
+            att.reserve_exact(frame.att.len());
             for d in frame.att {
                 let mut raw = RawBuf::alloc(d).map_err(|e| format!("malformed message from PE {from}: {e}"))?;
                 let (ptr, len) = raw.as_mut_ptr();
@@ -126,10 +144,8 @@ impl MpiMachine {
                     .map_err(|e| format!("message from PE {from}: {e}"))?;
                 att.push(raw);
             }
-            let msg = frame.wire.into_msg(from, Encoded { bytes, att });
-            self.queue.borrow_mut().push_back(msg);
         }
-        Ok(true)
+        Ok(Some(frame.wire.into_arrived(from, Encoded { bytes, att })))
     }
 
     /// Records that the job's end came from another PE.
