@@ -361,6 +361,48 @@ struct Entry {
     arg_types: Vec<Type>,
     ret: Type,
     mut_self: bool,
+    /// `#[entry(reentrant)]`: no `self`; the first parameter is `&Reentrant<Self>`.
+    reentrant: bool,
+    /// `#[entry(when = EXPR)]`: the condition and the arguments' names it sees.
+    when: Option<(syn::Expr, Vec<syn::Ident>)>,
+}
+
+/// What `#[entry(..)]` says: `reentrant`, `when = EXPR`, in any order.
+#[derive(Default)]
+struct EntryOpts {
+    reentrant: bool,
+    when: Option<syn::Expr>,
+}
+
+fn parse_entry_opts(a: &syn::Attribute) -> syn::Result<EntryOpts> {
+    let mut o = EntryOpts::default();
+    if let syn::Meta::Path(_) = a.meta {
+        return Ok(o);
+    }
+    a.parse_nested_meta(|meta| {
+        if meta.path.is_ident("reentrant") && !o.reentrant {
+            o.reentrant = true;
+            Ok(())
+        } else if meta.path.is_ident("when") && o.when.is_none() {
+            o.when = Some(meta.value()?.parse()?);
+            Ok(())
+        } else {
+            Err(meta.error("#[entry] takes `reentrant` and/or `when = CONDITION`: #[entry(reentrant)], #[entry(when = self.step == step)], ..."))
+        }
+    })?;
+    Ok(o)
+}
+
+/// Whether `ty` is `&Reentrant<..>` (by the last segment's name).
+fn is_reentrant_type(ty: &Type) -> bool {
+    if let Type::Reference(r) = ty {
+        if let Type::Path(p) = &*r.elem {
+            if let Some(seg) = p.path.segments.last() {
+                return seg.ident == "Reentrant" && r.mutability.is_none();
+            }
+        }
+    }
+    false
 }
 
 fn is_ctx_type(ty: &Type) -> bool {
@@ -378,30 +420,73 @@ fn is_entry_attr(a: &syn::Attribute) -> bool {
     a.path().segments.last().map(|s| s.ident == "entry").unwrap_or(false)
 }
 
-fn parse_entry(f: &ImplItemFn) -> syn::Result<Entry> {
+const REENTRANT_FORM: &str = "a reentrant entry is `#[entry(reentrant)] async fn NAME(me: &Reentrant<Self>, args..)`: \
+     no `self` (the state is lent between awaits by `me.with(|s| ..)`, so that other entries may run while it waits)";
+
+fn parse_entry(f: &ImplItemFn, opts: EntryOpts) -> syn::Result<Entry> {
     let sig = &f.sig;
     if !sig.generics.params.is_empty() {
         return Err(syn::Error::new(sig.generics.span(), "entry methods cannot be generic"));
     }
     let mut inputs = sig.inputs.iter();
-    let mut_self = match inputs.next() {
-        Some(FnArg::Receiver(r)) => {
-            if r.reference.is_none() {
-                return Err(syn::Error::new(r.span(), "entry methods take &self or &mut self"));
-            }
-            r.mutability.is_some()
+    let mut mut_self = false;
+    if opts.reentrant {
+        if sig.asyncness.is_none() {
+            return Err(syn::Error::new(sig.fn_token.span(), REENTRANT_FORM));
         }
-        _ => return Err(syn::Error::new(sig.span(), "entry methods take &self or &mut self first")),
-    };
+        match inputs.next() {
+            Some(FnArg::Typed(pt)) if is_reentrant_type(&pt.ty) => {}
+            Some(a) => return Err(syn::Error::new(a.span(), REENTRANT_FORM)),
+            None => return Err(syn::Error::new(sig.span(), REENTRANT_FORM)),
+        }
+    } else {
+        mut_self = match inputs.next() {
+            Some(FnArg::Receiver(r)) => {
+                if r.reference.is_none() {
+                    return Err(syn::Error::new(r.span(), "entry methods take &self or &mut self"));
+                }
+                r.mutability.is_some()
+            }
+            Some(FnArg::Typed(pt)) if is_reentrant_type(&pt.ty) => {
+                return Err(syn::Error::new(
+                    pt.span(),
+                    "an entry taking `&Reentrant<Self>` is marked #[entry(reentrant)]",
+                ))
+            }
+            _ => {
+                return Err(syn::Error::new(
+                    sig.span(),
+                    "entry methods take &self or &mut self first (or are reentrant: \
+                     `#[entry(reentrant)] async fn NAME(me: &Reentrant<Self>, ..)`)",
+                ))
+            }
+        };
+    }
     let mut takes_ctx = false;
     let mut arg_types = Vec::new();
+    let mut arg_names = Vec::new();
     for (i, arg) in inputs.enumerate() {
         let FnArg::Typed(pt) = arg else {
             return Err(syn::Error::new(arg.span(), "unexpected receiver"));
         };
-        if i == 0 && is_ctx_type(&pt.ty) {
+        if i == 0 && !opts.reentrant && is_ctx_type(&pt.ty) {
             takes_ctx = true;
             continue;
+        }
+        if opts.reentrant && is_ctx_type(&pt.ty) {
+            return Err(syn::Error::new(
+                pt.ty.span(),
+                "a reentrant entry takes no `&Ctx<Self>`: its `&Reentrant<Self>` dereferences to the context",
+            ));
+        }
+        if opts.when.is_some() {
+            match &*pt.pat {
+                syn::Pat::Ident(pi) if pi.subpat.is_none() => arg_names.push(pi.ident.clone()),
+                p => return Err(syn::Error::new(
+                    p.span(),
+                    "the arguments of an entry with a `when` condition are plain names (the condition refers to them)",
+                )),
+            }
         }
         if let Type::Reference(_) | Type::ImplTrait(_) = &*pt.ty {
             return Err(syn::Error::new(
@@ -415,7 +500,16 @@ fn parse_entry(f: &ImplItemFn) -> syn::Result<Entry> {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, t) => (**t).clone(),
     };
-    Ok(Entry { name: sig.ident.clone(), is_async: sig.asyncness.is_some(), takes_ctx, arg_types, ret, mut_self })
+    Ok(Entry {
+        name: sig.ident.clone(),
+        is_async: sig.asyncness.is_some(),
+        takes_ctx,
+        arg_types,
+        ret,
+        mut_self,
+        reentrant: opts.reentrant,
+        when: opts.when.map(|w| (w, arg_names)),
+    })
 }
 
 /// `#[chare]`'s arguments: an optional visibility and the word
@@ -476,10 +570,13 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
     let mut migrated_hook: Option<bool> = None;
     for item in input.items.iter_mut() {
         let ImplItem::Fn(f) = item else { continue };
-        let marked = f.attrs.iter().any(is_entry_attr);
+        let marked = match f.attrs.iter().find(|a| is_entry_attr(a)) {
+            Some(a) => Some(parse_entry_opts(a)?),
+            None => None,
+        };
         f.attrs.retain(|a| !is_entry_attr(a));
-        if marked {
-            entries.push(parse_entry(f)?);
+        if let Some(opts) = marked {
+            entries.push(parse_entry(f, opts)?);
         } else if f.sig.ident == "migrated" {
             let ok_self = matches!(f.sig.inputs.first(), Some(FnArg::Receiver(r)) if r.mutability.is_some() && r.reference.is_some());
             let takes_ctx = match f.sig.inputs.len() {
@@ -549,6 +646,10 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
     let mut variants = Vec::new();
     let mut name_arms = Vec::new();
     let mut dispatch_arms = Vec::new();
+    let mut reentrant_arms = Vec::new();
+    let mut reentrant_pats = Vec::new();
+    let mut when_arms = Vec::new();
+    let mut when_fns: Vec<ImplItem> = Vec::new();
     let mut elem_methods = Vec::new();
     let mut bcast_methods = Vec::new();
     for e in &entries {
@@ -561,7 +662,27 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
         name_arms.push(quote! { #msg::#vname(..) => #ename });
         let ctx_arg = if e.takes_ctx { quote!(ctx,) } else { quote!() };
         let this = if e.mut_self { quote!(self) } else { quote!(&*self) };
-        if e.is_async {
+        if let Some((cond, names)) = &e.when {
+            let hidden = format_ident!("__chare_when_{}", vname);
+            when_fns.push(syn::parse_quote! {
+                #[doc(hidden)]
+                #[allow(unused_variables, non_snake_case, clippy::all)]
+                fn #hidden(&self, #(#names: &#tys),*) -> bool { #cond }
+            });
+            when_arms.push(quote! { #msg::#vname(#(#args,)* _) => <#self_ty>::#hidden(self, #(#args),*) });
+        }
+        if e.reentrant {
+            let why = format!("{}::{} is reentrant", name_str, ename);
+            dispatch_arms.push(quote! { #msg::#vname(..) => ::core::unreachable!(#why) });
+            reentrant_pats.push(quote! { #msg::#vname(..) });
+            reentrant_arms.push(quote! {
+                #msg::#vname(#(#args,)* reply) => ::std::boxed::Box::pin(async move {
+                    let me = me;
+                    let r: #ret = <#self_ty>::#vname(&me, #(#args),*).await;
+                    ::chare::Reply::send_opt(reply, r);
+                })
+            });
+        } else if e.is_async {
             dispatch_arms.push(quote! {
                 #msg::#vname(#(#args,)* reply) => ::chare::Dispatch::Task(::std::boxed::Box::pin(async move {
                     let r: #ret = <#self_ty>::#vname(#this, #ctx_arg #(#args),*).await;
@@ -668,6 +789,42 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
         }
         None => quote!(),
     };
+    let reentrant = if reentrant_arms.is_empty() {
+        quote!()
+    } else {
+        let why = format!("{} entry dispatched as reentrant", name_str);
+        quote! {
+            const REENTRANT: bool = true;
+            fn is_reentrant(msg: &Self::Msg) -> bool {
+                ::core::matches!(msg, #(#reentrant_pats)|*)
+            }
+            #[allow(unreachable_patterns)]
+            fn dispatch_reentrant(
+                me: ::chare::Reentrant<Self>,
+                msg: Self::Msg,
+            ) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = ()>>> {
+                match msg {
+                    #(#reentrant_arms,)*
+                    _ => ::core::unreachable!(#why),
+                }
+            }
+        }
+    };
+    let when = if when_arms.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            const WHEN: bool = true;
+            #[allow(unreachable_patterns)]
+            fn when_ready(&self, msg: &Self::Msg) -> bool {
+                match msg {
+                    #(#when_arms,)*
+                    _ => true,
+                }
+            }
+        }
+    };
+    input.items.extend(when_fns);
     let msg_doc = format!("Entry-method calls of chare `{}`, one variant per entry.", name_str);
     let entries_doc =
         format!("Entry methods of one `{}` element (`Proxy<{}>` dereferences to this).", name_str, name_str);
@@ -700,6 +857,8 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
             }
             #migration
             #resume
+            #reentrant
+            #when
         }
         #migratable_impl
 

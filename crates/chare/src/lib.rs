@@ -238,6 +238,7 @@ mod object;
 mod proxy;
 mod quiescence;
 mod reduction;
+mod reentrant;
 mod registry;
 mod route;
 mod scheduler;
@@ -260,6 +261,7 @@ pub use crate::iwait::{iwait, Iwait};
 pub use crate::object::{Chare, Dispatch, Migratable};
 pub use crate::proxy::{Array, BroadcastOf, Callback, CollRef, CollectionProxy, ElemRef, EntriesOf, Group, Proxy};
 pub use crate::reduction::{And, Arith, Custom, Gather, Max, Min, Nop, Or, Product, Reducer, Sum, Target};
+pub use crate::reentrant::{Reentrant, WaitUntil};
 pub use chare_macros::{chare, entry, message};
 /// The serde that message types derive through ([`message`] uses it), so a
 /// program needs no `serde` dependency of its own.
@@ -299,7 +301,7 @@ pub mod __private {
 pub mod prelude {
     pub use crate::{
         iwait, And, Array, Buffer, Callback, Channel, Chare, CollectionProxy, Ctx, Custom, Future, Gather, Group,
-        Index, Max, Min, Nop, Or, Placement, Product, Proxy, Rt, SharedBuffer, Sum,
+        Index, Max, Min, Nop, Or, Placement, Product, Proxy, Reentrant, Rt, SharedBuffer, Sum,
     };
     // `chare` from the macro crate, not `crate::chare`: that path also names
     // the private `extern crate self as chare`, which may not be re-exported
