@@ -123,11 +123,127 @@ use syn::{parse_macro_input, spanned::Spanned, FnArg, ImplItem, ImplItemFn, Item
 ///   run afterwards, in arrival order. Other chares on the PE run while the
 ///   task waits. A task may await futures, channels, `iwait`, and other
 ///   chares' `NAME_ret` futures. The return value is delivered when the
-///   method returns.
+///   method returns. These are *exclusive* entries; for Charm4Py's
+///   coroutines, during whose waits the chare's other entries run, see
+///   [Reentrant entries](#reentrant-entries).
+/// * **Conditions**: `#[entry(when = CONDITION)]` (see [`when`
+///   conditions](#when-conditions)).
 /// * **Other methods** (not `new`, not `#[entry]`) stay ordinary methods of
 ///   `T`, callable from its entries; they cannot be called through a proxy.
 /// * The block is kept as written (minus the `#[entry]` markers): the
 ///   methods' own visibility, attributes and doc comments are yours.
+///
+/// # Reentrant entries
+///
+/// In Charm4Py, while a `@coro` entry is suspended, the chare's other entry
+/// methods run. In Chare that is an opt-in:
+///
+/// ```text
+/// #[entry(reentrant)]
+/// async fn NAME(me: &Reentrant<Self>, args..) [-> R]
+/// ```
+///
+/// A reentrant entry takes no `self`: it would hold a borrow of the state
+/// across its awaits, while other entries take `&mut self`. Instead
+/// [`Reentrant`](../chare/struct.Reentrant.html) lends the state between
+/// awaits, for the length of a closure that cannot await:
+/// `me.with(|s: &mut Self| ..)`; `me.wait_until(|s: &Self| cond)` waits until
+/// a condition on the state holds (Charm4Py's `self.wait`); and `me`
+/// dereferences to the context (`me.index()`, `me.future()`, ...). While the
+/// entry is suspended every other entry of the chare may run, including
+/// `&mut self` ones, so re-read the state after each await. Proxies call it
+/// as any entry (`NAME`, `NAME_ret`, `NAME_callback`, broadcasts).
+///
+/// * An exclusive async entry still holds the chare: a reentrant entry
+///   that becomes ready meanwhile resumes only after it finishes.
+/// * A chare moves (migration) only when no entry of it runs or is
+///   suspended; calls keep running until then.
+/// * The design and its reasons: the `chare` crate docs, "Semantics".
+///
+/// ```
+/// use chare::prelude::*;
+///
+/// struct Mailbox { wanted: Option<Future<u64>> }
+///
+/// #[chare]
+/// impl Mailbox {
+///     fn new() -> Self { Mailbox { wanted: None } }
+///
+///     #[entry(reentrant)]
+///     async fn take(me: &Reentrant<Self>) -> u64 {
+///         let f = me.future::<u64>();
+///         me.with(|s| s.wanted = Some(f.clone()));
+///         f.await                     // `deliver` runs meanwhile
+///     }
+///
+///     #[entry]
+///     fn deliver(&mut self, v: u64) { self.wanted.take().unwrap().set(v) }
+/// }
+///
+/// let code = chare::Runtime::with_pes(2).run(|rt| async move {
+///     let m = rt.chare::<Mailbox>(1).create(());
+///     let got = m.take_ret();
+///     m.deliver(7);                  // an exclusive `take` would deadlock here
+///     assert_eq!(got.await, 7);
+/// });
+/// assert_eq!(code, Ok(0));
+/// ```
+///
+/// A reentrant entry with `self` is a compile error:
+///
+/// ```compile_fail
+/// use chare::prelude::*;
+/// struct S { n: u64 }
+/// #[chare]
+/// impl S {
+///     fn new() -> Self { S { n: 0 } }
+///     #[entry(reentrant)]
+///     async fn run(&mut self, f: Future<u64>) { self.n += f.await; }
+/// }
+/// ```
+///
+/// # `when` conditions
+///
+/// `#[entry(when = CONDITION)]` (Charm4Py's `@when`): the call runs only
+/// when `CONDITION` holds. It is a `bool` expression over `self` (`&Self`)
+/// and the entry's arguments, each seen by reference under its own name
+/// (`*step`); it cannot await and should not have side effects. A call whose
+/// condition does not hold when it would run is held; after every entry of
+/// the chare (a sync entry, the end of an async one, each step of a
+/// reentrant one) the held calls are checked, oldest first, and the first
+/// whose condition holds runs, then checking starts again from the oldest.
+/// So a held call runs right after the entry that made its condition true,
+/// before any later message, and held calls whose conditions hold together
+/// run in arrival order. Any entry may have a condition: sync, async,
+/// reentrant (`#[entry(reentrant, when = ..)]`). Arguments are plain names;
+/// one that only the condition reads is named `_x` as usual. Held calls
+/// travel with a migrating chare. Each entry of the chare checks every held
+/// call: keep few.
+///
+/// ```
+/// use chare::prelude::*;
+///
+/// struct Steps { step: u32, log: Vec<u32> }
+///
+/// #[chare]
+/// impl Steps {
+///     fn new() -> Self { Steps { step: 0, log: vec![] } }
+///
+///     // Runs the calls in step order, whatever order they arrive in.
+///     #[entry(when = self.step == *k)]
+///     fn step(&mut self, k: u32) { self.log.push(k); self.step += 1; }
+///
+///     #[entry]
+///     fn log(&self) -> Vec<u32> { self.log.clone() }
+/// }
+///
+/// let code = chare::Runtime::with_pes(2).run(|rt| async move {
+///     let s = rt.chare::<Steps>(1).create(());
+///     for k in [2, 0, 3, 1] { s.step(k); }
+///     assert_eq!(s.log_ret().await, vec![0, 1, 2, 3]);
+/// });
+/// assert_eq!(code, Ok(0));
+/// ```
 ///
 /// # What it generates
 ///
@@ -227,8 +343,10 @@ use syn::{parse_macro_input, spanned::Spanned, FnArg, ImplItem, ImplItemFn, Item
 /// # Errors at compile time
 ///
 /// A missing `new` or `#[entry]`, a trait impl, a generic type or method,
-/// `self` by value, a reference or `impl Trait` argument, and an argument to
-/// `#[chare]` that is not a visibility each give a compile error naming the
+/// `self` by value, a reference or `impl Trait` argument, an argument to
+/// `#[chare]` that is not a visibility, an unknown `#[entry(..)]` option, a
+/// reentrant entry that is not `async` or takes `self`, and a `when` entry
+/// whose arguments are not plain names each give a compile error naming the
 /// rule.
 #[proc_macro_attribute]
 pub fn chare(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -251,6 +369,9 @@ pub fn chare(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// ```text
 /// #[entry] fn NAME(&self | &mut self, [ctx: &Ctx<Self>,] args: owned values..) [-> R]
 /// #[entry] async fn NAME(...)                 // a task holding the element until it returns
+/// #[entry(reentrant)] async fn NAME(me: &Reentrant<Self>, args..) [-> R]
+///                                             // other entries run while it waits
+/// #[entry(when = CONDITION)] ...              // runs once CONDITION (over self, &args) holds
 ///
 /// proxy.NAME(args)            // one element: send, return at once
 /// proxy.NAME_ret(args)        // Future<R>
@@ -387,7 +508,7 @@ fn parse_entry_opts(a: &syn::Attribute) -> syn::Result<EntryOpts> {
             o.when = Some(meta.value()?.parse()?);
             Ok(())
         } else {
-            Err(meta.error("#[entry] takes `reentrant` and/or `when = CONDITION`: #[entry(reentrant)], #[entry(when = self.step == step)], ..."))
+            Err(meta.error("#[entry] takes `reentrant` and/or `when = CONDITION`: #[entry(reentrant)], #[entry(when = self.step == *step)], ..."))
         }
     })?;
     Ok(o)
