@@ -216,7 +216,7 @@ use syn::{parse_macro_input, spanned::Spanned, FnArg, ImplItem, ImplItemFn, Item
 /// before any later message, and held calls whose conditions hold together
 /// run in arrival order. Any entry may have a condition: sync, async,
 /// reentrant (`#[entry(reentrant, when = ..)]`). Arguments are plain names;
-/// one that only the condition reads is named `_x` as usual. Held calls
+/// those the condition reads count as used by the method. Held calls
 /// travel with a migrating chare. Each entry of the chare checks every held
 /// call: keep few.
 ///
@@ -514,6 +514,19 @@ fn parse_entry_opts(a: &syn::Attribute) -> syn::Result<EntryOpts> {
     Ok(o)
 }
 
+/// The identifiers in `ts`, inside groups too.
+fn idents_in(ts: TokenStream2, out: &mut std::collections::HashSet<String>) {
+    for tt in ts {
+        match tt {
+            proc_macro2::TokenTree::Ident(i) => {
+                out.insert(i.to_string());
+            }
+            proc_macro2::TokenTree::Group(g) => idents_in(g.stream(), out),
+            _ => {}
+        }
+    }
+}
+
 /// Whether `ty` is `&Reentrant<..>` (by the last segment's name).
 fn is_reentrant_type(ty: &Type) -> bool {
     if let Type::Reference(r) = ty {
@@ -685,7 +698,7 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
         _ => return Err(syn::Error::new(self_ty.span(), "#[chare] needs a named type")),
     };
 
-    let mut entries = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
     let mut ctor: Option<(bool, Vec<Type>)> = None;
     // `fn migrated(&mut self [, ctx: &Ctx<Self>])`: the hook after a move.
     let mut migrated_hook: Option<bool> = None;
@@ -697,7 +710,16 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
         };
         f.attrs.retain(|a| !is_entry_attr(a));
         if let Some(opts) = marked {
-            entries.push(parse_entry(f, opts)?);
+            let e = parse_entry(f, opts)?;
+            if let Some((cond, names)) = &e.when {
+                // An argument the condition reads counts as used in the method.
+                let mut read = std::collections::HashSet::new();
+                idents_in(quote!(#cond), &mut read);
+                for n in names.iter().filter(|n| read.contains(&n.to_string())).rev() {
+                    f.block.stmts.insert(0, syn::parse_quote!(let _ = &#n;));
+                }
+            }
+            entries.push(e);
         } else if f.sig.ident == "migrated" {
             let ok_self = matches!(f.sig.inputs.first(), Some(FnArg::Receiver(r)) if r.mutability.is_some() && r.reference.is_some());
             let takes_ctx = match f.sig.inputs.len() {

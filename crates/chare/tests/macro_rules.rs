@@ -286,9 +286,9 @@ impl Turns {
 
     // Reentrant and conditional together, in either order of the options;
     // `_ret` gives its value; `me` dereferences to the context. An argument
-    // only the condition reads is named `_x` as any unused argument.
-    #[entry(when = self.turn >= *_after, reentrant)]
-    async fn wait_turn(me: &Reentrant<Self>, _after: u32, until: u32) -> (u32, usize) {
+    // only the condition reads counts as used (`deny(warnings)` above).
+    #[entry(when = self.turn >= *after, reentrant)]
+    async fn wait_turn(me: &Reentrant<Self>, after: u32, until: u32) -> (u32, usize) {
         me.wait_until(|s| s.turn >= until).await;
         (me.with(|s| s.turn), me.index().i())
     }
