@@ -394,3 +394,67 @@ impl<T: Chare> Future for Gated<T> {
         self.fut.as_mut().poll(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    #[test]
+    fn a_waiter_wakes_only_after_the_state_changed_since_it_looked() {
+        let re = ReState::<()>::default();
+        let (a, wa) = waker();
+        re.wait(&wa);
+        re.wait(&wa); // the same task twice: registered once
+        re.wake_changed();
+        assert_eq!(a.0.load(Ordering::SeqCst), 0, "nothing changed: no wake (no spinning)");
+        re.touch();
+        let (b, wb) = waker();
+        re.wait(&wb); // looked after the change
+        re.wake_changed();
+        assert_eq!(a.0.load(Ordering::SeqCst), 1);
+        assert_eq!(b.0.load(Ordering::SeqCst), 0);
+        re.touch();
+        re.wake_changed();
+        assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (1, 1), "each woken once");
+    }
+
+    #[test]
+    fn lending_is_exclusive_and_ends_with_the_borrow() {
+        let re = ReState::<()>::default();
+        {
+            let _g = re.lend(Lent::Mut, false);
+            assert!(re.lent());
+            let nested = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(re.lend(Lent::Mut, false))));
+            assert!(nested.is_err(), "with inside with");
+        }
+        assert!(!re.lent());
+        {
+            let _g = re.lend(Lent::Shared, false);
+            let nested = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(re.lend(Lent::Mut, false))));
+            assert!(nested.is_err(), "with inside a predicate");
+        }
+        // A panic inside the borrow ends it too.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _g = re.lend(Lent::Mut, false);
+            panic!("user code");
+        }));
+        assert!(!re.lent());
+        let busy = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(re.lend(Lent::Shared, true))));
+        assert!(busy.is_err(), "never while an exclusive entry holds the state");
+    }
+}
