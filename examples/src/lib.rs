@@ -9,6 +9,7 @@
 //! | `parallel_map` | a parallel map over an array, results gathered in index order |
 //! | `ring` | channels between neighbours in a 1-D ring |
 //! | `farm` | master-worker: a master hands out tasks to a group of workers on demand |
+//! | `coroutines` | Charm4Py's coroutines: a reentrant entry driving iterations, `when` conditions, `wait_until` |
 //!
 //! Run one with `cargo run -p chare-examples --release --bin pi -- --pes 4`
 //! (or `+p4`, or `CHARE_PES=4`). Every example prints the same output for

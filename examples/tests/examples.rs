@@ -136,6 +136,22 @@ fn ring() {
     }
 }
 
+/// `coroutines` computes `ring`'s exchange with entry calls, a reentrant
+/// entry and `when` conditions: the same values.
+#[test]
+fn coroutines() {
+    let out = run_all_pes(env!("CARGO_BIN_EXE_coroutines"));
+    const N: usize = 8;
+    let mut v: Vec<u64> = (0..N as u64).map(|i| i * i + 1).collect();
+    for _ in 0..100 {
+        v = (0..N).map(|i| (v[(i + N - 1) % N] + 2 * v[i] + v[(i + 1) % N]) % 1_000_003).collect();
+    }
+    assert!(out.starts_with("values after 100 exchange rounds:"), "{out}");
+    for (i, x) in v.iter().enumerate() {
+        assert_eq!(value_after(&out, &format!("  element {i}: ")), x.to_string());
+    }
+}
+
 /// `farm` with 1, 2 and 8 PEs: every task is done exactly once (the master
 /// checks), the checksum of the results is right (computed here), and the
 /// tasks run per PE add up to the task count. How they spread over the PEs,

@@ -123,11 +123,127 @@ use syn::{parse_macro_input, spanned::Spanned, FnArg, ImplItem, ImplItemFn, Item
 ///   run afterwards, in arrival order. Other chares on the PE run while the
 ///   task waits. A task may await futures, channels, `iwait`, and other
 ///   chares' `NAME_ret` futures. The return value is delivered when the
-///   method returns.
+///   method returns. These are *exclusive* entries; for Charm4Py's
+///   coroutines, during whose waits the chare's other entries run, see
+///   [Reentrant entries](#reentrant-entries).
+/// * **Conditions**: `#[entry(when = CONDITION)]` (see [`when`
+///   conditions](#when-conditions)).
 /// * **Other methods** (not `new`, not `#[entry]`) stay ordinary methods of
 ///   `T`, callable from its entries; they cannot be called through a proxy.
 /// * The block is kept as written (minus the `#[entry]` markers): the
 ///   methods' own visibility, attributes and doc comments are yours.
+///
+/// # Reentrant entries
+///
+/// In Charm4Py, while a `@coro` entry is suspended, the chare's other entry
+/// methods run. In Chare that is an opt-in:
+///
+/// ```text
+/// #[entry(reentrant)]
+/// async fn NAME(me: &Reentrant<Self>, args..) [-> R]
+/// ```
+///
+/// A reentrant entry takes no `self`: it would hold a borrow of the state
+/// across its awaits, while other entries take `&mut self`. Instead
+/// [`Reentrant`](../chare/struct.Reentrant.html) lends the state between
+/// awaits, for the length of a closure that cannot await:
+/// `me.with(|s: &mut Self| ..)`; `me.wait_until(|s: &Self| cond)` waits until
+/// a condition on the state holds (Charm4Py's `self.wait`); and `me`
+/// dereferences to the context (`me.index()`, `me.future()`, ...). While the
+/// entry is suspended every other entry of the chare may run, including
+/// `&mut self` ones, so re-read the state after each await. Proxies call it
+/// as any entry (`NAME`, `NAME_ret`, `NAME_callback`, broadcasts).
+///
+/// * An exclusive async entry still holds the chare: a reentrant entry
+///   that becomes ready meanwhile resumes only after it finishes.
+/// * A chare moves (migration) only when no entry of it runs or is
+///   suspended; calls keep running until then.
+/// * The design and its reasons: the `chare` crate docs, "Semantics".
+///
+/// ```
+/// use chare::prelude::*;
+///
+/// struct Mailbox { wanted: Option<Future<u64>> }
+///
+/// #[chare]
+/// impl Mailbox {
+///     fn new() -> Self { Mailbox { wanted: None } }
+///
+///     #[entry(reentrant)]
+///     async fn take(me: &Reentrant<Self>) -> u64 {
+///         let f = me.future::<u64>();
+///         me.with(|s| s.wanted = Some(f.clone()));
+///         f.await                     // `deliver` runs meanwhile
+///     }
+///
+///     #[entry]
+///     fn deliver(&mut self, v: u64) { self.wanted.take().unwrap().set(v) }
+/// }
+///
+/// let code = chare::Runtime::with_pes(2).run(|rt| async move {
+///     let m = rt.chare::<Mailbox>(1).create(());
+///     let got = m.take_ret();
+///     m.deliver(7);                  // an exclusive `take` would deadlock here
+///     assert_eq!(got.await, 7);
+/// });
+/// assert_eq!(code, Ok(0));
+/// ```
+///
+/// A reentrant entry with `self` is a compile error:
+///
+/// ```compile_fail
+/// use chare::prelude::*;
+/// struct S { n: u64 }
+/// #[chare]
+/// impl S {
+///     fn new() -> Self { S { n: 0 } }
+///     #[entry(reentrant)]
+///     async fn run(&mut self, f: Future<u64>) { self.n += f.await; }
+/// }
+/// ```
+///
+/// # `when` conditions
+///
+/// `#[entry(when = CONDITION)]` (Charm4Py's `@when`): the call runs only
+/// when `CONDITION` holds. It is a `bool` expression over `self` (`&Self`)
+/// and the entry's arguments, each seen by reference under its own name
+/// (`*step`); it cannot await and should not have side effects. A call whose
+/// condition does not hold when it would run is held; after every entry of
+/// the chare (a sync entry, the end of an async one, each step of a
+/// reentrant one) the held calls are checked, oldest first, and the first
+/// whose condition holds runs, then checking starts again from the oldest.
+/// So a held call runs right after the entry that made its condition true,
+/// before any later message, and held calls whose conditions hold together
+/// run in arrival order. Any entry may have a condition: sync, async,
+/// reentrant (`#[entry(reentrant, when = ..)]`). Arguments are plain names;
+/// those the condition reads count as used by the method. Held calls
+/// travel with a migrating chare. Each entry of the chare checks every held
+/// call: keep few.
+///
+/// ```
+/// use chare::prelude::*;
+///
+/// struct Steps { step: u32, log: Vec<u32> }
+///
+/// #[chare]
+/// impl Steps {
+///     fn new() -> Self { Steps { step: 0, log: vec![] } }
+///
+///     // Runs the calls in step order, whatever order they arrive in.
+///     #[entry(when = self.step == *k)]
+///     fn step(&mut self, k: u32) { self.log.push(k); self.step += 1; }
+///
+///     #[entry]
+///     fn log(&self) -> Vec<u32> { self.log.clone() }
+/// }
+///
+/// let code = chare::Runtime::with_pes(2).run(|rt| async move {
+///     let s = rt.chare::<Steps>(1).create(());
+///     for k in [2, 0, 3, 1] { s.step(k); }
+///     assert_eq!(s.log_ret().await, vec![0, 1, 2, 3]);
+/// });
+/// assert_eq!(code, Ok(0));
+/// ```
 ///
 /// # What it generates
 ///
@@ -227,8 +343,10 @@ use syn::{parse_macro_input, spanned::Spanned, FnArg, ImplItem, ImplItemFn, Item
 /// # Errors at compile time
 ///
 /// A missing `new` or `#[entry]`, a trait impl, a generic type or method,
-/// `self` by value, a reference or `impl Trait` argument, and an argument to
-/// `#[chare]` that is not a visibility each give a compile error naming the
+/// `self` by value, a reference or `impl Trait` argument, an argument to
+/// `#[chare]` that is not a visibility, an unknown `#[entry(..)]` option, a
+/// reentrant entry that is not `async` or takes `self`, and a `when` entry
+/// whose arguments are not plain names each give a compile error naming the
 /// rule.
 #[proc_macro_attribute]
 pub fn chare(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -251,6 +369,9 @@ pub fn chare(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// ```text
 /// #[entry] fn NAME(&self | &mut self, [ctx: &Ctx<Self>,] args: owned values..) [-> R]
 /// #[entry] async fn NAME(...)                 // a task holding the element until it returns
+/// #[entry(reentrant)] async fn NAME(me: &Reentrant<Self>, args..) [-> R]
+///                                             // other entries run while it waits
+/// #[entry(when = CONDITION)] ...              // runs once CONDITION (over self, &args) holds
 ///
 /// proxy.NAME(args)            // one element: send, return at once
 /// proxy.NAME_ret(args)        // Future<R>
@@ -361,6 +482,61 @@ struct Entry {
     arg_types: Vec<Type>,
     ret: Type,
     mut_self: bool,
+    /// `#[entry(reentrant)]`: no `self`; the first parameter is `&Reentrant<Self>`.
+    reentrant: bool,
+    /// `#[entry(when = EXPR)]`: the condition and the arguments' names it sees.
+    when: Option<(syn::Expr, Vec<syn::Ident>)>,
+}
+
+/// What `#[entry(..)]` says: `reentrant`, `when = EXPR`, in any order.
+#[derive(Default)]
+struct EntryOpts {
+    reentrant: bool,
+    when: Option<syn::Expr>,
+}
+
+fn parse_entry_opts(a: &syn::Attribute) -> syn::Result<EntryOpts> {
+    let mut o = EntryOpts::default();
+    if let syn::Meta::Path(_) = a.meta {
+        return Ok(o);
+    }
+    a.parse_nested_meta(|meta| {
+        if meta.path.is_ident("reentrant") && !o.reentrant {
+            o.reentrant = true;
+            Ok(())
+        } else if meta.path.is_ident("when") && o.when.is_none() {
+            o.when = Some(meta.value()?.parse()?);
+            Ok(())
+        } else {
+            Err(meta.error("#[entry] takes `reentrant` and/or `when = CONDITION`: #[entry(reentrant)], #[entry(when = self.step == *step)], ..."))
+        }
+    })?;
+    Ok(o)
+}
+
+/// The identifiers in `ts`, inside groups too.
+fn idents_in(ts: TokenStream2, out: &mut std::collections::HashSet<String>) {
+    for tt in ts {
+        match tt {
+            proc_macro2::TokenTree::Ident(i) => {
+                out.insert(i.to_string());
+            }
+            proc_macro2::TokenTree::Group(g) => idents_in(g.stream(), out),
+            _ => {}
+        }
+    }
+}
+
+/// Whether `ty` is `&Reentrant<..>` (by the last segment's name).
+fn is_reentrant_type(ty: &Type) -> bool {
+    if let Type::Reference(r) = ty {
+        if let Type::Path(p) = &*r.elem {
+            if let Some(seg) = p.path.segments.last() {
+                return seg.ident == "Reentrant" && r.mutability.is_none();
+            }
+        }
+    }
+    false
 }
 
 fn is_ctx_type(ty: &Type) -> bool {
@@ -378,30 +554,73 @@ fn is_entry_attr(a: &syn::Attribute) -> bool {
     a.path().segments.last().map(|s| s.ident == "entry").unwrap_or(false)
 }
 
-fn parse_entry(f: &ImplItemFn) -> syn::Result<Entry> {
+const REENTRANT_FORM: &str = "a reentrant entry is `#[entry(reentrant)] async fn NAME(me: &Reentrant<Self>, args..)`: \
+     no `self` (the state is lent between awaits by `me.with(|s| ..)`, so that other entries may run while it waits)";
+
+fn parse_entry(f: &ImplItemFn, opts: EntryOpts) -> syn::Result<Entry> {
     let sig = &f.sig;
     if !sig.generics.params.is_empty() {
         return Err(syn::Error::new(sig.generics.span(), "entry methods cannot be generic"));
     }
     let mut inputs = sig.inputs.iter();
-    let mut_self = match inputs.next() {
-        Some(FnArg::Receiver(r)) => {
-            if r.reference.is_none() {
-                return Err(syn::Error::new(r.span(), "entry methods take &self or &mut self"));
-            }
-            r.mutability.is_some()
+    let mut mut_self = false;
+    if opts.reentrant {
+        if sig.asyncness.is_none() {
+            return Err(syn::Error::new(sig.fn_token.span(), REENTRANT_FORM));
         }
-        _ => return Err(syn::Error::new(sig.span(), "entry methods take &self or &mut self first")),
-    };
+        match inputs.next() {
+            Some(FnArg::Typed(pt)) if is_reentrant_type(&pt.ty) => {}
+            Some(a) => return Err(syn::Error::new(a.span(), REENTRANT_FORM)),
+            None => return Err(syn::Error::new(sig.span(), REENTRANT_FORM)),
+        }
+    } else {
+        mut_self = match inputs.next() {
+            Some(FnArg::Receiver(r)) => {
+                if r.reference.is_none() {
+                    return Err(syn::Error::new(r.span(), "entry methods take &self or &mut self"));
+                }
+                r.mutability.is_some()
+            }
+            Some(FnArg::Typed(pt)) if is_reentrant_type(&pt.ty) => {
+                return Err(syn::Error::new(
+                    pt.span(),
+                    "an entry taking `&Reentrant<Self>` is marked #[entry(reentrant)]",
+                ))
+            }
+            _ => {
+                return Err(syn::Error::new(
+                    sig.span(),
+                    "entry methods take &self or &mut self first (or are reentrant: \
+                     `#[entry(reentrant)] async fn NAME(me: &Reentrant<Self>, ..)`)",
+                ))
+            }
+        };
+    }
     let mut takes_ctx = false;
     let mut arg_types = Vec::new();
+    let mut arg_names = Vec::new();
     for (i, arg) in inputs.enumerate() {
         let FnArg::Typed(pt) = arg else {
             return Err(syn::Error::new(arg.span(), "unexpected receiver"));
         };
-        if i == 0 && is_ctx_type(&pt.ty) {
+        if i == 0 && !opts.reentrant && is_ctx_type(&pt.ty) {
             takes_ctx = true;
             continue;
+        }
+        if opts.reentrant && is_ctx_type(&pt.ty) {
+            return Err(syn::Error::new(
+                pt.ty.span(),
+                "a reentrant entry takes no `&Ctx<Self>`: its `&Reentrant<Self>` dereferences to the context",
+            ));
+        }
+        if opts.when.is_some() {
+            match &*pt.pat {
+                syn::Pat::Ident(pi) if pi.subpat.is_none() => arg_names.push(pi.ident.clone()),
+                p => return Err(syn::Error::new(
+                    p.span(),
+                    "the arguments of an entry with a `when` condition are plain names (the condition refers to them)",
+                )),
+            }
         }
         if let Type::Reference(_) | Type::ImplTrait(_) = &*pt.ty {
             return Err(syn::Error::new(
@@ -415,7 +634,16 @@ fn parse_entry(f: &ImplItemFn) -> syn::Result<Entry> {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, t) => (**t).clone(),
     };
-    Ok(Entry { name: sig.ident.clone(), is_async: sig.asyncness.is_some(), takes_ctx, arg_types, ret, mut_self })
+    Ok(Entry {
+        name: sig.ident.clone(),
+        is_async: sig.asyncness.is_some(),
+        takes_ctx,
+        arg_types,
+        ret,
+        mut_self,
+        reentrant: opts.reentrant,
+        when: opts.when.map(|w| (w, arg_names)),
+    })
 }
 
 /// `#[chare]`'s arguments: an optional visibility and the word
@@ -470,16 +698,28 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
         _ => return Err(syn::Error::new(self_ty.span(), "#[chare] needs a named type")),
     };
 
-    let mut entries = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
     let mut ctor: Option<(bool, Vec<Type>)> = None;
     // `fn migrated(&mut self [, ctx: &Ctx<Self>])`: the hook after a move.
     let mut migrated_hook: Option<bool> = None;
     for item in input.items.iter_mut() {
         let ImplItem::Fn(f) = item else { continue };
-        let marked = f.attrs.iter().any(is_entry_attr);
+        let marked = match f.attrs.iter().find(|a| is_entry_attr(a)) {
+            Some(a) => Some(parse_entry_opts(a)?),
+            None => None,
+        };
         f.attrs.retain(|a| !is_entry_attr(a));
-        if marked {
-            entries.push(parse_entry(f)?);
+        if let Some(opts) = marked {
+            let e = parse_entry(f, opts)?;
+            if let Some((cond, names)) = &e.when {
+                // An argument the condition reads counts as used in the method.
+                let mut read = std::collections::HashSet::new();
+                idents_in(quote!(#cond), &mut read);
+                for n in names.iter().filter(|n| read.contains(&n.to_string())).rev() {
+                    f.block.stmts.insert(0, syn::parse_quote!(let _ = &#n;));
+                }
+            }
+            entries.push(e);
         } else if f.sig.ident == "migrated" {
             let ok_self = matches!(f.sig.inputs.first(), Some(FnArg::Receiver(r)) if r.mutability.is_some() && r.reference.is_some());
             let takes_ctx = match f.sig.inputs.len() {
@@ -549,6 +789,10 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
     let mut variants = Vec::new();
     let mut name_arms = Vec::new();
     let mut dispatch_arms = Vec::new();
+    let mut reentrant_arms = Vec::new();
+    let mut reentrant_pats = Vec::new();
+    let mut when_arms = Vec::new();
+    let mut when_fns: Vec<ImplItem> = Vec::new();
     let mut elem_methods = Vec::new();
     let mut bcast_methods = Vec::new();
     for e in &entries {
@@ -561,7 +805,27 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
         name_arms.push(quote! { #msg::#vname(..) => #ename });
         let ctx_arg = if e.takes_ctx { quote!(ctx,) } else { quote!() };
         let this = if e.mut_self { quote!(self) } else { quote!(&*self) };
-        if e.is_async {
+        if let Some((cond, names)) = &e.when {
+            let hidden = format_ident!("__chare_when_{}", vname);
+            when_fns.push(syn::parse_quote! {
+                #[doc(hidden)]
+                #[allow(unused_variables, non_snake_case, clippy::all)]
+                fn #hidden(&self, #(#names: &#tys),*) -> bool { #cond }
+            });
+            when_arms.push(quote! { #msg::#vname(#(#args,)* _) => <#self_ty>::#hidden(self, #(#args),*) });
+        }
+        if e.reentrant {
+            let why = format!("{}::{} is reentrant", name_str, ename);
+            dispatch_arms.push(quote! { #msg::#vname(..) => ::core::unreachable!(#why) });
+            reentrant_pats.push(quote! { #msg::#vname(..) });
+            reentrant_arms.push(quote! {
+                #msg::#vname(#(#args,)* reply) => ::std::boxed::Box::pin(async move {
+                    let me = me;
+                    let r: #ret = <#self_ty>::#vname(&me, #(#args),*).await;
+                    ::chare::Reply::send_opt(reply, r);
+                })
+            });
+        } else if e.is_async {
             dispatch_arms.push(quote! {
                 #msg::#vname(#(#args,)* reply) => ::chare::Dispatch::Task(::std::boxed::Box::pin(async move {
                     let r: #ret = <#self_ty>::#vname(#this, #ctx_arg #(#args),*).await;
@@ -668,6 +932,42 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
         }
         None => quote!(),
     };
+    let reentrant = if reentrant_arms.is_empty() {
+        quote!()
+    } else {
+        let why = format!("{} entry dispatched as reentrant", name_str);
+        quote! {
+            const REENTRANT: bool = true;
+            fn is_reentrant(msg: &Self::Msg) -> bool {
+                ::core::matches!(msg, #(#reentrant_pats)|*)
+            }
+            #[allow(unreachable_patterns)]
+            fn dispatch_reentrant(
+                me: ::chare::Reentrant<Self>,
+                msg: Self::Msg,
+            ) -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = ()>>> {
+                match msg {
+                    #(#reentrant_arms,)*
+                    _ => ::core::unreachable!(#why),
+                }
+            }
+        }
+    };
+    let when = if when_arms.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            const WHEN: bool = true;
+            #[allow(unreachable_patterns)]
+            fn when_ready(&self, msg: &Self::Msg) -> bool {
+                match msg {
+                    #(#when_arms,)*
+                    _ => true,
+                }
+            }
+        }
+    };
+    input.items.extend(when_fns);
     let msg_doc = format!("Entry-method calls of chare `{}`, one variant per entry.", name_str);
     let entries_doc =
         format!("Entry methods of one `{}` element (`Proxy<{}>` dereferences to this).", name_str, name_str);
@@ -700,6 +1000,8 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
             }
             #migration
             #resume
+            #reentrant
+            #when
         }
         #migratable_impl
 

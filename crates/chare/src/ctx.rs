@@ -266,9 +266,10 @@ impl<T: Chare> Ctx<T> {
 
     /// Moves this element to PE `pe` (Charm4Py's `migrate(toPe)`). The move
     /// happens once the running entry method returns (an async entry: once it
-    /// finishes); calls that reach the element meanwhile wait and move with
-    /// it, and its `fn migrated(&mut self, ctx)` hook (if it has one) runs on
-    /// arrival. Messages to it are forwarded and keep each sender's order.
+    /// finishes; a suspended reentrant entry: once it returns, calls running
+    /// meanwhile); calls that reach the element while the move is due wait
+    /// and move with it, and its `fn migrated(&mut self, ctx)` hook (if it
+    /// has one) runs on arrival. Messages to it are forwarded and keep each sender's order.
     /// Panics if `pe` is not a PE of the job. Moving to its own PE does
     /// nothing.
     #[track_caller]

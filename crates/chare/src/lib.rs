@@ -58,12 +58,39 @@
 //!   [`Custom`]; target a future or `proxy.m_callback()`; `ctx.allreduce(v, op)`.
 //! * `rt.set_readonly(v)` / `rt.readonly::<T>()`; `rt.wait_quiescence()`;
 //!   `rt.exit(code)`, `rt.abort(msg)`.
+//! * Charm4Py's coroutines: `#[entry(reentrant)] async fn m(me: &Reentrant<Self>, ..)`
+//!   lets the chare's other entries run while it waits; `#[entry(when = self.step == *k)]`
+//!   runs a call once its condition holds; `me.wait_until(|s| ..)` waits for one
+//!   ([`Reentrant`], and "Semantics" below).
 //!
 //! ## Semantics
 //! * One entry method at a time per PE; a sync entry runs to completion.
 //! * An async entry holds its chare until it finishes; calls arriving
 //!   meanwhile wait and run afterwards in arrival order. Channel values and
 //!   future values reach the suspended task directly.
+//! * A **reentrant** entry (`#[entry(reentrant)]`, opt-in) holds nothing
+//!   while suspended: the chare's other entries run meanwhile, as with a
+//!   Charm4Py `@coro` entry. It gets no `self` but a [`Reentrant`] handle that
+//!   lends the state between awaits (`me.with(|s| ..)`, a closure that cannot
+//!   await and whose result cannot borrow the state), so no reference into
+//!   the state lives across an await and every other entry keeps its
+//!   `&mut self`: Rust's aliasing rules hold without locks, and a ported
+//!   program's other entries stay as they were. (The alternative, `&self`
+//!   with the state in cells, would make `&mut self` entries wait for the
+//!   suspended ones: the deadlock again.) While an exclusive async entry
+//!   holds the chare, its reentrant entries do not resume; `with` inside
+//!   `with` (or inside a `wait_until` predicate) panics rather than alias.
+//!   Details: [`Reentrant`].
+//! * A **`when`** call (`#[entry(when = CONDITION)]`, Charm4Py's `@when`)
+//!   whose condition (over `self` and the call's arguments) does not hold is
+//!   held; after every entry of the chare the held calls are checked, oldest
+//!   first, and the first whose condition holds runs (then checking starts
+//!   again). A held call thus runs right after the entry that made its
+//!   condition true, before any later message; held calls that become
+//!   runnable together run in arrival order. `me.wait_until(pred)` in a
+//!   reentrant entry (Charm4Py's `self.wait`) returns once `pred` holds,
+//!   re-checked after every entry of the chare. Held calls count as handled
+//!   for quiescence.
 //! * Calls from one chare to another arrive in send order.
 //! * Fair scheduling: a PE handles messages in the order they arrived,
 //!   whatever their source (itself, another PE, another process), so a
@@ -138,6 +165,9 @@
 //! moving element keep working; reductions complete. Broadcasts to a
 //! migratable array are sent to each element. An element moves only when no
 //! entry of it runs: with a suspended async entry, once that entry finishes.
+//! A suspended reentrant entry delays the move the same way (it is never
+//! moved mid-flight), but calls keep running until it returns, since it may
+//! wait for one of them; held `when` calls travel with the element.
 //! A future kept in a moving element's state keeps working too: it can be
 //! fulfilled from anywhere and awaited on the element's new PE (its owner
 //! forwards the value). Elements of groups, and chares not
@@ -238,6 +268,7 @@ mod object;
 mod proxy;
 mod quiescence;
 mod reduction;
+mod reentrant;
 mod registry;
 mod route;
 mod scheduler;
@@ -260,6 +291,7 @@ pub use crate::iwait::{iwait, Iwait};
 pub use crate::object::{Chare, Dispatch, Migratable};
 pub use crate::proxy::{Array, BroadcastOf, Callback, CollRef, CollectionProxy, ElemRef, EntriesOf, Group, Proxy};
 pub use crate::reduction::{And, Arith, Custom, Gather, Max, Min, Nop, Or, Product, Reducer, Sum, Target};
+pub use crate::reentrant::{Reentrant, WaitUntil};
 pub use chare_macros::{chare, entry, message};
 /// The serde that message types derive through ([`message`] uses it), so a
 /// program needs no `serde` dependency of its own.
@@ -299,7 +331,7 @@ pub mod __private {
 pub mod prelude {
     pub use crate::{
         iwait, And, Array, Buffer, Callback, Channel, Chare, CollectionProxy, Ctx, Custom, Future, Gather, Group,
-        Index, Max, Min, Nop, Or, Placement, Product, Proxy, Rt, SharedBuffer, Sum,
+        Index, Max, Min, Nop, Or, Placement, Product, Proxy, Reentrant, Rt, SharedBuffer, Sum,
     };
     // `chare` from the macro crate, not `crate::chare`: that path also names
     // the private `extern crate self as chare`, which may not be re-exported

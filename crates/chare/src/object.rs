@@ -3,10 +3,14 @@
 //!
 //! Execution semantics (the contract users rely on):
 //! * one entry method runs at a time on a PE; a sync entry runs to completion;
-//! * an async entry method holds the chare (`&mut self`) until it finishes.
-//!   Entry calls that reach the chare meanwhile wait in arrival order and run
-//!   afterwards. Channel data and future values are not entry calls: they
-//!   reach the suspended task directly;
+//! * an (exclusive) async entry method holds the chare (`&mut self`) until it
+//!   finishes. Entry calls that reach the chare meanwhile wait in arrival
+//!   order and run afterwards. Channel data and future values are not entry
+//!   calls: they reach the suspended task directly;
+//! * a reentrant async entry holds nothing while suspended: other calls run
+//!   meanwhile (see [`crate::reentrant`]);
+//! * a `when` call whose condition does not hold is held, and runs after the
+//!   first entry of the chare after which it holds (oldest first);
 //! * calls from one sender chare to one receiver arrive in send order.
 
 use crate::collection::CollInfo;
@@ -15,7 +19,8 @@ use crate::message::{Addr, Incoming};
 use crate::migration::order::{Gates, Ordered, Sender};
 use crate::migration::MigrantWire;
 use crate::proxy::{BroadcastOf, EntriesOf};
-use crate::scheduler::{Pe, TaskDesc};
+use crate::reentrant::{Gated, ReState, Reentrant};
+use crate::scheduler::{Pe, TaskDesc, TaskKind};
 use crate::value::Value;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -68,6 +73,26 @@ pub trait Chare: Sized + Send + 'static {
     fn resume_from_sync() -> Option<Self::Msg> {
         None
     }
+    /// Whether the chare has `#[entry(reentrant)]` entries.
+    const REENTRANT: bool = false;
+    /// Whether `msg` calls a reentrant entry.
+    fn is_reentrant(msg: &Self::Msg) -> bool {
+        let _ = msg;
+        false
+    }
+    /// The task of a reentrant entry call (`is_reentrant(&msg)`).
+    fn dispatch_reentrant(me: Reentrant<Self>, msg: Self::Msg) -> Pin<Box<dyn Future<Output = ()>>> {
+        let _ = (me, msg);
+        unreachable!("{} has no reentrant entries", Self::NAME)
+    }
+    /// Whether the chare has `#[entry(when = ..)]` entries.
+    const WHEN: bool = false;
+    /// Whether the `when` condition of the call `msg` holds (true for calls
+    /// of entries without one).
+    fn when_ready(&self, msg: &Self::Msg) -> bool {
+        let _ = msg;
+        true
+    }
 }
 
 /// Chares whose elements may migrate: implemented by `#[chare(migratable)]`
@@ -92,15 +117,19 @@ pub(crate) trait AnyCell {
     fn deliver(&self, this: &Rc<dyn AnyCell>, pe: &Pe, item: Incoming);
     /// Delivers a clone of a broadcast entry call.
     fn deliver_clone(&self, this: &Rc<dyn AnyCell>, pe: &Pe, body: &dyn Value);
-    /// The chare's async entry task finished.
+    /// The chare's exclusive async entry task finished.
     fn task_done(&self, this: &Rc<dyn AnyCell>, pe: &Pe);
+    /// A reentrant entry task of the chare was polled (and may have
+    /// finished): its state may have changed.
+    fn stepped(&self, this: &Rc<dyn AnyCell>, pe: &Pe);
     /// An ordered message for this chare (see [`crate::migration`]).
     fn admit(&self, this: &Rc<dyn AnyCell>, pe: &Pe, o: Box<Ordered>);
     /// The chare's address.
     fn addr(&self) -> Addr;
     /// Who sends when this chare's code runs.
     fn sender(&self) -> Sender;
-    /// Whether an async entry of the chare is running (it cannot move now).
+    /// Whether an async entry of the chare is running or suspended (it
+    /// cannot move now).
     fn busy(&self) -> bool;
     /// The next reduction this element will contribute to.
     fn red_seq(&self) -> u64;
@@ -145,18 +174,23 @@ pub(crate) trait Migrant: Send {
 
 /// One chare and its runtime state.
 ///
-/// Invariant: while `busy` is true an async entry task holds `&mut` to `obj`
-/// (obtained through the `UnsafeCell`); nothing else touches `obj` until the
-/// task finishes and `task_done` clears `busy`. The cell is reference-counted
-/// (`Rc`, so it never moves) and the task's slot holds a reference to it
-/// until the task is dropped: the cell outlives every task that borrows it,
-/// by construction. A cell leaves its PE ([`AnyCell::depart`]) only when its
+/// Invariant: while `busy` is true an exclusive async entry task holds
+/// `&mut` to `obj` (obtained through the `UnsafeCell`); nothing else touches
+/// `obj` until the task finishes and `task_done` clears `busy`. Reentrant
+/// tasks hold no reference to `obj` while suspended; they borrow it only
+/// during their own poll, never while `busy` (see [`crate::reentrant`],
+/// whose `re.lent` flag tells when). The cell is reference-counted (`Rc`, so
+/// it never moves) and the task's slot holds a reference to it until the
+/// task is dropped: the cell outlives every task that borrows it, by
+/// construction. A cell leaves its PE ([`AnyCell::depart`]) only when its
 /// table's reference is the only one, so never while anything borrows it.
 pub(crate) struct ChareCell<T: Chare> {
     obj: UnsafeCell<T>,
     ctx: Ctx<T>,
     busy: Cell<bool>,
     deferred: RefCell<VecDeque<T::Msg>>,
+    /// Reentrant tasks, `when` calls held, `wait_until` waiters.
+    re: ReState<T::Msg>,
     /// Incoming ordered streams ([`crate::migration::order`]).
     pub(crate) gates: Gates,
     /// Seconds spent in entry methods since the last load-balancing step
@@ -173,6 +207,7 @@ impl<T: Chare> ChareCell<T> {
             ctx,
             busy: Cell::new(false),
             deferred: RefCell::default(),
+            re: ReState::default(),
             gates: Gates::default(),
             load: Cell::new(0.0),
             synced: Cell::new(false),
@@ -186,12 +221,78 @@ impl<T: Chare> ChareCell<T> {
         ChareCell { gates, ..c }
     }
 
+    pub(crate) fn ctx(&self) -> &Ctx<T> {
+        &self.ctx
+    }
+
+    pub(crate) fn re(&self) -> &ReState<T::Msg> {
+        &self.re
+    }
+
+    /// Whether an exclusive async entry holds the chare.
+    #[inline]
+    pub(crate) fn busy(&self) -> bool {
+        self.busy.get()
+    }
+
+    /// The chare object; see the struct invariant for who may borrow it when.
+    pub(crate) fn obj_ptr(&self) -> *mut T {
+        self.obj.get()
+    }
+
+    /// Runs a call, or holds it if it is a `when` call whose condition does
+    /// not hold. Callers check that `busy` is false.
     fn run(&self, this: &Rc<dyn AnyCell>, pe: &Pe, msg: T::Msg) {
+        if T::WHEN && !self.condition_holds(pe, &msg) {
+            self.re.held.borrow_mut().push_back(msg);
+            return;
+        }
+        self.start(this, pe, msg)
+    }
+
+    /// Evaluates the `when` condition of `msg` (a panic in it ends the job).
+    fn condition_holds(&self, pe: &Pe, msg: &T::Msg) -> bool {
+        debug_assert!(!self.busy.get() && !self.re.lent());
+        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry: T::entry_name(msg) };
+        // SAFETY: no exclusive task holds the object (`busy` is false), no
+        // entry of the chare runs (entries never run inside each other) and
+        // no reentrant task borrows it (they do only during their own poll,
+        // and this is not one): a shared reference is the only one.
+        let obj: &T = unsafe { &*self.obj.get() };
+        pe.guard(desc, || obj.when_ready(msg)).unwrap_or(false)
+    }
+
+    /// The oldest held `when` call whose condition holds now, taken.
+    fn take_ready_held(&self, pe: &Pe) -> Option<T::Msg> {
+        let n = self.re.held.borrow().len();
+        for i in 0..n {
+            let ready = {
+                let held = self.re.held.borrow();
+                self.condition_holds(pe, &held[i])
+            };
+            if ready {
+                return self.re.held.borrow_mut().remove(i);
+            }
+        }
+        None
+    }
+
+    /// Starts a call whose condition (if any) holds.
+    fn start(&self, this: &Rc<dyn AnyCell>, pe: &Pe, msg: T::Msg) {
+        if T::REENTRANT {
+            // Any entry may change the state `wait_until` predicates read.
+            self.re.touch();
+            if T::is_reentrant(&msg) {
+                return self.start_reentrant(this, pe, msg);
+            }
+        }
         let entry = T::entry_name(&msg);
         let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry };
+        debug_assert!(!self.re.lent());
         // SAFETY: `busy` is false (checked by callers), so no task holds the
-        // object; this is the only reference to it until dispatch returns or
-        // the task it creates finishes (see the struct invariant).
+        // object, and no reentrant task borrows it now (they do only during
+        // their own poll); this is the only reference to it until dispatch
+        // returns or the task it creates finishes (see the struct invariant).
         let obj: &mut T = unsafe { &mut *self.obj.get() };
         // A migratable chare's messages are ordered in its own streams (it
         // may send from several PEs); others' need no order beyond the
@@ -221,11 +322,28 @@ impl<T: Chare> ChareCell<T> {
                 // cannot produce a dangling or aliased reference.
                 let fut: Pin<Box<dyn Future<Output = ()> + 'static>> = unsafe { std::mem::transmute(fut) };
                 self.busy.set(true);
-                if pe.spawn(fut, Some(this.clone()), desc, false) {
+                if pe.spawn(fut, Some(this.clone()), desc, TaskKind::Entry) {
                     self.busy.set(false);
                 }
             }
         }
+    }
+
+    /// Starts a reentrant entry's task: it holds no borrow of the object
+    /// while suspended, so the chare stays free for other calls.
+    #[cold]
+    fn start_reentrant(&self, this: &Rc<dyn AnyCell>, pe: &Pe, msg: T::Msg) {
+        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry: T::entry_name(&msg) };
+        // SAFETY: the handle goes into the task spawned below, owned by
+        // `this` (this cell), whose slot keeps the cell alive and drops the
+        // task first; the task is polled only through the gate.
+        let me = unsafe { Reentrant::new(self) };
+        let fut = T::dispatch_reentrant(me, msg);
+        // SAFETY: the same task.
+        let task = Box::pin(unsafe { Gated::new(self, fut) });
+        // Finished at once or not, the task's handle counted it and uncounts
+        // it when dropped; the caller's `drain` follows.
+        pe.spawn(task, Some(this.clone()), desc, TaskKind::Reentrant);
     }
 
     /// Whether the chare is asked to move (only migratable chares can be).
@@ -234,8 +352,16 @@ impl<T: Chare> ChareCell<T> {
         T::MIGRATABLE && self.ctx.moving()
     }
 
+    /// Whether the chare moves as soon as no entry of it runs: it is asked
+    /// to, and no reentrant entry of it is suspended (until they finish,
+    /// calls keep running: a suspended entry may wait for one of them).
+    #[inline]
+    fn move_pending(&self) -> bool {
+        self.moving() && (!T::REENTRANT || self.re.tasks() == 0)
+    }
+
     fn accept(&self, this: &Rc<dyn AnyCell>, pe: &Pe, msg: T::Msg) {
-        if self.busy.get() || self.moving() {
+        if self.busy.get() || self.move_pending() {
             self.deferred.borrow_mut().push_back(msg);
         } else {
             self.run(this, pe, msg);
@@ -243,10 +369,23 @@ impl<T: Chare> ChareCell<T> {
         }
     }
 
+    /// After an entry of the chare: runs what may run now, in order: held
+    /// `when` calls whose condition holds (oldest first), then the calls
+    /// that waited while the chare was held; wakes `wait_until` waiters
+    /// after each. Stops while an exclusive async entry holds the chare.
     #[inline]
     fn drain(&self, this: &Rc<dyn AnyCell>, pe: &Pe) {
         while !self.busy.get() && !pe.shared.stopping() {
-            if self.moving() {
+            if T::WHEN {
+                if let Some(m) = self.take_ready_held(pe) {
+                    self.start(this, pe, m);
+                    continue;
+                }
+            }
+            if T::REENTRANT {
+                self.re.wake_changed();
+            }
+            if self.move_pending() {
                 // The deferred calls travel with the chare.
                 return crate::migration::schedule(pe, self.ctx.addr());
             }
@@ -285,6 +424,14 @@ impl<T: Chare> AnyCell for ChareCell<T> {
 
     fn task_done(&self, this: &Rc<dyn AnyCell>, pe: &Pe) {
         self.busy.set(false);
+        if T::REENTRANT {
+            // Its steps may have changed the state; parked reentrant tasks resume.
+            self.re.touch();
+        }
+        self.drain(this, pe);
+    }
+
+    fn stepped(&self, this: &Rc<dyn AnyCell>, pe: &Pe) {
         self.drain(this, pe);
     }
 
@@ -303,7 +450,7 @@ impl<T: Chare> AnyCell for ChareCell<T> {
     }
 
     fn busy(&self) -> bool {
-        self.busy.get()
+        self.busy.get() || (T::REENTRANT && self.re.tasks() > 0)
     }
 
     fn red_seq(&self) -> u64 {
@@ -377,8 +524,10 @@ impl<T: Chare> Migrant for ChareCell<T> {
         // SAFETY: the cell departed: nothing else refers to `obj`.
         let obj: &T = unsafe { &*self.obj.get() };
         obj.pack(out)?;
+        // Held `when` calls first: they are checked again on arrival.
+        let held = self.re.held.borrow();
         let deferred = self.deferred.borrow();
-        let deferred: Vec<&T::Msg> = deferred.iter().collect();
+        let deferred: Vec<&T::Msg> = held.iter().chain(deferred.iter()).collect();
         crate::value::encode_into(&deferred, out)?;
         crate::migration::gates_to_wire(&self.gates, self.ctx.red_seq())
     }

@@ -261,3 +261,60 @@ fn visibility_follows_the_chare_type() {
         .unwrap();
     assert_eq!(code, 0);
 }
+
+// ---------------------------------------------------------------------------
+// Reentrant entries and `when` conditions: every form of `#[entry(..)]`.
+
+struct Turns {
+    turn: u32,
+    seen: Vec<(u32, String)>,
+}
+
+#[chare]
+impl Turns {
+    fn new() -> Self {
+        Turns { turn: 0, seen: Vec::new() }
+    }
+
+    // A condition over `self` and several arguments (by reference), with ctx.
+    #[entry(when = self.turn == *turn && !name.is_empty())]
+    fn take(&mut self, ctx: &Ctx<Self>, turn: u32, name: String) -> usize {
+        self.seen.push((turn, name));
+        self.turn += 1;
+        ctx.index().i()
+    }
+
+    // Reentrant and conditional together, in either order of the options;
+    // `_ret` gives its value; `me` dereferences to the context. An argument
+    // only the condition reads counts as used (`deny(warnings)` above).
+    #[entry(when = self.turn >= *after, reentrant)]
+    async fn wait_turn(me: &Reentrant<Self>, after: u32, until: u32) -> (u32, usize) {
+        me.wait_until(|s| s.turn >= until).await;
+        (me.with(|s| s.turn), me.index().i())
+    }
+
+    #[entry]
+    fn turn(&self) -> u32 {
+        self.turn
+    }
+}
+
+#[test]
+fn reentrant_and_when_entries() {
+    let code = Runtime::with_pes(2)
+        .run(|rt| async move {
+            let t = rt.array::<Turns>(2).create(());
+            let w = t.elem(1).wait_turn_ret(1, 3); // held until turn 1, then waits for 3
+            t.elem(1).take(2, "c".into());
+            t.elem(1).take(1, "b".into());
+            assert_eq!(t.elem(1).take_ret(0, "a".into()).await, 1);
+            assert_eq!(w.await, (3, 1));
+            // Broadcast of a reentrant entry: completion of every element.
+            let all = t.wait_turn_ret(0, 1);
+            t.take(0, "x".into());
+            all.await;
+            assert_eq!(t.elem(0).turn_ret().await, 1);
+        })
+        .expect("the job runs");
+    assert_eq!(code, 0);
+}

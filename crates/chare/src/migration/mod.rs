@@ -3,7 +3,8 @@
 //!
 //! A move (asked by [`crate::Ctx::migrate`] or the load balancer) is made
 //! once no entry of the chare runs ([`schedule`] queues it behind the
-//! current message; an async entry finishes first). [`Pe::depart`] takes the
+//! current message; an async entry finishes first, and so do suspended
+//! reentrant entries, while calls keep running: see [`crate::reentrant`]). [`Pe::depart`] takes the
 //! chare out of its PE with everything that belongs to it here (its
 //! [`Baggage`]: its outgoing stream counters, its counted channels, the
 //! channel values that arrived for it) and sends it to the new PE: on the

@@ -134,7 +134,7 @@ fn run_pe(shared: Arc<Shared>, id: usize, main: Option<BoxedMain>, machine: Mach
             let rt = Rt::main(shared.main_info.clone());
             let desc = TaskDesc { chare: "main", index: Index::from(0), entry: "main" };
             if let Some(fut) = pe.guard(desc, || main(rt)) {
-                pe.spawn(fut, None, desc, true);
+                pe.spawn(fut, None, desc, crate::scheduler::TaskKind::Main);
             }
         }
         pe.run_loop();

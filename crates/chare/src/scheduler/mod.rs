@@ -24,7 +24,7 @@ mod tasks;
 
 pub(crate) use dispatch::ChareTable;
 pub(crate) use job::{exit_when_stuck, run_job};
-pub(crate) use tasks::{TaskDesc, TaskTable, WaitOn};
+pub(crate) use tasks::{TaskDesc, TaskKind, TaskTable, WaitOn};
 
 use crate::channel::ChanState;
 use crate::collection::CollInfo;

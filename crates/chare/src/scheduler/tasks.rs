@@ -31,6 +31,11 @@ pub(crate) enum WaitOn {
     Channel {
         from: Addr,
     },
+    /// A `Reentrant::wait_until` condition on its chare's state.
+    Condition,
+    /// Its chare's exclusive async entry, which holds the chare (a
+    /// reentrant entry resumes once that one finishes).
+    Exclusive,
 }
 
 impl fmt::Display for WaitOn {
@@ -41,6 +46,8 @@ impl fmt::Display for WaitOn {
             WaitOn::Channel { from } => {
                 write!(f, "channel recv from collection {} element #{}", from.coll, from.lin)
             }
+            WaitOn::Condition => f.write_str("a wait_until condition on its chare's state"),
+            WaitOn::Exclusive => f.write_str("its chare's exclusive async entry to finish"),
         }
     }
 }
@@ -54,6 +61,19 @@ pub(crate) struct TaskDesc {
 }
 
 pub(crate) type BoxedTask = Pin<Box<dyn Future<Output = ()>>>;
+
+/// What a task is: what its end (and, for reentrant entries, each of its
+/// steps) means for its owner.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskKind {
+    /// The main task: the job ends when it returns.
+    Main,
+    /// An exclusive async entry: its chare is told when it finishes.
+    Entry,
+    /// A reentrant async entry (`crate::reentrant`): its chare is told
+    /// after every poll, since each step may change the chare's state.
+    Reentrant,
+}
 
 struct TaskSlot {
     gen: u32,
@@ -72,7 +92,7 @@ struct TaskSlot {
     measured: bool,
     waiting: WaitOn,
     waker: Option<Waker>,
-    is_main: bool,
+    kind: TaskKind,
     live: bool,
 }
 
@@ -149,8 +169,9 @@ impl Pe {
     }
 
     /// Starts a task and polls it once. Returns true if it already finished
-    /// (then `owner` is not told: the caller handles that case itself).
-    pub(crate) fn spawn(&self, fut: BoxedTask, owner: Option<Rc<dyn AnyCell>>, desc: TaskDesc, is_main: bool) -> bool {
+    /// (then `owner` is not told, of that poll either: the caller handles
+    /// that case itself).
+    pub(crate) fn spawn(&self, fut: BoxedTask, owner: Option<Rc<dyn AnyCell>>, desc: TaskDesc, kind: TaskKind) -> bool {
         let (id, gen) = {
             let mut tasks = self.tasks.slots.borrow_mut();
             let id = match self.tasks.free.borrow_mut().pop() {
@@ -165,7 +186,7 @@ impl Pe {
                         measured: false,
                         waiting: WaitOn::Unknown,
                         waker: None,
-                        is_main: false,
+                        kind: TaskKind::Entry,
                         live: false,
                     });
                     (tasks.len() - 1) as u32
@@ -179,7 +200,7 @@ impl Pe {
             slot.owner = owner;
             slot.desc = desc;
             slot.waiting = WaitOn::Unknown;
-            slot.is_main = is_main;
+            slot.kind = kind;
             slot.live = true;
             slot.waker = Some(Waker::from(Arc::new(TaskWaker {
                 shared: self.shared.clone(),
@@ -205,7 +226,8 @@ impl Pe {
     }
 
     /// Polls task `id` if it is still generation `gen`. Returns true when it
-    /// finished during this poll. `notify_owner`: tell the owning chare.
+    /// finished during this poll. `notify_owner`: tell the owning chare (that
+    /// the task finished; for a reentrant task, also that it stepped).
     fn poll_task(&self, id: u32, gen: u32, notify_owner: bool) -> bool {
         let (mut fut, waker, desc, migratable) = {
             let mut tasks = self.tasks.slots.borrow_mut();
@@ -229,28 +251,37 @@ impl Pe {
         }
         match polled {
             Some(Poll::Pending) => {
-                let mut tasks = self.tasks.slots.borrow_mut();
-                let slot = &mut tasks[id as usize];
-                slot.fut = Some(fut);
-                slot.waiting = self.tasks.wait_note.get();
+                let stepped = {
+                    let mut tasks = self.tasks.slots.borrow_mut();
+                    let slot = &mut tasks[id as usize];
+                    slot.fut = Some(fut);
+                    slot.waiting = self.tasks.wait_note.get();
+                    (notify_owner && slot.kind == TaskKind::Reentrant).then(|| slot.owner.clone()).flatten()
+                };
+                if let Some(owner) = stepped {
+                    owner.stepped(&owner, self);
+                }
                 false
             }
             Some(Poll::Ready(())) => {
                 drop(fut);
-                let (owner, is_main) = {
+                let (owner, kind) = {
                     let mut tasks = self.tasks.slots.borrow_mut();
                     let slot = &mut tasks[id as usize];
                     slot.live = false;
                     slot.waker = None;
-                    (slot.owner.take(), slot.is_main)
+                    (slot.owner.take(), slot.kind)
                 };
                 self.tasks.free.borrow_mut().push(id);
-                if is_main {
+                if kind == TaskKind::Main {
                     self.shared.finish(Ok(0));
                 }
                 if notify_owner {
                     if let Some(owner) = owner {
-                        owner.task_done(&owner, self);
+                        match kind {
+                            TaskKind::Reentrant => owner.stepped(&owner, self),
+                            _ => owner.task_done(&owner, self),
+                        }
                     }
                 }
                 true

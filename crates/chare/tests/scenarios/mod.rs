@@ -31,6 +31,7 @@ pub mod futures;
 pub mod messages;
 pub mod migration;
 pub mod reductions;
+pub mod reentrant;
 
 /// Every scenario, by area. Calls `$m! { area: name, name, ...; area: ...; }`
 /// so that harnesses can generate one test per scenario and [`all`] can list
@@ -91,6 +92,16 @@ macro_rules! for_each_scenario {
                 a_state_that_cannot_travel_is_reported_with_its_text,
                 reductions_complete_when_every_element_left_the_root,
                 a_future_kept_by_a_moving_chare_is_awaited_on_its_new_pe;
+            reentrant:
+                a_reentrant_coroutine_awaits_a_future_that_another_entry_fulfils,
+                the_same_coroutine_as_an_exclusive_entry_deadlocks,
+                a_when_entry_fires_exactly_when_its_condition_becomes_true,
+                an_async_when_entry_starts_when_its_condition_holds,
+                wait_until_resumes_once_another_entry_makes_it_true,
+                a_wait_until_that_never_holds_is_reported_as_a_deadlock,
+                with_inside_with_is_reported,
+                a_reentrant_entry_waits_while_an_exclusive_one_holds_the_chare,
+                a_chare_with_a_suspended_reentrant_entry_moves_once_it_returns;
         }
     };
 }
