@@ -26,7 +26,7 @@
 use mpi::environment::Universe;
 use mpi::point_to_point::MatchedReceiveVec;
 use mpi::request::{Request, StaticScope};
-use mpi::topology::SimpleCommunicator;
+use mpi::topology::{Process, SimpleCommunicator};
 use mpi::traits::*;
 use std::any::Any;
 use std::rc::Rc;
@@ -80,13 +80,21 @@ pub(crate) struct MpiEndpoint {
     /// The eager buffer while no receive is posted into it: between a
     /// completed receive and the next poll (see `try_recv_with`).
     unposted: Option<*mut [u8]>,
+    /// A completed receive not yet read, and its buffer (see `arrived`).
+    done: Option<(mpi::point_to_point::Status, *mut [u8])>,
     /// Polls since the last look at finished sends: those MPI calls each
     /// drive MPI's progress engine, so the hot path (one test of the posted
     /// receive) makes them only every 16th poll.
     polls: u32,
     /// Most bytes per MPI message (`config::mpi_chunk_bytes`).
     chunk: usize,
-    world: SimpleCommunicator,
+    /// `MPI_COMM_WORLD`, leaked so that `procs` can borrow it for the
+    /// endpoint's life (the predefined communicator is never freed anyway).
+    world: &'static SimpleCommunicator,
+    /// Every rank as a send target, made once: `process_at_rank` checks the
+    /// rank against `MPI_Comm_size` on every call (~70 instructions per
+    /// message); the route only sends to ranks below the size.
+    procs: Vec<Process<'static>>,
     pub rank: usize,
     pub size: usize,
     // Dropped last: finalises MPI.
@@ -123,17 +131,20 @@ impl MpiEndpoint {
     pub(crate) fn init() -> Result<MpiEndpoint, String> {
         tune_allocator();
         let universe = mpi::initialize().ok_or("MPI was already initialised in this process")?;
-        let world = universe.world();
+        let world: &'static SimpleCommunicator = Box::leak(Box::new(universe.world()));
         let rank = world.rank() as usize;
         let size = world.size() as usize;
+        let procs = (0..size as i32).map(|r| world.process_at_rank(r)).collect();
         let mut ep = MpiEndpoint {
             in_flight: Vec::new(),
             spare: Vec::new(),
             posted: None,
             unposted: None,
+            done: None,
             polls: 0,
             chunk: crate::config::mpi_chunk_bytes(),
             world,
+            procs,
             rank,
             size,
             _universe: universe,
@@ -203,7 +214,7 @@ impl MpiEndpoint {
     fn send_chunks(&mut self, to: usize, data: &'static [u8], tag: i32, keep: Rc<Box<dyn Any>>) {
         let chunks: Vec<&'static [u8]> = if data.is_empty() { vec![data] } else { data.chunks(self.chunk).collect() };
         for c in chunks {
-            let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, c, tag);
+            let req = self.procs[to].immediate_send_with_tag(StaticScope, c, tag);
             self.in_flight.push(InFlight { req, buf: None, keep: Some(keep.clone()) });
         }
     }
@@ -253,12 +264,12 @@ impl MpiEndpoint {
         // list, or here, until the request that reads it has completed
         // (`progress`, `flush` leaks it if it never does).
         let shared: &'static [u8] = unsafe { std::slice::from_raw_parts(msg.as_ptr(), msg.len()) };
-        let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, shared, TAG_SMALL);
-        match req.test() {
-            // Small messages are usually sent at once (eager protocol).
-            Ok(_) => self.recycle(bytes),
-            Err(req) => self.in_flight.push(InFlight { req, buf: Some(bytes), keep: None }),
-        }
+        let req = self.procs[to].immediate_send_with_tag(StaticScope, shared, TAG_SMALL);
+        // Not tested here: a test runs MPI's progress engine (~180
+        // instructions) on the message's critical path. A small message is
+        // usually complete already (eager protocol); `progress`, every 16th
+        // idle poll or once 64 sends wait, recycles its buffer.
+        self.in_flight.push(InFlight { req, buf: Some(bytes), keep: None });
         if self.in_flight.len() >= 64 {
             self.progress();
         }
@@ -274,7 +285,7 @@ impl MpiEndpoint {
         // SAFETY: as in `send_header`: the notice's heap memory stays in the
         // in-flight list, unchanged, until its request completed.
         let n: &'static [u8] = unsafe { std::slice::from_raw_parts(notice.as_ptr(), notice.len()) };
-        let req = self.world.process_at_rank(to as i32).immediate_send_with_tag(StaticScope, n, TAG_SMALL);
+        let req = self.procs[to].immediate_send_with_tag(StaticScope, n, TAG_SMALL);
         self.in_flight.push(InFlight { req, buf: Some(notice), keep: None });
         // SAFETY: the slice points into `bytes`' heap memory, which `keep`
         // owns (unchanged) until every chunk's request completed.
@@ -320,40 +331,55 @@ impl MpiEndpoint {
         &mut self,
         read: impl FnOnce(&[u8]) -> Result<R, String>,
     ) -> Option<(usize, Result<R, String>)> {
+        if !self.arrived() {
+            return None;
+        }
+        let (status, buf) = self.done.take()?;
+        let n = (status.count(u8::equivalent_datatype()).max(0) as usize).min(EAGER);
+        let source = status.source_rank();
+        // SAFETY: the request completed: MPI wrote `n` bytes into `buf` and
+        // no longer uses it until it is posted again (next call).
+        let bytes = unsafe { &(&(*buf))[..n] };
+        let r = if bytes.len() == NOTICE_LEN && bytes[0] == LARGE_FOLLOWS {
+            // The large message was sent right after its notice.
+            let len = u64::from_le_bytes(bytes[1..].try_into().expect("8 bytes"));
+            self.unposted = Some(buf);
+            self.recv_large(source as usize, len).and_then(|large| read(&large))
+        } else {
+            let r = read(bytes);
+            self.unposted = Some(buf);
+            r
+        };
+        Some((source as usize, r))
+    }
+
+    /// Whether a message waits: tests the posted receive once (posting it
+    /// first if the last message's handling left it unposted) and keeps a
+    /// completed one for [`Self::try_recv_with`]. The cheapest look at MPI,
+    /// which an idle PE repeats (`scheduler::idle`). Every 16th look that
+    /// finds nothing also completes finished sends.
+    pub(crate) fn arrived(&mut self) -> bool {
+        if self.done.is_some() {
+            return true;
+        }
         if let Some(buf) = self.unposted.take() {
             self.post(buf);
         }
         if let Some(Posted { req, buf }) = self.posted.take() {
             match req.test() {
                 Ok(status) => {
-                    let n = (status.count(u8::equivalent_datatype()).max(0) as usize).min(EAGER);
-                    let source = status.source_rank();
-                    // SAFETY: the request completed: MPI wrote `n` bytes into
-                    // `buf` and no longer uses it until it is posted again
-                    // (next call).
-                    let bytes = unsafe { &(&(*buf))[..n] };
-                    let r = if bytes.len() == NOTICE_LEN && bytes[0] == LARGE_FOLLOWS {
-                        // The large message was sent right after its notice.
-                        let len = u64::from_le_bytes(bytes[1..].try_into().expect("8 bytes"));
-                        self.unposted = Some(buf);
-                        self.recv_large(source as usize, len).and_then(|large| read(&large))
-                    } else {
-                        let r = read(bytes);
-                        self.unposted = Some(buf);
-                        r
-                    };
-                    return Some((source as usize, r));
+                    self.done = Some((status, buf));
+                    return true;
                 }
                 Err(req) => self.posted = Some(Posted { req, buf }),
             }
         }
         self.polls += 1;
-        if self.polls < 16 {
-            return None;
+        if self.polls >= 16 {
+            self.polls = 0;
+            self.progress();
         }
-        self.polls = 0;
-        self.progress();
-        None
+        false
     }
 
     /// The next message that arrived, with its source rank.
@@ -444,8 +470,9 @@ impl Drop for MpiEndpoint {
             // no longer uses the buffer, which came from `Box::leak`.
             drop(unsafe { Box::from_raw(buf) });
         }
-        if let Some(buf) = self.unposted.take() {
-            // SAFETY: no request uses the buffer; it came from `Box::leak`.
+        if let Some(buf) = self.unposted.take().or(self.done.take().map(|(_, b)| b)) {
+            // SAFETY: no request uses the buffer (never posted again, or its
+            // request completed); it came from `Box::leak`.
             drop(unsafe { Box::from_raw(buf) });
         }
     }

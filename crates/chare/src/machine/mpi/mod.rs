@@ -125,6 +125,13 @@ impl MpiMachine {
         })
     }
 
+    /// Whether MPI has a message for this rank (one test; see
+    /// `MpiEndpoint::arrived`).
+    #[inline]
+    pub(crate) fn arrived(&self) -> bool {
+        self.ep.borrow_mut().arrived()
+    }
+
     /// Takes the next message MPI has for this rank, decoded.
     fn receive(&self) -> Result<Option<Arrived>, String> {
         // The body is copied out of MPI's receive buffer (inline in
