@@ -446,7 +446,9 @@ def move(part, l):
 
 def step_tile(part, tiling, index, nbrs):
     """Moves a tile's particles; returns (kept, outgoing) with outgoing[s]
-    the particles for neighbour slot s (the first slot naming their tile).
+    the particles for neighbour slot s (the first slot naming their tile),
+    all C-contiguous (a boolean index along axis 1 may give another layout,
+    which a raw-buffer send would scramble).
     Raises ValueError for a particle that went past the neighbours."""
     move(part, tiling.l)
     owner = tiling.owners(part[X], part[Y])
@@ -459,8 +461,8 @@ def step_tile(part, tiling, index, nbrs):
         if t not in nbrs:
             bad = part[ID, leaving & (owner == t)][0]
             raise ValueError(f'particle {int(bad)} moved from tile {index} to tile {t}, which is not a neighbour')
-        outgoing[nbrs.index(t)] = part[:, owner == t]
-    return part[:, stay], outgoing
+        outgoing[nbrs.index(t)] = np.ascontiguousarray(part[:, owner == t])
+    return np.ascontiguousarray(part[:, stay]), outgoing
 
 
 # --- verification and output ------------------------------------------------
