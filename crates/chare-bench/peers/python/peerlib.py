@@ -56,6 +56,11 @@ def render(header, columns, rows, footer, fmt):
 def _load_numba():
     if os.environ.get('CHARE_PEER_NUMBA', '1') == '0':
         return None
+    # Without this numba loads colorama, whose exit handler writes a colour
+    # reset (ESC [0m) to stdout when that looks like a terminal, as it does
+    # under mpirun (Open MPI forwards output through a pty): a stray line
+    # after the CSV.
+    os.environ.setdefault('NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING', '1')
     try:
         import numba
         return numba

@@ -364,7 +364,7 @@ impl Step {
             Launch::Bench(a) => ("chare-bench".into(), a),
             Launch::BenchMpirun(np, a) => (format!("mpirun -np {np} chare-bench"), a),
             Launch::PeerMpirun(np, peer, a) => (format!("mpirun -np {np} python3 {peer}"), a),
-            Launch::PeerCharm(np, peer, a) => (format!("python3 -m charmrun.start +p{np} {peer}"), a),
+            Launch::PeerCharm(np, peer, a) => (format!("python3 -m charmrun.start +p{np} {peer} {CHARM_QUIET}"), a),
         };
         std::iter::once(pre).chain(args.iter().cloned()).collect::<Vec<_>>().join(" ")
     }
@@ -515,9 +515,14 @@ impl Env {
             })
             .ok_or_else(|| format!("`{py}` cannot import mpi4py and numpy (pip install mpi4py numpy)")),
         };
-        let charm4py = output_of(&py, &["-c", "import charm4py; print(getattr(charm4py, '__version__', '?'))"])
-            .map(|v| format!("Charm4Py {v}"))
-            .ok_or_else(|| format!("`{py}` cannot import charm4py (pip install charm4py)"));
+        // Importing charm4py without starting it prints a line on stdout
+        // at exit: the version is the first line.
+        let charm4py = output_of(
+            &py,
+            &["-c", "import numpy, charm4py, charmrun.start, importlib.metadata as m; print(m.version('charm4py'))"],
+        )
+        .and_then(|v| v.lines().next().map(|l| format!("Charm4Py {}", l.trim())))
+        .ok_or_else(|| format!("`{py}` cannot import charm4py, its launcher charmrun and numpy (pip install charm4py)"));
         let pic_chare = if probe_pic { probe_pic_chare(&exe) } else { Ok(()) };
         let mut v = vec![format!("chare-bench {}", env!("CARGO_PKG_VERSION"))];
         if let Some(h) = output_of("git", &["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"]) {
@@ -632,9 +637,22 @@ const OSU_SERIES: [OsuSeries; 7] = [
     OsuSeries { name: "mpi4py", need: Need::Mpi4py },
 ];
 
-/// The OSU peer files.
+/// The peer programs (in the peers' python folder).
 const MPI4PY_OSU: &str = "osu_mpi4py.py";
 const CHARM4PY_OSU: &str = "osu_charm4py.py";
+const MPI4PY_STENCIL: &str = "stencil_mpi4py.py";
+const CHARM4PY_STENCIL: &str = "stencil_charm4py.py";
+const MPI4PY_PIC: &str = "pic_mpi4py.py";
+const CHARM4PY_PIC: &str = "pic_charm4py.py";
+
+/// What a Charm4Py peer's command line gets after the program: no
+/// start-up banner from charmrun (`++quiet`) nor from Charm++ (`+quiet`),
+/// so that standard output is the CSV alone.
+const CHARM_QUIET: &str = "++quiet +quiet";
+
+/// Charm++'s balancer of the Charm4Py (O, LB) PIC variant: the paper's
+/// (TreeLB's greedy-refine strategy; GreedyRefineLB in Charm++'s wheel).
+const CHARM4PY_BALANCER: &str = "GreedyRefineLB";
 
 /// The whole plan: the steps this machine can run, and the series it
 /// cannot (with the reason).
@@ -766,46 +784,47 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
             "stencil-strong" | "stencil-weak" => {
                 let strong = exp == "stencil-strong";
                 let kind = if strong { "strong" } else { "weak" };
-                // (file series, model, odf, launch under mpirun, need)
-                let mut series: Vec<(String, &str, usize, bool, Need)> = vec![
-                    ("mpi".into(), "mpi", 1, false, Need::Mpi),
-                    ("chare".into(), "chare", 1, false, Need::Nothing),
-                    ("chare-mpi".into(), "chare", 1, true, Need::Mpi),
+                // (file series, model, odf, how, need): `how` is chare-bench
+                // itself (None), under mpirun (Some("")), or a Python peer.
+                let mut series: Vec<(String, &str, usize, Option<&str>, Need)> = vec![
+                    ("mpi".into(), "mpi", 1, None, Need::Mpi),
+                    ("chare".into(), "chare", 1, None, Need::Nothing),
+                    ("chare-mpi".into(), "chare", 1, Some(""), Need::Mpi),
+                    ("mpi4py".into(), "mpi4py", 1, Some(MPI4PY_STENCIL), Need::Mpi4py),
+                    ("charm4py".into(), "charm4py", 1, Some(CHARM4PY_STENCIL), Need::Charm4py),
                 ];
                 if strong {
                     for &k in &p.stencil_odfs {
-                        series.push((format!("chare-odf{k}"), "chare", k, false, Need::Nothing));
+                        series.push((format!("chare-odf{k}"), "chare", k, None, Need::Nothing));
                     }
                 }
-                series.retain(|(name, _, _, _, need)| match env.missing(*need, None) {
+                series.retain(|(name, _, _, how, need)| match env.missing(*need, how.filter(|h| !h.is_empty())) {
                     Some(why) => {
                         skip(exp, name, why);
                         false
                     }
                     None => true,
                 });
-                for peer in ["mpi4py", "charm4py"] {
-                    skip(
-                        exp,
-                        peer,
-                        format!("no {peer} stencil peer in peers/python (only the OSU benchmarks have one)"),
-                    );
-                }
                 let parts: Vec<usize> =
                     pes.iter().flat_map(|&q| series.iter().map(move |(_, _, odf, _, _)| q * odf)).collect();
                 let (sn, sm) = strong_grid(p.strong_side, &parts);
                 for r in 1..=p.rounds {
                     for &q in pes {
-                        for (name, model, odf, under_mpirun, need) in &series {
+                        for (name, model, odf, how, need) in &series {
                             let (n, m) = if strong {
                                 (sn, sm)
                             } else {
                                 let (x, y) = crate::stencil::grid::factor(q);
                                 (p.weak_block * x, p.weak_block * y)
                             };
-                            let mut a = strings(&["stencil", "--model", model]);
+                            let mut a = match how {
+                                None | Some("") => strings(&["stencil", "--model", model]),
+                                Some(_) => Vec::new(),
+                            };
+                            if how.is_none_or(|h| h.is_empty()) {
+                                a.extend(["--pes".into(), q.to_string()]);
+                            }
                             for (k, v) in [
-                                ("--pes", q),
                                 ("--n", n),
                                 ("--m", m),
                                 ("--iters", p.stencil_iters),
@@ -814,12 +833,22 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                             ] {
                                 a.extend([k.to_string(), v.to_string()]);
                             }
-                            if *model == "chare" {
+                            if *model == "chare" || *model == "charm4py" {
                                 a.extend(["--odf".into(), odf.to_string()]);
                             }
                             a.extend(strings(&["--verify", "--format", "csv"]));
-                            let launch = if *under_mpirun { Launch::BenchMpirun(q, a) } else { Launch::Bench(a) };
+                            let launch = match (how, *need) {
+                                (None, _) => Launch::Bench(a),
+                                (Some(""), _) => Launch::BenchMpirun(q, a),
+                                (Some(peer), Need::Charm4py) => Launch::PeerCharm(q, peer.to_string(), a),
+                                (Some(peer), _) => Launch::PeerMpirun(q, peer.to_string(), a),
+                            };
                             let work = (n * m) as f64 * (p.stencil_iters + p.stencil_warmup) as f64 * 1e-9;
+                            let (scale, start) = match *need {
+                                Need::Mpi => (1.0, 1.0),
+                                Need::Mpi4py | Need::Charm4py => (3.0, 1.5),
+                                _ => (1.0, 0.1),
+                            };
                             steps.push(Step {
                                 experiment: exp,
                                 series: name.clone(),
@@ -830,23 +859,34 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                                 expect: Kind::StencilPoint,
                                 need: *need,
                                 meta: Vec::new(),
-                                cost: work + if *need == Need::Mpi { 1.0 } else { 0.1 },
+                                cost: work * scale + start,
                             });
                         }
                     }
                 }
             }
             "pic" => {
-                // (variant, model, odf, balancer, need)
-                let variants: [(&str, &str, usize, Option<&str>, Need); 4] = [
-                    ("mpi", "mpi", 1, None, Need::Mpi),
-                    ("chare", "chare", 1, Some("none"), Need::PicChare),
-                    ("chare-o", "chare", p.pic_odf, Some("none"), Need::PicChare),
-                    ("chare-o-lb", "chare", p.pic_odf, Some("greedy"), Need::PicChare),
+                // (variant, model, odf, balancer, need, peer program)
+                let variants: [(&str, &str, usize, Option<&str>, Need, Option<&str>); 8] = [
+                    ("mpi", "mpi", 1, None, Need::Mpi, None),
+                    ("chare", "chare", 1, Some("none"), Need::PicChare, None),
+                    ("chare-o", "chare", p.pic_odf, Some("none"), Need::PicChare, None),
+                    ("chare-o-lb", "chare", p.pic_odf, Some("greedy"), Need::PicChare, None),
+                    ("mpi4py", "mpi4py", 1, None, Need::Mpi4py, Some(MPI4PY_PIC)),
+                    ("charm4py", "charm4py", 1, Some("none"), Need::Charm4py, Some(CHARM4PY_PIC)),
+                    ("charm4py-o", "charm4py", p.pic_odf, Some("none"), Need::Charm4py, Some(CHARM4PY_PIC)),
+                    (
+                        "charm4py-o-lb",
+                        "charm4py",
+                        p.pic_odf,
+                        Some(CHARM4PY_BALANCER),
+                        Need::Charm4py,
+                        Some(CHARM4PY_PIC),
+                    ),
                 ];
                 let available: Vec<_> = variants
                     .into_iter()
-                    .filter(|(name, _, _, _, need)| match env.missing(*need, None) {
+                    .filter(|(name, _, _, _, need, peer)| match env.missing(*need, *peer) {
                         Some(why) => {
                             skip(exp, name, why);
                             false
@@ -859,16 +899,15 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                     "chare variants on the MPI layer",
                     "not planned: the report pools PIC rows by model, ODF and balancer, not by layer".into(),
                 );
-                for peer in ["mpi4py", "charm4py"] {
-                    skip(exp, peer, format!("no {peer} PIC peer in peers/python"));
-                }
                 let work = p.pic_particles as f64 * (p.pic_iters + 1) as f64 * 30e-9;
                 for r in 1..=p.rounds {
                     for &q in pes {
-                        for (name, model, odf, balancer, need) in &available {
-                            let mut a = strings(&["pic", "--model", model]);
+                        for (name, model, odf, balancer, need, peer) in &available {
+                            let mut a = match peer {
+                                None => strings(&["pic", "--model", model, "--pes", &q.to_string()]),
+                                Some(_) => Vec::new(),
+                            };
                             for (k, v) in [
-                                ("--pes", q.to_string()),
                                 ("--grid", p.pic_grid.to_string()),
                                 ("--particles", p.pic_particles.to_string()),
                                 ("--iters", p.pic_iters.to_string()),
@@ -879,28 +918,35 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                             if let Some(b) = balancer {
                                 a.extend(["--odf".into(), odf.to_string()]);
                                 if *b != "none" {
-                                    a.extend([
-                                        "--balancer".into(),
-                                        b.to_string(),
-                                        "--lb-period".into(),
-                                        p.pic_lb_period.to_string(),
-                                    ]);
+                                    if peer.is_some() {
+                                        // Charm++ reads `+balancer`; the peer's own
+                                        // `--balancer` names it in the output.
+                                        a.extend(["+balancer".into(), b.to_string(), "--balancer".into(), b.to_string()]);
+                                    } else {
+                                        a.extend(["--balancer".into(), b.to_string()]);
+                                    }
+                                    a.extend(["--lb-period".into(), p.pic_lb_period.to_string()]);
                                 }
                                 meta.push(format!("odf: {odf}"));
                                 meta.push(format!("balancer: {b}"));
                             }
                             a.extend(strings(&["--format", "csv"]));
+                            let (launch, start, scale) = match (peer, need) {
+                                (None, _) => (Launch::Bench(a), if *need == Need::Mpi { 1.0 } else { 0.2 }, 1.0),
+                                (Some(f), Need::Charm4py) => (Launch::PeerCharm(q, f.to_string(), a), 2.0, 3.0),
+                                (Some(f), _) => (Launch::PeerMpirun(q, f.to_string(), a), 2.0, 3.0),
+                            };
                             steps.push(Step {
                                 experiment: exp,
                                 series: name.to_string(),
                                 pes: q,
                                 round: r,
                                 file: format!("pic/pic-{name}-p{q}.{r}.csv"),
-                                launch: Launch::Bench(a),
+                                launch,
                                 expect: Kind::Pic,
                                 need: *need,
                                 meta,
-                                cost: work / q.min(env.cores) as f64 + if *need == Need::Mpi { 1.0 } else { 0.2 },
+                                cost: scale * work / q.min(env.cores) as f64 + start,
                             });
                         }
                     }
@@ -1086,7 +1132,8 @@ fn run_step(dir: &Path, s: &Step, env: &Env, lines: &[String], timeout: Duration
         }
         (Launch::PeerCharm(np, peer, a), _) => {
             let mut c = Command::new(python());
-            c.args(["-m", "charmrun.start", &format!("+p{np}")]).arg(env.peers.join(peer)).args(a);
+            c.args(["-m", "charmrun.start", &format!("+p{np}")]).arg(env.peers.join(peer));
+            c.args(CHARM_QUIET.split(' ')).args(a);
             c
         }
         (_, Err(e)) => return fail(e.clone()),
