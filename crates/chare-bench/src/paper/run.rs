@@ -229,6 +229,14 @@ pub struct Params {
     pub stream_reps: usize,
     /// Longest a step may take.
     pub timeout: Duration,
+    /// Rounds of the Python peers (mpi4py, Charm4Py): their rounds are the
+    /// first ones of the others, interleaved as theirs.
+    pub peer_rounds: usize,
+    /// Charm4Py's OSU latency round trips and warm-up (its large messages
+    /// are slow: milliseconds each on 2 cores).
+    pub charm_lat_iters: (usize, usize),
+    /// Charm4Py's OSU bandwidth windows and warm-up.
+    pub charm_bw_iters: (usize, usize),
 }
 
 impl Params {
@@ -258,6 +266,9 @@ impl Params {
                 stream_elements: 1 << 22,
                 stream_reps: 3,
                 timeout: Duration::from_secs(300),
+                peer_rounds: 2,
+                charm_lat_iters: (20, 2),
+                charm_bw_iters: (1, 1),
             }
         } else {
             Params {
@@ -283,6 +294,9 @@ impl Params {
                 stream_elements: 1 << 25,
                 stream_reps: 10,
                 timeout: Duration::from_secs(3600),
+                peer_rounds: 5,
+                charm_lat_iters: (1000, 60),
+                charm_bw_iters: (100, 10),
             }
         }
     }
@@ -303,6 +317,13 @@ pub enum Need {
     Charm4py,
     /// `chare-bench pic --model chare` (being written beside this).
     PicChare,
+}
+
+impl Need {
+    /// Whether the step runs a Python peer (mpi4py, Charm4Py).
+    pub fn is_peer(self) -> bool {
+        matches!(self, Need::Mpi4py | Need::Charm4py)
+    }
 }
 
 /// How a step's child is started.
@@ -746,9 +767,15 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                      (scripts/bench-mpi.sh runs it)"
                         .into(),
                 );
+                let (ci, cw) = if lat { p.charm_lat_iters } else { p.charm_bw_iters };
                 let mut a = vec![exp.to_string()];
                 a.extend(opts.iter().cloned());
-                series.push(("charm4py", Need::Charm4py, Launch::PeerCharm(2, CHARM4PY_OSU.into(), a), 3.0 * mpi_cost));
+                let at = |k: &str| a.iter().position(|x| x == k).map(|i| i + 1);
+                if let (Some(i), Some(w)) = (at("--iters"), at("--warmup")) {
+                    a[i] = ci.to_string();
+                    a[w] = cw.to_string();
+                }
+                series.push(("charm4py", Need::Charm4py, Launch::PeerCharm(2, CHARM4PY_OSU.into(), a), 5.0 * mpi_cost));
                 let peer = |n: Need| match n {
                     Need::Mpi4py => Some(MPI4PY_OSU),
                     Need::Charm4py => Some(CHARM4PY_OSU),
@@ -766,6 +793,9 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                     .collect();
                 for r in 1..=p.rounds {
                     for (name, need, launch, cost) in &available {
+                        if need.is_peer() && r > p.peer_rounds {
+                            continue;
+                        }
                         steps.push(Step {
                             experiment: exp,
                             series: name.to_string(),
@@ -811,6 +841,9 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                 for r in 1..=p.rounds {
                     for &q in pes {
                         for (name, model, odf, how, need) in &series {
+                            if need.is_peer() && r > p.peer_rounds {
+                                continue;
+                            }
                             let (n, m) = if strong {
                                 (sn, sm)
                             } else {
@@ -903,6 +936,9 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                 for r in 1..=p.rounds {
                     for &q in pes {
                         for (name, model, odf, balancer, need, peer) in &available {
+                            if need.is_peer() && r > p.peer_rounds {
+                                continue;
+                            }
                             let mut a = match peer {
                                 None => strings(&["pic", "--model", model, "--pes", &q.to_string()]),
                                 Some(_) => Vec::new(),
@@ -1391,6 +1427,8 @@ pub fn run(a: &PaperArgs, command: &str) -> Result<String, String> {
     let mut p = Params::new(a.quick);
     if let Some(r) = a.rounds {
         p.rounds = r;
+        // --quick keeps the peers at their fewer rounds (at most R).
+        p.peer_rounds = if a.quick { p.peer_rounds.min(r) } else { r };
     }
     if let Some(t) = a.step_timeout {
         p.timeout = Duration::from_secs(t);
