@@ -933,7 +933,10 @@ fn stencil_sections(cx: &mut Ctx<'_>, points: &[&Input], summaries: &[&Input]) {
                     })
                     .collect();
                 if !parts.is_empty() {
-                    readings.push(format!("`{n}` / `mpi4py` time per iteration (the paper's ratio): {}.", parts.join(", ")));
+                    readings.push(format!(
+                        "`{n}` / `mpi4py` time per iteration (the paper's ratio): {}.",
+                        parts.join(", ")
+                    ));
                 }
             }
         }

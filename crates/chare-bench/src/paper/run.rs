@@ -543,7 +543,9 @@ impl Env {
             &["-c", "import numpy, charm4py, charmrun.start, importlib.metadata as m; print(m.version('charm4py'))"],
         )
         .and_then(|v| v.lines().next().map(|l| format!("Charm4Py {}", l.trim())))
-        .ok_or_else(|| format!("`{py}` cannot import charm4py, its launcher charmrun and numpy (pip install charm4py)"));
+        .ok_or_else(|| {
+            format!("`{py}` cannot import charm4py, its launcher charmrun and numpy (pip install charm4py)")
+        });
         let pic_chare = if probe_pic { probe_pic_chare(&exe) } else { Ok(()) };
         let mut v = vec![format!("chare-bench {}", env!("CARGO_PKG_VERSION"))];
         if let Some(h) = output_of("git", &["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"]) {
@@ -957,7 +959,12 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                                     if peer.is_some() {
                                         // Charm++ reads `+balancer`; the peer's own
                                         // `--balancer` names it in the output.
-                                        a.extend(["+balancer".into(), b.to_string(), "--balancer".into(), b.to_string()]);
+                                        a.extend([
+                                            "+balancer".into(),
+                                            b.to_string(),
+                                            "--balancer".into(),
+                                            b.to_string(),
+                                        ]);
                                     } else {
                                         a.extend(["--balancer".into(), b.to_string()]);
                                     }
