@@ -28,21 +28,27 @@
 //! channel and through entry methods), `chare-mpi` (the runtime on its MPI
 //! layer, under `mpirun -np 2`), `mpi` (rsmpi), `c-mpi` (C MPI; not its
 //! message-driven `c-mpi-am`, a floor rather than a model of the paper), `mpi4py` (the
-//! peer `peers/python/osu_mpi4py.py` under mpirun) and `charm4py` (a
+//! peer `peers/python/osu_mpi4py.py` under mpirun) and `charm4py` (the
 //! peer `peers/python/osu_charm4py.py` started with `python3 -m
-//! charmrun.start +p2`, when both it and Charm4Py exist).
+//! charmrun.start +p2 ... ++quiet +quiet`).
 //! Stencil series: `mpi`, `chare` (local layer), `chare-mpi` (plus `chare`
-//! at ODF 2 and 8 in the full run). PIC variants, the paper's four: `mpi`,
-//! `chare` (ODF 1), `chare-o` (ODF 8), `chare-o-lb` (ODF 8, greedy
-//! balancing), run as `chare-bench pic` children (the chare ones on the
-//! local layer; the report pools PIC rows by model, ODF and balancer, not by
-//! layer, so the MPI layer's would mix with them). `pic-sweep` is not used:
-//! one `pic` child per run gives one resumable file per run.
+//! at ODF 2 and 8 in the full run), `mpi4py` (`stencil_mpi4py.py` under
+//! mpirun) and `charm4py` (`stencil_charm4py.py`, ODF 1). PIC variants, the
+//! paper's four in our models: `mpi`, `chare` (ODF 1), `chare-o` (ODF 8),
+//! `chare-o-lb` (ODF 8, greedy balancing), run as `chare-bench pic`
+//! children (the chare ones on the local layer; the report pools PIC rows by
+//! model, ODF and balancer, not by layer, so the MPI layer's would mix with
+//! them); and in the peers: `mpi4py` (`pic_mpi4py.py`), `charm4py`,
+//! `charm4py-o`, `charm4py-o-lb` (`pic_charm4py.py`, the last with Charm++'s
+//! `GreedyRefineLB`, the paper's greedy-refine). `pic-sweep` is not used:
+//! one `pic` child per run gives one resumable file per run. The peers are
+//! described in docs/peers.md.
 //!
 //! # Prerequisites
 //! A step whose prerequisite is missing (the `mpi` feature, `mpirun`, the
-//! C program `osu_pingpong`, Python with mpi4py and numpy, Charm4Py, a peer
-//! program, the chare model of `pic`) is not run: one line per series says
+//! C program `osu_pingpong`, Python with mpi4py and numpy, Charm4Py and
+//! its launcher, a peer program, the chare model of `pic`) is not run: one
+//! line per series says
 //! why, on stderr, in the summary, and in the report's section "Steps of
 //! chare-bench paper".
 //!
@@ -71,7 +77,10 @@
 //! sizes 1 B .. 4 MiB with 200 round trips (latency) and 5 windows
 //! (bandwidth), stencil 2048² strong and 1024² per PE weak with 50
 //! iterations, PIC on a 1000² grid with 200,000 particles for 100 steps
-//! (balancing every 20), `lb` with 20 iterations and 2 runs. The full run: 5 rounds,
+//! (balancing every 20), `lb` with 20 iterations and 2 runs; the Python
+//! peers (mpi4py, Charm4Py) in the first 2 rounds only, at the same sizes,
+//! except Charm4Py's OSU runs with 20 round trips (latency) and 1 window
+//! (bandwidth): its large messages take milliseconds each here. The full run: 5 rounds,
 //! the paper's iteration counts for OSU, stencil 4096² strong and 2048² per
 //! PE weak with 100 iterations (and ODF 2 and 8 for the chare series),
 //! PIC with the paper's grid (5998²) and particles (600,000) for 200 steps
