@@ -36,8 +36,9 @@ def machine_lines(pes):
 
 
 def command(prog):
-    """The command line as the header shows it (program name short)."""
-    return ' '.join([prog] + sys.argv[1:])
+    """The command line as the header shows it (program name short; without
+    the `+`/`++` options of Charm4Py's launcher, which Charm4Py passes on)."""
+    return ' '.join([prog] + [a for a in sys.argv[1:] if not a.startswith('+')])
 
 
 def render(header, columns, rows, footer, fmt):

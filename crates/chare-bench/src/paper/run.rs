@@ -79,8 +79,9 @@
 //! iterations, PIC on a 1000² grid with 200,000 particles for 100 steps
 //! (balancing every 20), `lb` with 20 iterations and 2 runs; the Python
 //! peers (mpi4py, Charm4Py) in the first 2 rounds only, at the same sizes,
-//! except Charm4Py's OSU runs with 20 round trips (latency) and 1 window
-//! (bandwidth): its large messages take milliseconds each here. The full run: 5 rounds,
+//! except Charm4Py's OSU runs with 10 round trips (latency) and 1 window
+//! without warm-up (bandwidth): its large messages take milliseconds each
+//! here (seconds per 64-message window of 4 MiB). The full run: 5 rounds,
 //! the paper's iteration counts for OSU, stencil 4096² strong and 2048² per
 //! PE weak with 100 iterations (and ODF 2 and 8 for the chare series),
 //! PIC with the paper's grid (5998²) and particles (600,000) for 200 steps
@@ -276,8 +277,8 @@ impl Params {
                 stream_reps: 3,
                 timeout: Duration::from_secs(300),
                 peer_rounds: 2,
-                charm_lat_iters: (20, 2),
-                charm_bw_iters: (1, 1),
+                charm_lat_iters: (10, 1),
+                charm_bw_iters: (1, 0),
             }
         } else {
             Params {
@@ -1603,6 +1604,49 @@ mod tests {
         let lb = steps.iter().find(|s| s.file == "pic/pic-chare-o-lb-p2.1.csv").unwrap();
         assert_eq!(lb.meta, ["odf: 8", "balancer: greedy"]);
         assert!(matches!(&lb.launch, Launch::Bench(a) if a.contains(&"--lb-period".to_string())));
+    }
+
+    #[test]
+    fn peers_are_planned_in_their_rounds_with_their_launchers() {
+        let mut e = env(true);
+        e.peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/python");
+        e.charm4py = Ok("Charm4Py 1.1".into());
+        let p = Params::new(true);
+        let (steps, skipped) = plan(&EXPERIMENTS, &p, &[1, 2], &e);
+        assert!(!skipped.iter().any(|k| k.series.contains("4py")), "{skipped:?}");
+        assert!(steps.iter().filter(|s| s.need.is_peer()).all(|s| s.round <= p.peer_rounds));
+        for f in [
+            "latency/latency-charm4py.2.csv",
+            "bandwidth/bandwidth-mpi4py.1.csv",
+            "stencil/strong-mpi4py-p2.1.csv",
+            "stencil/weak-charm4py-p1.2.csv",
+            "pic/pic-mpi4py-p2.1.csv",
+            "pic/pic-charm4py-p1.1.csv",
+            "pic/pic-charm4py-o-lb-p2.2.csv",
+        ] {
+            assert!(steps.iter().any(|s| s.file == f), "{f}");
+        }
+        assert!(!steps.iter().any(|s| s.file == "pic/pic-mpi4py-p1.3.csv"), "quick: peers in 2 rounds");
+        assert!(steps.iter().any(|s| s.file == "pic/pic-mpi-p1.3.csv"));
+        let lb = steps.iter().find(|s| s.file == "pic/pic-charm4py-o-lb-p2.1.csv").unwrap();
+        assert_eq!(lb.meta, ["odf: 8", "balancer: GreedyRefineLB"]);
+        match &lb.launch {
+            Launch::PeerCharm(2, f, a) => {
+                assert_eq!(f, CHARM4PY_PIC);
+                assert!(a.windows(2).any(|w| w == ["+balancer", "GreedyRefineLB"]), "{a:?}");
+                assert!(a.windows(2).any(|w| w == ["--lb-period", "20"]), "{a:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(lb.command().contains("pic_charm4py.py ++quiet +quiet --grid"), "{}", lb.command());
+        let st = steps.iter().find(|s| s.file == "stencil/strong-mpi4py-p2.1.csv").unwrap();
+        assert!(
+            matches!(&st.launch, Launch::PeerMpirun(2, f, a) if f == MPI4PY_STENCIL && !a.contains(&"--pes".to_string())),
+            "{:?}",
+            st.launch
+        );
+        let lat = steps.iter().find(|s| s.file == "latency/latency-charm4py.1.csv").unwrap();
+        assert!(lat.command().ends_with("--iters 10 --warmup 1 --runs 1 --format csv"), "{}", lat.command());
     }
 
     #[test]
