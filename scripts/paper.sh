@@ -11,9 +11,10 @@
 # Installs Open MPI when missing (scripts/setup-mpi.sh, which also builds
 # the C MPI program) and builds chare-bench with the `mpi` feature; where
 # that fails (or with PAPER_MPI=0) it builds without MPI and the MPI series
-# are listed as not run. The mpi4py series runs when python3 imports mpi4py
-# and numpy (pip install mpi4py numpy); Charm4Py's when it is installed and
-# its peer exists. Resumable: rerunning the same command runs only the
+# are listed as not run. scripts/setup-peers.sh pip-installs numpy, mpi4py,
+# numba and charm4py where missing (PAPER_PEERS=0 skips that); the mpi4py
+# series run when python3 imports mpi4py and numpy (and MPI is set up),
+# Charm4Py's when it imports charm4py. Resumable: rerunning the same command runs only the
 # steps whose CSV is missing (remove the folder to start again).
 # Honours CARGO_TARGET_DIR.
 set -euo pipefail
@@ -30,6 +31,9 @@ if [ "${PAPER_MPI:-1}" = 1 ]; then
         echo "paper.sh: MPI could not be set up: the local layer only" >&2
     fi
 fi
+# The Python peers' packages (numpy, mpi4py, numba, charm4py) from PyPI;
+# one that fails is a warning, and its peers are listed as not run.
+bash scripts/setup-peers.sh || echo "paper.sh: the Python peers' set-up failed: those peers are skipped" >&2
 cargo build --release --locked -p chare-bench "${features[@]}"
 bin=${CARGO_TARGET_DIR:-target}/release/chare-bench
 if [ $# -eq 0 ]; then

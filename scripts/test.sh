@@ -11,6 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-mpi.sh
+# The Python peers (mpi4py, Charm4Py) for the tests that run them (skipped,
+# with the reason, where their packages do not install).
+bash scripts/setup-peers.sh
 features="chare/mpi,chare-bench/mpi,chare-examples/mpi"
 # No warnings anywhere in the workspace, on stable and, where rustup has it,
 # on nightly (separate target directories: the flags differ).

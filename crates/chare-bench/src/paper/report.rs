@@ -222,8 +222,18 @@ impl Sampled {
 /// The order in which models are listed: floors first, then MPI, then the
 /// runtime.
 fn model_rank(name: &str) -> usize {
-    const ORDER: [&str; 9] =
-        ["raw", "c-mpi", "c-mpi-am", "mpi", "mpi4py", "chare/local", "chare/local (entry)", "chare/mpi", "chare"];
+    const ORDER: [&str; 10] = [
+        "raw",
+        "c-mpi",
+        "c-mpi-am",
+        "mpi",
+        "mpi4py",
+        "chare/local",
+        "chare/local (entry)",
+        "chare/mpi",
+        "chare",
+        "charm4py",
+    ];
     ORDER.iter().position(|o| name == *o || name.starts_with(&format!("{o} "))).unwrap_or(ORDER.len())
 }
 
@@ -290,10 +300,14 @@ fn disambiguate(by: BTreeMap<(String, String), Sampled>) -> Vec<Sampled> {
 
 /// The baseline of a latency/bandwidth series: the floor of its layer (raw
 /// for local, c-mpi, else mpi, for MPI), else the first floor present.
+///
+/// Charm4Py (layer `charm`: Charm++'s own network layer) is measured
+/// against the MPI floor, as the paper measures it against MPI.
 fn baseline_for<'a>(s: &Sampled, all: &'a [Sampled]) -> Option<&'a Sampled> {
     let floors = ["raw", "c-mpi", "mpi"];
+    let layer = if s.layer == "charm" { "mpi" } else { s.layer.as_str() };
     let same_layer =
-        floors.iter().find_map(|f| all.iter().find(|b| b.name == *f && (b.layer == s.layer || s.layer.is_empty())));
+        floors.iter().find_map(|f| all.iter().find(|b| b.name == *f && (b.layer == layer || layer.is_empty())));
     let any = floors.iter().find_map(|f| all.iter().find(|b| b.name == *f));
     same_layer.or(any).filter(|b| b.name != s.name)
 }
@@ -575,7 +589,7 @@ fn latency_vs_paper(cx: &mut Ctx<'_>, series: &[Sampled], est: &[BTreeMap<u64, E
                 let (Some(a), Some(b)) = (p.get(*x as f64, a), p.get(*x as f64, b)) else { continue };
                 r.push(format!("{label}: {:.1}x", a.value / b.value));
             }
-            let ours: Vec<String> = series
+            let mut ours: Vec<String> = series
                 .iter()
                 .filter_map(|s| {
                     let b = baseline_for(s, series)?;
@@ -583,6 +597,13 @@ fn latency_vs_paper(cx: &mut Ctx<'_>, series: &[Sampled], est: &[BTreeMap<u64, E
                     Some(format!("{} / {}: {}", s.name, b.name, fmt_ratio(&e)))
                 })
                 .collect();
+            // The paper's first ratio between the peers themselves.
+            let peer = |n: &str| series.iter().find(|s| s.name == n).and_then(|s| s.samples.get(x));
+            if let (Some(c), Some(m)) = (peer("charm4py"), peer("mpi4py")) {
+                if let Ok(e) = ratio_ci(c, m, &cx.cfg) {
+                    ours.push(format!("charm4py / mpi4py: {}", fmt_ratio(&e)));
+                }
+            }
             r.push(ours.join("; "));
             r
         })
@@ -901,6 +922,24 @@ fn stencil_sections(cx: &mut Ctx<'_>, points: &[&Input], summaries: &[&Input]) {
                 }
             }
         }
+        // The peers against each other, as the paper's Charm4Py / mpi4py.
+        if let Some(base) = series.get("mpi4py") {
+            for n in names.iter().filter(|n| n.starts_with("charm4py")) {
+                let parts: Vec<String> = series[*n]
+                    .iter()
+                    .filter_map(|(pes, p)| {
+                        let r = ratio_ci(&p.iteration, &base.get(pes)?.iteration, &cfg).ok()?;
+                        Some(format!("{} at {pes} PEs", fmt_ratio(&r)))
+                    })
+                    .collect();
+                if !parts.is_empty() {
+                    readings.push(format!(
+                        "`{n}` / `mpi4py` time per iteration (the paper's ratio): {}.",
+                        parts.join(", ")
+                    ));
+                }
+            }
+        }
         let p = &published::STENCIL_STRONG;
         let paper: Vec<String> =
             p.rows.iter().map(|(x, vs)| format!("{:.2}x at {x} PEs", vs[0].value / vs[1].value)).collect();
@@ -996,6 +1035,26 @@ fn pic_section(cx: &mut Ctx<'_>, inputs: &[&Input]) {
                 .collect();
             if !parts.is_empty() {
                 readings.push(format!("`{}` / `{}` time per step: {}.", b.name, s.name, parts.join(", ")));
+            }
+        }
+    }
+    // The paper's last column, mpi4py / Charm4Py (O, LB), from our peers.
+    if let Some(b) = series.iter().find(|s| s.name == "mpi4py") {
+        for s in series.iter().filter(|s| s.name.starts_with("charm4py")) {
+            let parts: Vec<String> = s
+                .samples
+                .iter()
+                .filter_map(|(pes, v)| {
+                    let r = ratio_ci(b.samples.get(pes)?, v, &cfg).ok()?;
+                    Some(format!("{} at {pes} PEs", fmt_ratio(&r)))
+                })
+                .collect();
+            if !parts.is_empty() {
+                readings.push(format!(
+                    "`mpi4py` / `{}` time per step (the paper's mpi4py / Charm4Py column): {}.",
+                    s.name,
+                    parts.join(", ")
+                ));
             }
         }
     }

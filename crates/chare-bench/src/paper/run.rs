@@ -28,21 +28,27 @@
 //! channel and through entry methods), `chare-mpi` (the runtime on its MPI
 //! layer, under `mpirun -np 2`), `mpi` (rsmpi), `c-mpi` (C MPI; not its
 //! message-driven `c-mpi-am`, a floor rather than a model of the paper), `mpi4py` (the
-//! peer `peers/python/osu_mpi4py.py` under mpirun) and `charm4py` (a
+//! peer `peers/python/osu_mpi4py.py` under mpirun) and `charm4py` (the
 //! peer `peers/python/osu_charm4py.py` started with `python3 -m
-//! charmrun.start +p2`, when both it and Charm4Py exist).
+//! charmrun.start +p2 ... ++quiet +quiet`).
 //! Stencil series: `mpi`, `chare` (local layer), `chare-mpi` (plus `chare`
-//! at ODF 2 and 8 in the full run). PIC variants, the paper's four: `mpi`,
-//! `chare` (ODF 1), `chare-o` (ODF 8), `chare-o-lb` (ODF 8, greedy
-//! balancing), run as `chare-bench pic` children (the chare ones on the
-//! local layer; the report pools PIC rows by model, ODF and balancer, not by
-//! layer, so the MPI layer's would mix with them). `pic-sweep` is not used:
-//! one `pic` child per run gives one resumable file per run.
+//! at ODF 2 and 8 in the full run), `mpi4py` (`stencil_mpi4py.py` under
+//! mpirun) and `charm4py` (`stencil_charm4py.py`, ODF 1). PIC variants, the
+//! paper's four in our models: `mpi`, `chare` (ODF 1), `chare-o` (ODF 8),
+//! `chare-o-lb` (ODF 8, greedy balancing), run as `chare-bench pic`
+//! children (the chare ones on the local layer; the report pools PIC rows by
+//! model, ODF and balancer, not by layer, so the MPI layer's would mix with
+//! them); and in the peers: `mpi4py` (`pic_mpi4py.py`), `charm4py`,
+//! `charm4py-o`, `charm4py-o-lb` (`pic_charm4py.py`, the last with Charm++'s
+//! `GreedyRefineLB`, the paper's greedy-refine). `pic-sweep` is not used:
+//! one `pic` child per run gives one resumable file per run. The peers are
+//! described in docs/peers.md.
 //!
 //! # Prerequisites
 //! A step whose prerequisite is missing (the `mpi` feature, `mpirun`, the
-//! C program `osu_pingpong`, Python with mpi4py and numpy, Charm4Py, a peer
-//! program, the chare model of `pic`) is not run: one line per series says
+//! C program `osu_pingpong`, Python with mpi4py and numpy, Charm4Py and
+//! its launcher, a peer program, the chare model of `pic`) is not run: one
+//! line per series says
 //! why, on stderr, in the summary, and in the report's section "Steps of
 //! chare-bench paper".
 //!
@@ -71,7 +77,11 @@
 //! sizes 1 B .. 4 MiB with 200 round trips (latency) and 5 windows
 //! (bandwidth), stencil 2048² strong and 1024² per PE weak with 50
 //! iterations, PIC on a 1000² grid with 200,000 particles for 100 steps
-//! (balancing every 20), `lb` with 20 iterations and 2 runs. The full run: 5 rounds,
+//! (balancing every 20), `lb` with 20 iterations and 2 runs; the Python
+//! peers (mpi4py, Charm4Py) in the first 2 rounds only, at the same sizes,
+//! except Charm4Py's OSU runs with 10 round trips (latency) and 1 window
+//! without warm-up (bandwidth): its large messages take milliseconds each
+//! here (seconds per 64-message window of 4 MiB). The full run: 5 rounds,
 //! the paper's iteration counts for OSU, stencil 4096² strong and 2048² per
 //! PE weak with 100 iterations (and ODF 2 and 8 for the chare series),
 //! PIC with the paper's grid (5998²) and particles (600,000) for 200 steps
@@ -229,6 +239,14 @@ pub struct Params {
     pub stream_reps: usize,
     /// Longest a step may take.
     pub timeout: Duration,
+    /// Rounds of the Python peers (mpi4py, Charm4Py): their rounds are the
+    /// first ones of the others, interleaved as theirs.
+    pub peer_rounds: usize,
+    /// Charm4Py's OSU latency round trips and warm-up (its large messages
+    /// are slow: milliseconds each on 2 cores).
+    pub charm_lat_iters: (usize, usize),
+    /// Charm4Py's OSU bandwidth windows and warm-up.
+    pub charm_bw_iters: (usize, usize),
 }
 
 impl Params {
@@ -258,6 +276,9 @@ impl Params {
                 stream_elements: 1 << 22,
                 stream_reps: 3,
                 timeout: Duration::from_secs(300),
+                peer_rounds: 2,
+                charm_lat_iters: (10, 1),
+                charm_bw_iters: (1, 0),
             }
         } else {
             Params {
@@ -283,6 +304,9 @@ impl Params {
                 stream_elements: 1 << 25,
                 stream_reps: 10,
                 timeout: Duration::from_secs(3600),
+                peer_rounds: 5,
+                charm_lat_iters: (1000, 60),
+                charm_bw_iters: (100, 10),
             }
         }
     }
@@ -303,6 +327,13 @@ pub enum Need {
     Charm4py,
     /// `chare-bench pic --model chare` (being written beside this).
     PicChare,
+}
+
+impl Need {
+    /// Whether the step runs a Python peer (mpi4py, Charm4Py).
+    pub fn is_peer(self) -> bool {
+        matches!(self, Need::Mpi4py | Need::Charm4py)
+    }
 }
 
 /// How a step's child is started.
@@ -364,7 +395,7 @@ impl Step {
             Launch::Bench(a) => ("chare-bench".into(), a),
             Launch::BenchMpirun(np, a) => (format!("mpirun -np {np} chare-bench"), a),
             Launch::PeerMpirun(np, peer, a) => (format!("mpirun -np {np} python3 {peer}"), a),
-            Launch::PeerCharm(np, peer, a) => (format!("python3 -m charmrun.start +p{np} {peer}"), a),
+            Launch::PeerCharm(np, peer, a) => (format!("python3 -m charmrun.start +p{np} {peer} {CHARM_QUIET}"), a),
         };
         std::iter::once(pre).chain(args.iter().cloned()).collect::<Vec<_>>().join(" ")
     }
@@ -515,9 +546,16 @@ impl Env {
             })
             .ok_or_else(|| format!("`{py}` cannot import mpi4py and numpy (pip install mpi4py numpy)")),
         };
-        let charm4py = output_of(&py, &["-c", "import charm4py; print(getattr(charm4py, '__version__', '?'))"])
-            .map(|v| format!("Charm4Py {v}"))
-            .ok_or_else(|| format!("`{py}` cannot import charm4py (pip install charm4py)"));
+        // Importing charm4py without starting it prints a line on stdout
+        // at exit: the version is the first line.
+        let charm4py = output_of(
+            &py,
+            &["-c", "import numpy, charm4py, charmrun.start, importlib.metadata as m; print(m.version('charm4py'))"],
+        )
+        .and_then(|v| v.lines().next().map(|l| format!("Charm4Py {}", l.trim())))
+        .ok_or_else(|| {
+            format!("`{py}` cannot import charm4py, its launcher charmrun and numpy (pip install charm4py)")
+        });
         let pic_chare = if probe_pic { probe_pic_chare(&exe) } else { Ok(()) };
         let mut v = vec![format!("chare-bench {}", env!("CARGO_PKG_VERSION"))];
         if let Some(h) = output_of("git", &["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"]) {
@@ -632,9 +670,22 @@ const OSU_SERIES: [OsuSeries; 7] = [
     OsuSeries { name: "mpi4py", need: Need::Mpi4py },
 ];
 
-/// The OSU peer files.
+/// The peer programs (in the peers' python folder).
 const MPI4PY_OSU: &str = "osu_mpi4py.py";
 const CHARM4PY_OSU: &str = "osu_charm4py.py";
+const MPI4PY_STENCIL: &str = "stencil_mpi4py.py";
+const CHARM4PY_STENCIL: &str = "stencil_charm4py.py";
+const MPI4PY_PIC: &str = "pic_mpi4py.py";
+const CHARM4PY_PIC: &str = "pic_charm4py.py";
+
+/// What a Charm4Py peer's command line gets after the program: no
+/// start-up banner from charmrun (`++quiet`) nor from Charm++ (`+quiet`),
+/// so that standard output is the CSV alone.
+const CHARM_QUIET: &str = "++quiet +quiet";
+
+/// Charm++'s balancer of the Charm4Py (O, LB) PIC variant: the paper's
+/// (TreeLB's greedy-refine strategy; GreedyRefineLB in Charm++'s wheel).
+const CHARM4PY_BALANCER: &str = "GreedyRefineLB";
 
 /// The whole plan: the steps this machine can run, and the series it
 /// cannot (with the reason).
@@ -728,9 +779,15 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                      (scripts/bench-mpi.sh runs it)"
                         .into(),
                 );
+                let (ci, cw) = if lat { p.charm_lat_iters } else { p.charm_bw_iters };
                 let mut a = vec![exp.to_string()];
                 a.extend(opts.iter().cloned());
-                series.push(("charm4py", Need::Charm4py, Launch::PeerCharm(2, CHARM4PY_OSU.into(), a), 3.0 * mpi_cost));
+                let at = |k: &str| a.iter().position(|x| x == k).map(|i| i + 1);
+                if let (Some(i), Some(w)) = (at("--iters"), at("--warmup")) {
+                    a[i] = ci.to_string();
+                    a[w] = cw.to_string();
+                }
+                series.push(("charm4py", Need::Charm4py, Launch::PeerCharm(2, CHARM4PY_OSU.into(), a), 5.0 * mpi_cost));
                 let peer = |n: Need| match n {
                     Need::Mpi4py => Some(MPI4PY_OSU),
                     Need::Charm4py => Some(CHARM4PY_OSU),
@@ -748,6 +805,9 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                     .collect();
                 for r in 1..=p.rounds {
                     for (name, need, launch, cost) in &available {
+                        if need.is_peer() && r > p.peer_rounds {
+                            continue;
+                        }
                         steps.push(Step {
                             experiment: exp,
                             series: name.to_string(),
@@ -766,46 +826,50 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
             "stencil-strong" | "stencil-weak" => {
                 let strong = exp == "stencil-strong";
                 let kind = if strong { "strong" } else { "weak" };
-                // (file series, model, odf, launch under mpirun, need)
-                let mut series: Vec<(String, &str, usize, bool, Need)> = vec![
-                    ("mpi".into(), "mpi", 1, false, Need::Mpi),
-                    ("chare".into(), "chare", 1, false, Need::Nothing),
-                    ("chare-mpi".into(), "chare", 1, true, Need::Mpi),
+                // (file series, model, odf, how, need): `how` is chare-bench
+                // itself (None), under mpirun (Some("")), or a Python peer.
+                let mut series: Vec<(String, &str, usize, Option<&str>, Need)> = vec![
+                    ("mpi".into(), "mpi", 1, None, Need::Mpi),
+                    ("chare".into(), "chare", 1, None, Need::Nothing),
+                    ("chare-mpi".into(), "chare", 1, Some(""), Need::Mpi),
+                    ("mpi4py".into(), "mpi4py", 1, Some(MPI4PY_STENCIL), Need::Mpi4py),
+                    ("charm4py".into(), "charm4py", 1, Some(CHARM4PY_STENCIL), Need::Charm4py),
                 ];
                 if strong {
                     for &k in &p.stencil_odfs {
-                        series.push((format!("chare-odf{k}"), "chare", k, false, Need::Nothing));
+                        series.push((format!("chare-odf{k}"), "chare", k, None, Need::Nothing));
                     }
                 }
-                series.retain(|(name, _, _, _, need)| match env.missing(*need, None) {
+                series.retain(|(name, _, _, how, need)| match env.missing(*need, how.filter(|h| !h.is_empty())) {
                     Some(why) => {
                         skip(exp, name, why);
                         false
                     }
                     None => true,
                 });
-                for peer in ["mpi4py", "charm4py"] {
-                    skip(
-                        exp,
-                        peer,
-                        format!("no {peer} stencil peer in peers/python (only the OSU benchmarks have one)"),
-                    );
-                }
                 let parts: Vec<usize> =
                     pes.iter().flat_map(|&q| series.iter().map(move |(_, _, odf, _, _)| q * odf)).collect();
                 let (sn, sm) = strong_grid(p.strong_side, &parts);
                 for r in 1..=p.rounds {
                     for &q in pes {
-                        for (name, model, odf, under_mpirun, need) in &series {
+                        for (name, model, odf, how, need) in &series {
+                            if need.is_peer() && r > p.peer_rounds {
+                                continue;
+                            }
                             let (n, m) = if strong {
                                 (sn, sm)
                             } else {
                                 let (x, y) = crate::stencil::grid::factor(q);
                                 (p.weak_block * x, p.weak_block * y)
                             };
-                            let mut a = strings(&["stencil", "--model", model]);
+                            let mut a = match how {
+                                None | Some("") => strings(&["stencil", "--model", model]),
+                                Some(_) => Vec::new(),
+                            };
+                            if how.is_none_or(|h| h.is_empty()) {
+                                a.extend(["--pes".into(), q.to_string()]);
+                            }
                             for (k, v) in [
-                                ("--pes", q),
                                 ("--n", n),
                                 ("--m", m),
                                 ("--iters", p.stencil_iters),
@@ -814,12 +878,22 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                             ] {
                                 a.extend([k.to_string(), v.to_string()]);
                             }
-                            if *model == "chare" {
+                            if *model == "chare" || *model == "charm4py" {
                                 a.extend(["--odf".into(), odf.to_string()]);
                             }
                             a.extend(strings(&["--verify", "--format", "csv"]));
-                            let launch = if *under_mpirun { Launch::BenchMpirun(q, a) } else { Launch::Bench(a) };
+                            let launch = match (how, *need) {
+                                (None, _) => Launch::Bench(a),
+                                (Some(""), _) => Launch::BenchMpirun(q, a),
+                                (Some(peer), Need::Charm4py) => Launch::PeerCharm(q, peer.to_string(), a),
+                                (Some(peer), _) => Launch::PeerMpirun(q, peer.to_string(), a),
+                            };
                             let work = (n * m) as f64 * (p.stencil_iters + p.stencil_warmup) as f64 * 1e-9;
+                            let (scale, start) = match *need {
+                                Need::Mpi => (1.0, 1.0),
+                                Need::Mpi4py | Need::Charm4py => (3.0, 1.5),
+                                _ => (1.0, 0.1),
+                            };
                             steps.push(Step {
                                 experiment: exp,
                                 series: name.clone(),
@@ -830,23 +904,34 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                                 expect: Kind::StencilPoint,
                                 need: *need,
                                 meta: Vec::new(),
-                                cost: work + if *need == Need::Mpi { 1.0 } else { 0.1 },
+                                cost: work * scale + start,
                             });
                         }
                     }
                 }
             }
             "pic" => {
-                // (variant, model, odf, balancer, need)
-                let variants: [(&str, &str, usize, Option<&str>, Need); 4] = [
-                    ("mpi", "mpi", 1, None, Need::Mpi),
-                    ("chare", "chare", 1, Some("none"), Need::PicChare),
-                    ("chare-o", "chare", p.pic_odf, Some("none"), Need::PicChare),
-                    ("chare-o-lb", "chare", p.pic_odf, Some("greedy"), Need::PicChare),
+                // (variant, model, odf, balancer, need, peer program)
+                let variants: [(&str, &str, usize, Option<&str>, Need, Option<&str>); 8] = [
+                    ("mpi", "mpi", 1, None, Need::Mpi, None),
+                    ("chare", "chare", 1, Some("none"), Need::PicChare, None),
+                    ("chare-o", "chare", p.pic_odf, Some("none"), Need::PicChare, None),
+                    ("chare-o-lb", "chare", p.pic_odf, Some("greedy"), Need::PicChare, None),
+                    ("mpi4py", "mpi4py", 1, None, Need::Mpi4py, Some(MPI4PY_PIC)),
+                    ("charm4py", "charm4py", 1, Some("none"), Need::Charm4py, Some(CHARM4PY_PIC)),
+                    ("charm4py-o", "charm4py", p.pic_odf, Some("none"), Need::Charm4py, Some(CHARM4PY_PIC)),
+                    (
+                        "charm4py-o-lb",
+                        "charm4py",
+                        p.pic_odf,
+                        Some(CHARM4PY_BALANCER),
+                        Need::Charm4py,
+                        Some(CHARM4PY_PIC),
+                    ),
                 ];
                 let available: Vec<_> = variants
                     .into_iter()
-                    .filter(|(name, _, _, _, need)| match env.missing(*need, None) {
+                    .filter(|(name, _, _, _, need, peer)| match env.missing(*need, *peer) {
                         Some(why) => {
                             skip(exp, name, why);
                             false
@@ -859,16 +944,18 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                     "chare variants on the MPI layer",
                     "not planned: the report pools PIC rows by model, ODF and balancer, not by layer".into(),
                 );
-                for peer in ["mpi4py", "charm4py"] {
-                    skip(exp, peer, format!("no {peer} PIC peer in peers/python"));
-                }
                 let work = p.pic_particles as f64 * (p.pic_iters + 1) as f64 * 30e-9;
                 for r in 1..=p.rounds {
                     for &q in pes {
-                        for (name, model, odf, balancer, need) in &available {
-                            let mut a = strings(&["pic", "--model", model]);
+                        for (name, model, odf, balancer, need, peer) in &available {
+                            if need.is_peer() && r > p.peer_rounds {
+                                continue;
+                            }
+                            let mut a = match peer {
+                                None => strings(&["pic", "--model", model, "--pes", &q.to_string()]),
+                                Some(_) => Vec::new(),
+                            };
                             for (k, v) in [
-                                ("--pes", q.to_string()),
                                 ("--grid", p.pic_grid.to_string()),
                                 ("--particles", p.pic_particles.to_string()),
                                 ("--iters", p.pic_iters.to_string()),
@@ -879,28 +966,40 @@ pub fn plan(only: &[&'static str], p: &Params, pes: &[usize], env: &Env) -> (Vec
                             if let Some(b) = balancer {
                                 a.extend(["--odf".into(), odf.to_string()]);
                                 if *b != "none" {
-                                    a.extend([
-                                        "--balancer".into(),
-                                        b.to_string(),
-                                        "--lb-period".into(),
-                                        p.pic_lb_period.to_string(),
-                                    ]);
+                                    if peer.is_some() {
+                                        // Charm++ reads `+balancer`; the peer's own
+                                        // `--balancer` names it in the output.
+                                        a.extend([
+                                            "+balancer".into(),
+                                            b.to_string(),
+                                            "--balancer".into(),
+                                            b.to_string(),
+                                        ]);
+                                    } else {
+                                        a.extend(["--balancer".into(), b.to_string()]);
+                                    }
+                                    a.extend(["--lb-period".into(), p.pic_lb_period.to_string()]);
                                 }
                                 meta.push(format!("odf: {odf}"));
                                 meta.push(format!("balancer: {b}"));
                             }
                             a.extend(strings(&["--format", "csv"]));
+                            let (launch, start, scale) = match (peer, need) {
+                                (None, _) => (Launch::Bench(a), if *need == Need::Mpi { 1.0 } else { 0.2 }, 1.0),
+                                (Some(f), Need::Charm4py) => (Launch::PeerCharm(q, f.to_string(), a), 2.0, 3.0),
+                                (Some(f), _) => (Launch::PeerMpirun(q, f.to_string(), a), 2.0, 3.0),
+                            };
                             steps.push(Step {
                                 experiment: exp,
                                 series: name.to_string(),
                                 pes: q,
                                 round: r,
                                 file: format!("pic/pic-{name}-p{q}.{r}.csv"),
-                                launch: Launch::Bench(a),
+                                launch,
                                 expect: Kind::Pic,
                                 need: *need,
                                 meta,
-                                cost: work / q.min(env.cores) as f64 + if *need == Need::Mpi { 1.0 } else { 0.2 },
+                                cost: scale * work / q.min(env.cores) as f64 + start,
                             });
                         }
                     }
@@ -1086,7 +1185,8 @@ fn run_step(dir: &Path, s: &Step, env: &Env, lines: &[String], timeout: Duration
         }
         (Launch::PeerCharm(np, peer, a), _) => {
             let mut c = Command::new(python());
-            c.args(["-m", "charmrun.start", &format!("+p{np}")]).arg(env.peers.join(peer)).args(a);
+            c.args(["-m", "charmrun.start", &format!("+p{np}")]).arg(env.peers.join(peer));
+            c.args(CHARM_QUIET.split(' ')).args(a);
             c
         }
         (_, Err(e)) => return fail(e.clone()),
@@ -1344,6 +1444,8 @@ pub fn run(a: &PaperArgs, command: &str) -> Result<String, String> {
     let mut p = Params::new(a.quick);
     if let Some(r) = a.rounds {
         p.rounds = r;
+        // --quick keeps the peers at their fewer rounds (at most R).
+        p.peer_rounds = if a.quick { p.peer_rounds.min(r) } else { r };
     }
     if let Some(t) = a.step_timeout {
         p.timeout = Duration::from_secs(t);
@@ -1502,6 +1604,49 @@ mod tests {
         let lb = steps.iter().find(|s| s.file == "pic/pic-chare-o-lb-p2.1.csv").unwrap();
         assert_eq!(lb.meta, ["odf: 8", "balancer: greedy"]);
         assert!(matches!(&lb.launch, Launch::Bench(a) if a.contains(&"--lb-period".to_string())));
+    }
+
+    #[test]
+    fn peers_are_planned_in_their_rounds_with_their_launchers() {
+        let mut e = env(true);
+        e.peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/python");
+        e.charm4py = Ok("Charm4Py 1.1".into());
+        let p = Params::new(true);
+        let (steps, skipped) = plan(&EXPERIMENTS, &p, &[1, 2], &e);
+        assert!(!skipped.iter().any(|k| k.series.contains("4py")), "{skipped:?}");
+        assert!(steps.iter().filter(|s| s.need.is_peer()).all(|s| s.round <= p.peer_rounds));
+        for f in [
+            "latency/latency-charm4py.2.csv",
+            "bandwidth/bandwidth-mpi4py.1.csv",
+            "stencil/strong-mpi4py-p2.1.csv",
+            "stencil/weak-charm4py-p1.2.csv",
+            "pic/pic-mpi4py-p2.1.csv",
+            "pic/pic-charm4py-p1.1.csv",
+            "pic/pic-charm4py-o-lb-p2.2.csv",
+        ] {
+            assert!(steps.iter().any(|s| s.file == f), "{f}");
+        }
+        assert!(!steps.iter().any(|s| s.file == "pic/pic-mpi4py-p1.3.csv"), "quick: peers in 2 rounds");
+        assert!(steps.iter().any(|s| s.file == "pic/pic-mpi-p1.3.csv"));
+        let lb = steps.iter().find(|s| s.file == "pic/pic-charm4py-o-lb-p2.1.csv").unwrap();
+        assert_eq!(lb.meta, ["odf: 8", "balancer: GreedyRefineLB"]);
+        match &lb.launch {
+            Launch::PeerCharm(2, f, a) => {
+                assert_eq!(f, CHARM4PY_PIC);
+                assert!(a.windows(2).any(|w| w == ["+balancer", "GreedyRefineLB"]), "{a:?}");
+                assert!(a.windows(2).any(|w| w == ["--lb-period", "20"]), "{a:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(lb.command().contains("pic_charm4py.py ++quiet +quiet --grid"), "{}", lb.command());
+        let st = steps.iter().find(|s| s.file == "stencil/strong-mpi4py-p2.1.csv").unwrap();
+        assert!(
+            matches!(&st.launch, Launch::PeerMpirun(2, f, a) if f == MPI4PY_STENCIL && !a.contains(&"--pes".to_string())),
+            "{:?}",
+            st.launch
+        );
+        let lat = steps.iter().find(|s| s.file == "latency/latency-charm4py.1.csv").unwrap();
+        assert!(lat.command().ends_with("--iters 10 --warmup 1 --runs 1 --format csv"), "{}", lat.command());
     }
 
     #[test]

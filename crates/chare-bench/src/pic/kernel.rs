@@ -900,6 +900,21 @@ pub fn at_analytic_position(p: &Particle, l: usize, steps: u64) -> bool {
     (p.x - x_periodic).abs() <= EPSILON && (p.y - y_periodic).abs() <= EPSILON
 }
 
+/// FNV-1a-style hash of the bits of x, y and vx of every particle, in the
+/// order given (sorted by id, it is the hash the reference test computed on
+/// the PRK's own runs; the serial model prints it, and the Python peers
+/// print theirs, to show the same final state bit for bit).
+pub fn state_hash(v: &[Particle]) -> u64 {
+    let mut h: u64 = 1469598103934665603;
+    for p in v {
+        for w in [p.x.to_bits(), p.y.to_bits(), p.vx.to_bits()] {
+            h ^= w;
+            h = h.wrapping_mul(1099511628211);
+        }
+    }
+    h
+}
+
 /// Sum of the ids (modulo 2^64).
 pub fn id_checksum(particles: &[Particle]) -> u64 {
     particles.iter().fold(0u64, |s, p| s.wrapping_add(p.id))
@@ -1008,19 +1023,6 @@ mod tests {
     fn sorted(mut v: Vec<Particle>) -> Vec<Particle> {
         v.sort_by_key(|p| p.id);
         v
-    }
-
-    /// FNV-1a-style hash of the bits of x, y and vx of every particle, in
-    /// order (ids), as computed on the PRK's own run.
-    fn state_hash(v: &[Particle]) -> u64 {
-        let mut h: u64 = 1469598103934665603;
-        for p in v {
-            for w in [p.x.to_bits(), p.y.to_bits(), p.vx.to_bits()] {
-                h ^= w;
-                h = h.wrapping_mul(1099511628211);
-            }
-        }
-        h
     }
 
     /// Reference numbers from the PRK itself: ParRes/Kernels

@@ -356,20 +356,23 @@ fn serial_report(p: &Plan, r: &serial::SerialRun, format: Format, command: Strin
         mrate,
         "yes".to_string(),
     ];
-    let footer = vec![format!(
-        "summary: model={} grid={} particles={} iters={} mode={} k={} m={} ms_per_step={:.6} \
+    let footer = vec![
+        format!("state hash: {}", r.state_hash),
+        format!(
+            "summary: model={} grid={} particles={} iters={} mode={} k={} m={} ms_per_step={:.6} \
          mparticle_steps_per_s={:.3} ns_per_particle_step={:.3} verified=yes",
-        p.model.name(),
-        q.l,
-        r.placed,
-        q.iters,
-        q.mode.name().to_lowercase(),
-        q.k,
-        q.m,
-        per_step * 1e3,
-        rate / 1e6,
-        1e9 / rate,
-    )];
+            p.model.name(),
+            q.l,
+            r.placed,
+            q.iters,
+            q.mode.name().to_lowercase(),
+            q.k,
+            q.m,
+            per_step * 1e3,
+            rate / 1e6,
+            1e9 / rate,
+        ),
+    ];
     Report { header, columns: COLUMNS.to_vec(), rows: vec![row], footer }
 }
 

@@ -20,6 +20,9 @@ pub struct SerialRun {
     pub steps: u64,
     /// The verification's verdict.
     pub verdict: Result<(), String>,
+    /// [`kernel::state_hash`] of the final particles (in id order: the
+    /// serial run never reorders them).
+    pub state_hash: u64,
 }
 
 impl SerialRun {
@@ -49,6 +52,7 @@ pub fn run(params: &Params) -> SerialRun {
         timed_s: (t3 - t2).as_secs_f64(),
         steps,
         verdict: kernel::verify(&particles, params, steps),
+        state_hash: kernel::state_hash(&particles),
     }
 }
 
