@@ -146,21 +146,13 @@ def main(args):
         f'runs: {a.runs} (median reported)',
     ] + peerlib.machine_lines(2) + [
         'units: microseconds (us), MB/s = 10^6 bytes per second',
-        'versions: ' + peerlib.versions([charm4py_version()]),
+        'versions: ' + peerlib.versions([peerlib.charm4py_version()]),
     ]
     columns = (['size_bytes', 'iterations', 'window', 'bandwidth_mb_s'] if is_bw
                else ['size_bytes', 'iterations', 'one_way_us', 'bandwidth_mb_s'])
     sys.stdout.write(peerlib.render(header, columns, rows, footer if a.runs > 1 else [], a.format))
     sys.stdout.flush()
     charm.exit()
-
-
-def charm4py_version():
-    try:
-        from importlib.metadata import version
-        return f'charm4py {version("charm4py")}'
-    except Exception:
-        return 'charm4py ?'
 
 
 if __name__ == '__main__':

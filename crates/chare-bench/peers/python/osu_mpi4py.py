@@ -30,6 +30,8 @@ import sys
 import numpy as np
 from mpi4py import MPI
 
+import peerlib
+
 MIB = 1 << 20
 LATENCY_LARGE_SIZE = MIB
 BANDWIDTH_SMALL_SIZE = 8 * 1024
@@ -94,19 +96,6 @@ def cpu_model():
     except OSError:
         pass
     return 'unknown'
-
-
-def render(header, columns, rows, footer, fmt):
-    lines = [f'# {h}' for h in header]
-    if fmt == 'csv':
-        lines.append(','.join(columns))
-        lines += [','.join(r) for r in rows]
-    else:
-        widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
-        lines.append('  '.join(c.rjust(w) for c, w in zip(columns, widths)))
-        lines += ['  '.join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
-    lines += [f'# {f}' for f in footer]
-    return '\n'.join(lines) + '\n'
 
 
 def main():
@@ -178,7 +167,7 @@ def main():
     ]
     columns = (['size_bytes', 'iterations', 'window', 'bandwidth_mb_s'] if is_bw
                else ['size_bytes', 'iterations', 'one_way_us', 'bandwidth_mb_s'])
-    sys.stdout.write(render(header, columns, rows, footer if a.runs > 1 else [], a.format))
+    sys.stdout.write(peerlib.render(header, columns, rows, footer if a.runs > 1 else [], a.format))
 
 
 if __name__ == '__main__':

@@ -41,6 +41,14 @@ def command(prog):
     return ' '.join([prog] + [a for a in sys.argv[1:] if not a.startswith('+')])
 
 
+def charm4py_version():
+    try:
+        from importlib.metadata import version
+        return f'charm4py {version("charm4py")}'
+    except Exception:
+        return 'charm4py ?'
+
+
 def render(header, columns, rows, footer, fmt):
     lines = [f'# {h}' for h in header]
     if fmt == 'csv':

@@ -179,21 +179,13 @@ def main(args):
         f'load balancing: {f"{balancer} (Charm++) every {a.lb_period} timed steps ({lb_steps} steps)" if a.lb_period else "none"}; '
         f'tiles on another PE at the end than at the start: {moved} of {tiling.parts()}',
         f'init: {init_s:.3f} s (with the warm-up step)',
-        'versions: ' + peerlib.versions([charm4py_version()]),
+        'versions: ' + peerlib.versions([peerlib.charm4py_version()]),
     ]
     footer = [f'state hash: {pc.state_hash([r[5] for r in results])}'] if a.state_hash else []
     sys.stdout.write(pc.report('pic_charm4py.py', 'charm4py', 'charm', pes, p, tiling, placed, timed_s, per_pe, merged,
                                a.format, extra, footer))
     sys.stdout.flush()
     charm.exit()
-
-
-def charm4py_version():
-    try:
-        from importlib.metadata import version
-        return f'charm4py {version("charm4py")}'
-    except Exception:
-        return 'charm4py ?'
 
 
 if __name__ == '__main__':

@@ -97,19 +97,11 @@ def main(args):
             if checksum is not None and c != checksum:
                 raise SystemExit('stencil_charm4py: the checksum differs between runs of the same computation')
             checksum = c
-    extra = [f'kernel: {peerlib.kernel_name()}', 'versions: ' + peerlib.versions([charm4py_version()])]
+    extra = [f'kernel: {peerlib.kernel_name()}', 'versions: ' + peerlib.versions([peerlib.charm4py_version()])]
     sys.stdout.write(sc.report('stencil_charm4py.py', 'charm4py', 'charm', pes, a.odf, dec, a.iters, a.warmup, runs,
                                checksum, a.format, extra))
     sys.stdout.flush()
     charm.exit()
-
-
-def charm4py_version():
-    try:
-        from importlib.metadata import version
-        return f'charm4py {version("charm4py")}'
-    except Exception:
-        return 'charm4py ?'
 
 
 if __name__ == '__main__':
