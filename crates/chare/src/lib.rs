@@ -8,7 +8,9 @@
 //! **reduce** values to a future or an entry method. PEs are threads of one
 //! process (the `local` machine layer), or one PE per MPI rank when the
 //! program is built with the cargo feature `mpi` and started by `mpirun`
-//! (the `mpi` layer): the same program runs on both.
+//! (the `mpi` layer): the same program runs on both. Coming from Charm4Py?
+//! `docs/coming-from-charm4py.md` in the repository maps its API to this
+//! crate's, call by call.
 //!
 //! ```
 //! use chare::prelude::*;
