@@ -348,7 +348,7 @@ impl<T: Chare> CollectionBuilder<T> {
             for target in info.pes() {
                 pe.post(target, Create::<T> { info: info.clone(), init: init.clone(), done: done.clone() });
             }
-            CollectionProxy::from_raw(CollRef { info })
+            CollectionProxy::from_raw(CollRef { info, section: None })
         })
     }
 }

@@ -286,7 +286,7 @@ impl<T: Chare> Ctx<T> {
 
     /// Proxy to this element's whole collection (Charm4Py's `thisProxy`).
     pub fn proxy(&self) -> CollectionProxy<T> {
-        CollectionProxy::from_raw(crate::proxy::CollRef { info: self.rt.info.clone() })
+        CollectionProxy::from_raw(crate::proxy::CollRef { info: self.rt.info.clone(), section: None })
     }
 
     /// Proxy to this element.
@@ -333,6 +333,62 @@ impl<T: Chare> Ctx<T> {
         let raw: RawFuture = f.raw();
         self.contribute_with(value, op, Delivery::All(vec![raw]));
         f
+    }
+
+    /// Contributes `value` to the next reduction of `section`, of which this
+    /// element must be a member (Charm4Py's `contribute(.., section)`): a
+    /// member's k-th contribution to a section belongs to the section's
+    /// reduction k, which completes once every member contributed to it,
+    /// wherever the members have moved meanwhile. The result goes to `target`.
+    /// Panics if this element is not a member.
+    #[track_caller]
+    pub fn section_contribute<V: 'static, R: Reducer<V>>(
+        &self,
+        section: &crate::Section<T>,
+        value: V,
+        op: R,
+        target: impl Into<Target<R::Out>>,
+    ) {
+        self.section_contribute_with(section, value, op, reduction::delivery_of(target.into()));
+    }
+
+    /// Contributes to a reduction over `section` whose result every member
+    /// receives (see [`Ctx::section_contribute`]).
+    #[track_caller]
+    pub fn section_allreduce<V: 'static, R: Reducer<V>>(
+        &self,
+        section: &crate::Section<T>,
+        value: V,
+        op: R,
+    ) -> Future<R::Out> {
+        let f = Future::<R::Out>::new_here(1);
+        let raw: RawFuture = f.raw();
+        self.section_contribute_with(section, value, op, Delivery::All(vec![raw]));
+        f
+    }
+
+    #[track_caller]
+    fn section_contribute_with<V: 'static, R: Reducer<V>>(
+        &self,
+        section: &crate::Section<T>,
+        value: V,
+        op: R,
+        d: Delivery,
+    ) {
+        let sec = section.info();
+        let me = self.addr();
+        assert!(
+            section.raw().info.id == self.rt.info.id && sec.members.binary_search(&me.lin).is_ok(),
+            "{}[{}] contributes to section {}, of which it is not a member",
+            T::NAME,
+            self.index(),
+            sec.id
+        );
+        let seq = with_pe(|pe| pe.streams.next(me, crate::section::seq_key(sec.id))) as u64;
+        if let Some(mut c) = Contribution::new(sec.id, seq, sec.members.len(), sec.root, self.index(), value, op, d) {
+            c.keep = self.rt.info.migratable;
+            with_pe(|pe| reduction::contribute_direct(pe, c));
+        }
     }
 
     fn contribute_with<V: 'static, R: Reducer<V>>(&self, value: V, op: R, d: Delivery) {

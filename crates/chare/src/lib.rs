@@ -272,6 +272,7 @@ mod reentrant;
 mod registry;
 mod route;
 mod scheduler;
+mod section;
 mod ser_error;
 mod unwind;
 mod value;
@@ -292,6 +293,7 @@ pub use crate::object::{Chare, Dispatch, Migratable};
 pub use crate::proxy::{Array, BroadcastOf, Callback, CollRef, CollectionProxy, ElemRef, EntriesOf, Group, Proxy};
 pub use crate::reduction::{And, Arith, Custom, Gather, Max, Min, Nop, Or, Product, Reducer, Sum, Target};
 pub use crate::reentrant::{Reentrant, WaitUntil};
+pub use crate::section::Section;
 pub use chare_macros::{chare, entry, message};
 /// The serde that message types derive through ([`message`] uses it), so a
 /// program needs no `serde` dependency of its own.
@@ -331,7 +333,7 @@ pub mod __private {
 pub mod prelude {
     pub use crate::{
         iwait, And, Array, Buffer, Callback, Channel, Chare, CollectionProxy, Ctx, Custom, Future, Gather, Group,
-        Index, Max, Min, Nop, Or, Placement, Product, Proxy, Reentrant, Rt, SharedBuffer, Sum,
+        Index, Max, Min, Nop, Or, Placement, Product, Proxy, Reentrant, Rt, Section, SharedBuffer, Sum,
     };
     // `chare` from the macro crate, not `crate::chare`: that path also names
     // the private `extern crate self as chare`, which may not be re-exported

@@ -493,6 +493,24 @@ pub(crate) fn contribute_local(pe: &Pe, c: Contribution) {
     }
 }
 
+/// An element contributes to a section's reduction: straight to the root
+/// (see [`crate::section`]). Keeps the combiner and target here when the
+/// root is in another process and the elements migrate (see [`hand_off`]).
+pub(crate) fn contribute_direct(pe: &Pe, mut c: Contribution) {
+    if c.keep && pe.route(c.root) == crate::route::Route::Remote {
+        if let Some(combiner) = c.combiner.take() {
+            let sent = match &c.delivery {
+                Delivery::Future(f) => Delivery::Future(*f),
+                Delivery::All(fs) => Delivery::All(fs.clone()),
+                Delivery::Callback(_) | Delivery::AtRoot => Delivery::AtRoot,
+            };
+            let kept = std::mem::replace(&mut c.delivery, sent);
+            pe.reductions.borrow_mut().kept.insert((c.coll, c.seq), (combiner, kept));
+        }
+    }
+    pe.post(c.root, Msg::Reduce(Box::new(c)));
+}
+
 /// Sends this PE's part of reduction `key` to the root once no element here
 /// still owes it a contribution.
 fn flush_if_complete(pe: &Pe, key: (CollId, u64)) {

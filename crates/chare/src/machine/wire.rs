@@ -52,6 +52,9 @@ pub(crate) enum Wire {
         value: Vec<u8>,
         done: Reply,
     },
+    /// An entry call (the body) to these elements of a collection on the
+    /// receiving PE: its part of a section multicast.
+    Multicast(Box<(CollId, Vec<u32>)>),
     /// An ordered entry call or channel value (the body) to or from a
     /// migratable chare.
     Ordered(Box<crate::migration::order::OrderedHead>),
@@ -316,6 +319,7 @@ impl Wire {
                 Msg::Ordered(Box::new(crate::migration::order::Ordered { head: *head, body: Incoming::Bytes(body) }))
             }
             Wire::Migrate(m) => m.into_msg(from, body),
+            Wire::Multicast(m) => crate::section::from_wire(m.0, m.1, body),
             Wire::ForwardFuture { id, to } => Msg::Control(Box::new(move |pe| crate::future::forward_to(pe, id, to))),
             Wire::Located { addr, at } => Msg::Control(Box::new(move |pe| pe.learn_location(addr, at))),
             Wire::Lb(m) => m.into_msg(from),
@@ -353,6 +357,7 @@ impl Wire {
                 | Wire::Channel { .. }
                 | Wire::Ordered(_)
                 | Wire::Migrate(_)
+                | Wire::Multicast(_)
         )
     }
 }

@@ -195,7 +195,7 @@ impl Pe {
         }
     }
 
-    fn deliver_entry(&self, to: Addr, item: Incoming) {
+    pub(crate) fn deliver_entry(&self, to: Addr, item: Incoming) {
         match self.chares.cell(&to) {
             Some(cell) => cell.deliver(&cell, self, item),
             None => {
