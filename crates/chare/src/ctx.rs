@@ -278,6 +278,12 @@ impl<T: Chare> Ctx<T> {
         T: crate::object::Migratable,
     {
         let npes = self.num_pes();
+        assert!(
+            self.rt.info.migratable,
+            "cannot migrate {}[{}]: only elements of (non-dynamic) arrays migrate",
+            T::NAME,
+            self.index()
+        );
         assert!(pe < npes, "cannot migrate {}[{}] to PE {pe}: the job has {npes} PEs", T::NAME, self.index());
         if pe != self.my_pe() {
             self.request_move(pe, false);
@@ -395,10 +401,11 @@ impl<T: Chare> Ctx<T> {
         let seq = self.red_seq.get();
         self.red_seq.set(seq + 1);
         let info = &self.rt.info;
-        let root = info.pe_of(&Index::from_linear(0, &info.dims));
+        let root = info.reduction_root();
         // None: the check mode found a partial that cannot travel (the job ends).
         if let Some(mut c) = Contribution::new(info.id, seq, info.total, root, self.index(), value, op, d) {
-            c.keep = info.migratable;
+            // The root may hold no element: keep the combiner (see `reduction::hand_off`).
+            c.keep = info.migratable || info.dynamic.is_some();
             with_pe(|pe| reduction::contribute_local(pe, c));
         }
     }

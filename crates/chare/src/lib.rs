@@ -254,6 +254,7 @@ mod channel;
 mod collection;
 pub mod config;
 mod ctx;
+pub mod dynamic;
 mod erased;
 mod error;
 mod future;

@@ -110,11 +110,21 @@ impl CollRef {
         });
     }
 
-    /// Number of elements (of the section, for a section's handle).
+    /// Number of elements (of the section, for a section's handle). Panics
+    /// for a dynamic array, whose element count changes (this is what
+    /// makes a broadcast's `m_ret` unavailable there).
+    #[track_caller]
     pub fn len(&self) -> usize {
         match &self.section {
             Some(sec) => sec.members.len(),
-            None => self.info.total,
+            None => {
+                assert!(
+                    self.info.dynamic.is_none(),
+                    "the element count of dynamic array {} changes: len() and a broadcast's `_ret` are not available (use a reduction)",
+                    self.info.chare
+                );
+                self.info.total
+            }
         }
     }
 
@@ -237,7 +247,7 @@ impl<T: Chare> CollectionProxy<T> {
     /// All element indices in row-major order.
     pub fn indices(&self) -> impl Iterator<Item = Index> + '_ {
         let dims = self.dims();
-        (0..self.len()).map(move |l| Index::from_linear(l, dims))
+        (0..self.coll_ref().info.total).map(move |l| Index::from_linear(l, dims))
     }
 }
 

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 pub mod channels;
 pub mod collections;
+pub mod dynamic;
 pub mod failures;
 pub mod fairness;
 pub mod futures;
@@ -107,6 +108,9 @@ macro_rules! for_each_scenario {
                 a_multicast_reaches_exactly_the_members_once,
                 section_reductions_reach_every_target,
                 section_multicasts_and_reductions_while_members_migrate;
+            dynamic:
+                inserted_and_deleted_elements_join_and_leave_broadcasts_and_reductions,
+                insertion_and_deletion_with_messages_in_flight;
         }
     };
 }

@@ -1,0 +1,137 @@
+//! Dynamic arrays: insertion and deletion after creation, with broadcasts,
+//! reductions and messages in flight.
+
+use super::{Expect, Scenario};
+use chare::prelude::*;
+
+pub struct Node {
+    tag: u64,
+    hits: u64,
+}
+
+#[chare]
+impl Node {
+    fn new(tag: u64) -> Self {
+        Node { tag, hits: 0 }
+    }
+
+    #[entry]
+    fn hit(&mut self) {
+        self.hits += 1;
+    }
+
+    /// Contributes (index, tag, hits) to a gather and the tag to a sum.
+    #[entry]
+    fn reduce(&self, ctx: &Ctx<Self>, gather: Future<Vec<(Index, u64, u64)>>, sum: Future<u64>) {
+        ctx.contribute((ctx.index(), self.tag, self.hits), Gather, gather);
+        ctx.contribute(self.tag, Sum, sum);
+    }
+
+    /// Inserts element `ix` of its own array (from this element's PE).
+    #[entry]
+    fn spawn(&self, ctx: &Ctx<Self>, ix: Index, tag: u64) {
+        ctx.proxy().insert(ix, (tag,));
+    }
+}
+
+type Gathered = Vec<(Index, u64, u64)>;
+
+async fn reduce_all(rt: &Rt, a: &Array<Node>) -> (Gathered, u64) {
+    let (g, s) = (rt.future(), rt.future());
+    a.reduce(g.clone(), s.clone());
+    (g.await, s.await)
+}
+
+/// Inserted elements (by the main task, by the map, and by an element on
+/// another PE) receive broadcasts and join reductions started after
+/// `done_inserting`; deleted ones leave them; a deleted element can be
+/// inserted again; quiescence is detected with the changed membership.
+pub fn inserted_and_deleted_elements_join_and_leave_broadcasts_and_reductions() -> Scenario {
+    Scenario::new(&[1, 2, 3, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let a = rt.array::<Node>([4, 4]).map(Placement::RoundRobin).create_empty();
+            for (k, ix) in [(0, 0), (1, 2), (3, 3), (2, 1)].into_iter().enumerate() {
+                a.insert(ix, (10 + k as u64,));
+            }
+            a.done_inserting().await;
+            a.hit();
+            let (g, s) = reduce_all(&rt, &a).await;
+            let ixs: Vec<Index> = g.iter().map(|e| e.0).collect();
+            assert_eq!(ixs, vec![Index::from((0, 0)), (1, 2).into(), (2, 1).into(), (3, 3).into()]);
+            assert!(g.iter().all(|e| e.2 == 1), "{g:?}");
+            assert_eq!(s, 10 + 11 + 12 + 13);
+            // An element inserts another; main deletes one.
+            a.elem((1, 2)).spawn_ret(Index::from((0, 3)), 20).await;
+            a.delete((3, 3));
+            a.done_inserting().await;
+            a.hit();
+            let (g, s) = reduce_all(&rt, &a).await;
+            let got: Vec<(Index, u64, u64)> = g;
+            assert_eq!(
+                got,
+                vec![((0, 0).into(), 10, 2), ((0, 3).into(), 20, 1), ((1, 2).into(), 11, 2), ((2, 1).into(), 13, 2)]
+            );
+            assert_eq!(s, 10 + 20 + 11 + 13);
+            // Inserted again: a new element.
+            a.insert((3, 3), (30,));
+            a.done_inserting().await;
+            let (g, s) = reduce_all(&rt, &a).await;
+            assert_eq!(g.len(), 5);
+            assert_eq!(g[4], ((3, 3).into(), 30, 0));
+            assert_eq!(s, 10 + 20 + 11 + 13 + 30);
+            rt.wait_quiescence().await;
+        })
+    })
+}
+
+/// Messages in flight across insertion and deletion: calls sent before the
+/// element exists wait for it; a reduction in flight waits for
+/// `done_inserting` and includes the element inserted meanwhile (which
+/// contributes to it) and the one deleted after contributing; calls that
+/// reach a deleted element are dropped, not an error.
+pub fn insertion_and_deletion_with_messages_in_flight() -> Scenario {
+    Scenario::new(&[1, 2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let n = 12usize;
+            let a = rt.array::<Node>(n).create_empty();
+            // Calls before the insertion: they wait for the element.
+            for _ in 0..5 {
+                a.elem(7).hit();
+            }
+            for i in 0..8 {
+                a.insert(i, (i as u64,));
+            }
+            a.done_inserting().await;
+            // Reduction r: 0..8 contribute; 9 is inserted and contributes
+            // too; 3 is deleted after contributing (its reduce call reaches
+            // it before the deletion: same route).
+            let (g1, s1) = (rt.future(), rt.future());
+            a.reduce(g1.clone(), s1.clone());
+            a.insert(9, (9,));
+            a.elem(9).reduce(g1.clone(), s1.clone());
+            a.delete(3);
+            let done = a.done_inserting();
+            let g1: Gathered = g1.await;
+            assert_eq!(g1.iter().map(|e| e.0.i()).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5, 6, 7, 9]);
+            assert_eq!(g1.iter().find(|e| e.0.i() == 7).map(|e| e.2), Some(5), "calls sent before the insertion");
+            assert_eq!(s1.await, (0..8).sum::<u64>() + 9);
+            done.await;
+            // Calls to the deleted element are dropped.
+            for _ in 0..3 {
+                a.elem(3).hit();
+            }
+            let (g, s) = reduce_all(&rt, &a).await;
+            assert_eq!(g.iter().map(|e| e.0.i()).collect::<Vec<_>>(), vec![0, 1, 2, 4, 5, 6, 7, 9]);
+            assert_eq!(s, (0..8).sum::<u64>() - 3 + 9);
+            // A dense dynamic array: every element to start with.
+            let d = rt.array::<Node>(5).dynamic().create((1,));
+            d.delete(0);
+            d.delete(0);
+            d.done_inserting().await;
+            let (g, s) = reduce_all(&rt, &d).await;
+            assert_eq!(g.len(), 4);
+            assert_eq!(s, 4);
+            rt.wait_quiescence().await;
+        })
+    })
+}
