@@ -199,6 +199,9 @@ pub(crate) struct LocalColl {
     pub dynamic: bool,
     /// Elements of a dynamic array deleted here (and not inserted again).
     pub deleted: rustc_hash::FxHashSet<u32>,
+    /// Elements of a dynamic array whose home is here, inserted on another
+    /// PE: messages to them are forwarded there.
+    pub placed: rustc_hash::FxHashMap<u32, usize>,
 }
 
 impl LocalColl {

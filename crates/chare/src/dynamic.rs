@@ -7,13 +7,18 @@
 //! has a **root**: the PE that created it. The root keeps the membership as
 //! the reductions see it and combines the array's reductions. The shape
 //! bounds the indices; an element lives on the PE its placement gives its
-//! index, and never migrates.
+//! index (its *home*), or on the PE it was inserted on, and never migrates.
+//! Calls to an element inserted away from its home travel by the home,
+//! which forwards them (so each sender's calls keep their order).
 //!
 //! Protocol:
-//! 1. `array.insert(ix, init)` goes to the root, which registers the element
-//!    and its first reduction (the oldest reduction not completed at the
-//!    root), then to the element's PE, which constructs it, delivers the
-//!    calls that waited for it, and acknowledges to the root;
+//! 1. `array.insert(ix, init)` (or `insert_on(ix, pe, init)`) goes to the
+//!    root, which registers the element and its first reduction (the oldest
+//!    reduction not completed at the root), tells the element's home where
+//!    it will live if that is another PE (the home forwards the calls that
+//!    wait for it there, and later ones), then sends it to its PE, which
+//!    constructs it, delivers the calls that waited for it, and
+//!    acknowledges to the root;
 //! 2. `array.delete(ix)` goes to the root, then to the element's PE, which
 //!    removes it once no entry of it runs (a suspended async entry: once it
 //!    returns) and tells the root how many reductions it contributed to;
@@ -37,9 +42,11 @@
 //!   there: after `done_inserting().await`, every inserted element and no
 //!   deleted one; `m_ret` broadcasts and `len()` are not available (the
 //!   element count changes): use a reduction;
-//! * a message to an element not inserted yet waits on its PE until the
+//! * a message to an element never inserted waits (on its home) until the
 //!   element is inserted; a message to a deleted element that arrives after
-//!   its deletion is **dropped** (and so is anything that waited for it);
+//!   its deletion is **dropped** (and so is anything that waited for it),
+//!   also when the element is being inserted again: calls sent after
+//!   `done_inserting().await` reach the new element;
 //! * deleting an element twice, or one that does not exist, does nothing.
 
 use crate::collection::{CollDesc, CollInfo};
@@ -47,7 +54,7 @@ use crate::ctx::Ctx;
 use crate::future::{Future, Reply};
 use crate::index::Index;
 use crate::machine::wire::Wire;
-use crate::message::{Addr, CollId, Msg};
+use crate::message::{Addr, CollId, Incoming, Msg};
 use crate::object::{Chare, ChareCell};
 use crate::proxy::CollectionProxy;
 use crate::route::Outgoing;
@@ -67,6 +74,8 @@ pub(crate) struct DynRoot {
     open: bool,
     /// `done_inserting` futures to fulfil when the phase closes.
     waiters: Vec<Reply>,
+    /// Elements inserted on a PE other than their home, and that PE.
+    placed: rustc_hash::FxHashMap<u32, usize>,
     /// One more than the newest reduction completed.
     next: u64,
 }
@@ -107,14 +116,23 @@ fn with_root<R>(pe: &Pe, coll: CollId, f: impl FnOnce(&mut DynRoot) -> R) -> Opt
     r
 }
 
-/// The root registers an insertion: returns the element's first reduction.
-fn root_insert(pe: &Pe, coll: CollId, lin: u32) -> Option<u64> {
-    with_root(pe, coll, |r| {
+/// The root registers an insertion of element `lin` on PE `on` (default:
+/// its home) and tells its home where it goes; returns the element's first
+/// reduction and its PE.
+fn root_insert(pe: &Pe, info: &CollInfo, lin: u32, on: Option<usize>) -> Option<(u64, usize)> {
+    let home = info.pe_of(&Index::from_linear(lin as usize, &info.dims));
+    let at = on.unwrap_or(home);
+    let (start, tell) = with_root(pe, info.id, |r| {
         r.open = true;
         r.pending += 1;
         r.spans.push((lin, r.next, None));
-        r.next
-    })
+        let moved = if at != home { r.placed.insert(lin, at) != Some(at) } else { r.placed.remove(&lin).is_some() };
+        (r.next, moved)
+    })?;
+    if tell {
+        pe.post(home, DynWire::Placed { coll: info.id, lin, pe: at });
+    }
+    Some((start, at))
 }
 
 /// An insertion or deletion took effect: the phase may close.
@@ -213,6 +231,7 @@ pub(crate) enum DynWire {
         chare: u64,
         desc: Box<CollDesc>,
         lin: u32,
+        on: Option<usize>,
         #[serde(with = "crate::value::bytes")]
         init: Vec<u8>,
     },
@@ -229,6 +248,8 @@ pub(crate) enum DynWire {
     Delete { coll: CollId, lin: u32 },
     /// From the root to the element's PE: delete it.
     Destroy { coll: CollId, lin: u32 },
+    /// From the root to the element's home: it lives on PE `pe`.
+    Placed { coll: CollId, lin: u32, pe: usize },
     /// To the root: an insertion (`left: None`) or deletion took effect
     /// (the element, and the first reduction it did not contribute to; none
     /// if it did not exist).
@@ -244,13 +265,30 @@ impl DynWire {
                 pe.chares.colls.borrow_mut().entry(info.id).or_default().dynamic = true;
                 pe.collection_created(info.id, Vec::new());
             }),
-            DynWire::Insert { chare, desc, lin, init } => desc.resolve().map(|info| {
-                if let Some(start) = root_insert(pe, info.id, lin) {
-                    let home = info.pe_of(&Index::from_linear(lin as usize, &info.dims));
-                    let desc = Box::new(info.desc_for_creation());
-                    pe.post(home, DynWire::Build { chare, desc, lin, init, start });
+            DynWire::Insert { chare, desc, lin, on, init } => desc.resolve().and_then(|info| {
+                if on.is_some_and(|p| p >= info.npes) {
+                    return Err(format!("insertion on PE {on:?} of {}", info.npes));
                 }
+                if let Some((start, at)) = root_insert(pe, &info, lin, on) {
+                    let desc = Box::new(info.desc_for_creation());
+                    pe.post(at, DynWire::Build { chare, desc, lin, init, start });
+                }
+                Ok(())
             }),
+            DynWire::Placed { coll, lin, pe: at } => {
+                let addr = Addr { coll, lin };
+                if at == pe.id {
+                    if let Some(local) = pe.chares.colls.borrow_mut().get_mut(&coll) {
+                        local.placed.remove(&lin);
+                    }
+                } else {
+                    pe.chares.colls.borrow_mut().entry(coll).or_default().placed.insert(lin, at);
+                    for item in pe.chares.take_pending(&addr) {
+                        pe.post(at, Forwarded { to: addr, body: item });
+                    }
+                }
+                Ok(())
+            }
             DynWire::Build { chare, desc, lin, init, start } => match crate::registry::find(chare) {
                 Some(t) => (t.create)(crate::registry::WireCreate {
                     pe,
@@ -266,14 +304,14 @@ impl DynWire {
                 let info = pe.shared.colls.lock().unwrap().get(&coll).cloned();
                 match info {
                     Some(info) => {
-                        if with_root(pe, coll, |r| {
+                        let home = info.pe_of(&Index::from_linear(lin as usize, &info.dims));
+                        let at = with_root(pe, coll, |r| {
                             r.open = true;
                             r.pending += 1;
-                        })
-                        .is_some()
-                        {
-                            let home = info.pe_of(&Index::from_linear(lin as usize, &info.dims));
-                            pe.post(home, DynWire::Destroy { coll, lin });
+                            r.placed.get(&lin).copied().unwrap_or(home)
+                        });
+                        if let Some(at) = at {
+                            pe.post(at, DynWire::Destroy { coll, lin });
                         }
                         Ok(())
                     }
@@ -318,6 +356,7 @@ impl Outgoing for DynWire {
 struct InsertTyped<T: Chare> {
     info: Arc<CollInfo>,
     lin: u32,
+    on: Option<usize>,
     init: T::Init,
 }
 
@@ -328,11 +367,10 @@ fn init_bytes<T: Chare>(init: &T::Init) -> Result<Vec<u8>, String> {
 
 impl<T: Chare> Outgoing for InsertTyped<T> {
     fn into_msg(self) -> Msg {
-        let InsertTyped { info, lin, init } = self;
+        let InsertTyped { info, lin, on, init } = self;
         Msg::Control(Box::new(move |pe: &Pe| {
-            if let Some(start) = root_insert(pe, info.id, lin) {
-                let home = info.pe_of(&Index::from_linear(lin as usize, &info.dims));
-                pe.post(home, BuildTyped::<T> { info, lin, init, start });
+            if let Some((start, at)) = root_insert(pe, &info, lin, on) {
+                pe.post(at, BuildTyped::<T> { info, lin, init, start });
             }
         }))
     }
@@ -341,8 +379,36 @@ impl<T: Chare> Outgoing for InsertTyped<T> {
             chare: crate::registry::stable_id(T::PATH),
             desc: Box::new(self.info.desc_for_creation()),
             lin: self.lin,
+            on: self.on,
             init: init_bytes::<T>(&self.init)?,
         })))
+    }
+}
+
+/// An entry call forwarded by an element's home to the PE it was inserted on.
+pub(crate) struct Forwarded {
+    pub to: Addr,
+    pub body: Incoming,
+}
+
+impl Outgoing for Forwarded {
+    fn into_msg(self) -> Msg {
+        match self.body {
+            Incoming::Obj(body) => Msg::Entry { to: self.to, body },
+            Incoming::Bytes(b) => Msg::EntryBytes(Box::new((self.to, b))),
+        }
+    }
+    fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
+        match &self.body {
+            Incoming::Obj(e) => e.encode_into(out)?,
+            Incoming::Bytes(b) => {
+                out.extend_from_slice(&b.bytes);
+                for raw in &b.att {
+                    crate::buffer::reattach(raw);
+                }
+            }
+        }
+        Ok(Wire::Entry { to: self.to })
     }
 }
 
@@ -387,12 +453,27 @@ impl<T: Chare> CollectionProxy<T> {
     /// its shape; inserting an element that exists ends the job with an error.
     #[track_caller]
     pub fn insert(&self, ix: impl Into<Index>, init: T::Init) {
+        self.insert_at(ix.into(), None, init)
+    }
+
+    /// Inserts element `ix` on PE `pe` (Charm4Py's `ckInsert(.., onPE)`).
+    /// Calls to it travel by its home (the PE the placement gives its
+    /// index), which forwards them. Panics as [`CollectionProxy::insert`],
+    /// and if `pe` is not a PE of the job.
+    #[track_caller]
+    pub fn insert_on(&self, ix: impl Into<Index>, pe: usize, init: T::Init) {
+        let npes = self.coll_ref().info.npes;
+        assert!(pe < npes, "cannot insert an element of {} on PE {pe}: the job has {npes} PEs", T::NAME);
+        self.insert_at(ix.into(), Some(pe), init)
+    }
+
+    #[track_caller]
+    fn insert_at(&self, ix: Index, on: Option<usize>, init: T::Init) {
         let (root, info) = self.dynamic_root("insert");
-        let ix = ix.into();
         info.check(&ix);
         let lin = info.addr_of(&ix).lin;
         let info = info.clone();
-        with_pe(|pe| pe.post(root, InsertTyped::<T> { info, lin, init }));
+        with_pe(|pe| pe.post(root, InsertTyped::<T> { info, lin, on, init }));
     }
 
     /// Deletes element `ix` once no entry of it runs. Calls that reach it

@@ -204,12 +204,19 @@ impl Pe {
         match self.chares.cell(&to) {
             Some(cell) => cell.deliver(&cell, self, item),
             None => {
-                let dynamic =
-                    self.chares.colls.borrow().get(&to.coll).map(|c| (c.dynamic, c.deleted.contains(&to.lin)));
-                if let Some((true, deleted)) = dynamic {
-                    // A dynamic array's element: deleted here (the message is
-                    // dropped), or not inserted yet (it waits).
-                    if !deleted {
+                let dynamic = self
+                    .chares
+                    .colls
+                    .borrow()
+                    .get(&to.coll)
+                    .map(|c| (c.dynamic, c.deleted.contains(&to.lin), c.placed.get(&to.lin).copied()));
+                if let Some((true, deleted, placed)) = dynamic {
+                    // A dynamic array's element: inserted on another PE (the
+                    // message goes on there), deleted here (it is dropped),
+                    // or not inserted yet (it waits).
+                    if let Some(pe) = placed {
+                        self.post(pe, crate::dynamic::Forwarded { to, body: item });
+                    } else if !deleted {
                         self.chares.pending.borrow_mut().entry(to).or_default().push(item);
                     }
                 } else if self.chares.created(to.coll) {

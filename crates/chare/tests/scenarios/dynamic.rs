@@ -27,6 +27,12 @@ impl Node {
         ctx.contribute(self.tag, Sum, sum);
     }
 
+    /// The PE it runs on and the calls it got.
+    #[entry]
+    fn whereabouts(&self, ctx: &Ctx<Self>) -> (usize, u64) {
+        (ctx.my_pe(), self.hits)
+    }
+
     /// Inserts element `ix` of its own array (from this element's PE).
     #[entry]
     fn spawn(&self, ctx: &Ctx<Self>, ix: Index, tag: u64) {
@@ -132,6 +138,52 @@ pub fn insertion_and_deletion_with_messages_in_flight() -> Scenario {
             assert_eq!(g.len(), 4);
             assert_eq!(s, 4);
             rt.wait_quiescence().await;
+        })
+    })
+}
+
+/// Elements inserted on a chosen PE (not their home) run there; calls sent
+/// before and after the insertion reach them by their home, in order; a
+/// deleted one leaves the reductions and can be inserted again at home.
+pub fn elements_inserted_on_a_chosen_pe_get_their_calls_through_their_home() -> Scenario {
+    Scenario::new(&[1, 2, 3, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let p = rt.num_pes();
+            let a = rt.array::<Node>(8).create_empty();
+            for i in 0..8 {
+                a.elem(i).hit();
+            }
+            // Element i on PE (home + 1) mod p: never its home when p > 1.
+            for i in 0..8usize {
+                let home = i * p / 8;
+                a.insert_on(i, (home + 1) % p, (i as u64,));
+            }
+            for i in 0..8 {
+                a.elem(i).hit();
+            }
+            a.done_inserting().await;
+            for i in 0..8usize {
+                let (pe, hits) = a.elem(i).whereabouts_ret().await;
+                assert_eq!((pe, hits), ((i * p / 8 + 1) % p, 2), "element {i}");
+            }
+            a.hit();
+            let (g, s) = reduce_all(&rt, &a).await;
+            assert!(g.iter().all(|e| e.2 == 3), "{g:?}");
+            assert_eq!(s, (0..8).sum::<u64>());
+            a.delete(5);
+            a.done_inserting().await;
+            a.elem(5).hit();
+            let (g, s) = reduce_all(&rt, &a).await;
+            assert_eq!(g.len(), 7);
+            assert_eq!(s, (0..8).sum::<u64>() - 5);
+            // Calls that reach it before its new insertion took effect are
+            // dropped (it is deleted there); after done_inserting they arrive.
+            a.insert(5, (50,));
+            a.done_inserting().await;
+            a.elem(5).hit();
+            assert_eq!(a.elem(5).whereabouts_ret().await, (5 * p / 8, 1));
+            let (_, s) = reduce_all(&rt, &a).await;
+            assert_eq!(s, (0..8).sum::<u64>() - 5 + 50);
         })
     })
 }

@@ -110,7 +110,8 @@ macro_rules! for_each_scenario {
                 section_multicasts_and_reductions_while_members_migrate;
             dynamic:
                 inserted_and_deleted_elements_join_and_leave_broadcasts_and_reductions,
-                insertion_and_deletion_with_messages_in_flight;
+                insertion_and_deletion_with_messages_in_flight,
+                elements_inserted_on_a_chosen_pe_get_their_calls_through_their_home;
         }
     };
 }
