@@ -179,6 +179,8 @@ pub struct Ctx<T: Chare> {
     move_to: Cell<Option<usize>>,
     /// The element calls `resume_from_sync` on arrival.
     resume_on_arrival: Cell<bool>,
+    /// The element is to be deleted once no entry of it runs.
+    deleting: Cell<bool>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -197,6 +199,7 @@ impl<T: Chare> Ctx<T> {
             red_seq: Cell::new(0),
             move_to: Cell::new(None),
             resume_on_arrival: Cell::new(false),
+            deleting: Cell::new(false),
             _t: PhantomData,
         }
     }
@@ -207,6 +210,17 @@ impl<T: Chare> Ctx<T> {
 
     pub(crate) fn info(&self) -> &Arc<CollInfo> {
         &self.rt.info
+    }
+
+    /// Asks for the element's deletion once no entry of it runs.
+    pub(crate) fn request_delete(&self) {
+        self.deleting.set(true)
+    }
+
+    /// Whether a deletion was asked for (and clears the request).
+    #[inline]
+    pub(crate) fn take_deleting(&self) -> bool {
+        self.deleting.replace(false)
     }
 
     pub(crate) fn red_seq(&self) -> u64 {

@@ -21,7 +21,8 @@
 //!    acknowledges to the root;
 //! 2. `array.delete(ix)` goes to the root, then to the element's PE, which
 //!    removes it once no entry of it runs (a suspended async entry: once it
-//!    returns) and tells the root how many reductions it contributed to;
+//!    returns, after the calls that reached the element meanwhile) and
+//!    tells the root how many reductions it contributed to;
 //! 3. an insertion or deletion registered at the root opens an **insertion
 //!    phase**: reductions of the array do not complete at the root until
 //!    `array.done_inserting()` closes it, which happens once every insertion
@@ -213,11 +214,20 @@ fn destroy_local(pe: &Pe, coll: CollId, lin: u32) {
             crate::reduction::recheck(pe, coll);
             Some(end)
         }
-        // An entry of it runs (a suspended async entry): try again later.
-        None if pe.chares.holds(&addr) => return pe.post(pe.id, DynWire::Destroy { coll, lin }),
-        None => None,
+        // An entry of it runs (a suspended async entry): deleted when the
+        // chare is idle again (`ChareCell::drain` calls `destroy_later`).
+        None => match pe.chares.cell(&addr) {
+            Some(cell) => return cell.request_delete(),
+            None => None,
+        },
     };
     pe.post(root, DynWire::Applied { coll, left: Some((lin, end)) });
+}
+
+/// The element at `addr`, asked to be deleted while an entry of it ran, is
+/// idle: delete it (after the messages queued before this).
+pub(crate) fn destroy_later(pe: &Pe, addr: Addr) {
+    pe.post(pe.id, DynWire::Destroy { coll: addr.coll, lin: addr.lin });
 }
 
 /// Insertion, deletion and their protocol messages, between PEs of any

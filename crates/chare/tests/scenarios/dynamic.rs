@@ -27,6 +27,12 @@ impl Node {
         ctx.contribute(self.tag, Sum, sum);
     }
 
+    /// Holds the element until `f` is set.
+    #[entry]
+    async fn hold(&mut self, f: Future<u64>) {
+        self.hits += f.await;
+    }
+
     /// The PE it runs on and the calls it got.
     #[entry]
     fn whereabouts(&self, ctx: &Ctx<Self>) -> (usize, u64) {
@@ -137,6 +143,17 @@ pub fn insertion_and_deletion_with_messages_in_flight() -> Scenario {
             let (g, s) = reduce_all(&rt, &d).await;
             assert_eq!(g.len(), 4);
             assert_eq!(s, 4);
+            // Deleting an element whose async entry is suspended: it goes
+            // once the entry returns; done_inserting waits for that.
+            let h = rt.future::<u64>();
+            d.elem(1).hold(h.clone());
+            d.delete(1);
+            let done = d.done_inserting();
+            h.set(5);
+            done.await;
+            let (g, s) = reduce_all(&rt, &d).await;
+            assert_eq!(g.iter().map(|e| e.0.i()).collect::<Vec<_>>(), vec![2, 3, 4]);
+            assert_eq!(s, 3);
             rt.wait_quiescence().await;
         })
     })
