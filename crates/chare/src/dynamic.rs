@@ -141,10 +141,9 @@ fn root_applied(pe: &Pe, coll: CollId, left: Option<(u32, Option<u64>)>) {
     let closed = with_root(pe, coll, |r| {
         r.pending = r.pending.saturating_sub(1);
         if let Some((lin, end)) = left {
-            match (end, r.spans.iter_mut().rev().find(|s| s.0 == lin && s.2.is_none())) {
-                (Some(end), Some(span)) => span.2 = Some(end),
-                // Never inserted, or deleted twice: nothing changes.
-                _ => {}
+            // Never inserted, or deleted twice (no `end`): nothing changes.
+            if let (Some(end), Some(span)) = (end, r.spans.iter_mut().rev().find(|s| s.0 == lin && s.2.is_none())) {
+                span.2 = Some(end);
             }
         }
         close_if_done(r)

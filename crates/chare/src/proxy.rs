@@ -229,7 +229,8 @@ impl<T: Chare> CollectionProxy<T> {
     pub fn elem(&self, ix: impl Into<Index>) -> Proxy<T> {
         Proxy::from_raw(self.bcast.raw().elem(ix.into()))
     }
-    /// Number of elements.
+    /// Number of elements. Panics for a dynamic array (see [`crate::dynamic`]).
+    #[track_caller]
     pub fn len(&self) -> usize {
         self.bcast.raw().len()
     }
@@ -244,7 +245,8 @@ impl<T: Chare> CollectionProxy<T> {
     pub(crate) fn coll_ref(&self) -> &CollRef {
         self.bcast.raw()
     }
-    /// All element indices in row-major order.
+    /// All element indices in row-major order (a dynamic array: every index
+    /// of its shape, whether an element exists there or not).
     pub fn indices(&self) -> impl Iterator<Item = Index> + '_ {
         let dims = self.dims();
         (0..self.coll_ref().info.total).map(move |l| Index::from_linear(l, dims))

@@ -7,6 +7,9 @@
 //! collection, a job-wide id (taken from the collection id space, so it never
 //! names a collection) and its members (sorted, each once). Building one
 //! sends no message; handles are cheap to clone and travel in messages.
+//! Members are indices: in a section of a dynamic array, a member not
+//! inserted yet gets its calls once inserted, a deleted one drops them, and
+//! a section reduction needs a contribution from every member.
 //!
 //! Multicast protocol:
 //! 1. elements of a non-migratable collection: the sender groups the members
@@ -260,7 +263,7 @@ impl<T: Chare> CollectionProxy<T> {
         self.section_where(|ix| {
             spec.iter().zip(ix.as_slice()).all(|(&(start, stop, step), &i)| {
                 let i = i as usize;
-                i >= start && i < stop && (i - start) % step == 0
+                i >= start && i < stop && (i - start).is_multiple_of(step)
             })
         })
     }
