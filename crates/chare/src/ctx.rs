@@ -406,8 +406,13 @@ impl<T: Chare> Ctx<T> {
         );
         let seq = with_pe(|pe| pe.streams.next(me, crate::section::seq_key(sec.id))) as u64;
         if let Some(mut c) = Contribution::new(sec.id, seq, sec.members.len(), sec.root, self.index(), value, op, d) {
-            c.keep = self.rt.info.migratable;
-            with_pe(|pe| reduction::contribute_direct(pe, c));
+            let info = &self.rt.info;
+            if info.migratable || info.dynamic.is_some() {
+                c.keep = true;
+                with_pe(|pe| reduction::contribute_direct(pe, c));
+            } else {
+                with_pe(|pe| reduction::contribute_combined(pe, c, sec.members_on(info, pe.id)));
+            }
         }
     }
 

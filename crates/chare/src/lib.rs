@@ -105,7 +105,8 @@
 //!   migratable array, so members may move meanwhile) and no other element.
 //!   Each member's k-th `section_contribute` to a section belongs to its
 //!   reduction k, which completes once every member contributed, wherever
-//!   the members moved (Charm4Py aborts there; Chare does not). Sections are
+//!   the members moved (Charm4Py aborts there; Chare does not); members'
+//!   contributions are combined per PE unless they can move. Sections are
 //!   values: building one sends nothing; a union is a new section with its
 //!   own reductions. Details: [`Section`].
 //! * **Dynamic arrays**: insertions and deletions go through the array's

@@ -513,6 +513,38 @@ pub(crate) fn contribute_direct(pe: &Pe, mut c: Contribution) {
     pe.post(c.root, Msg::Reduce(Box::new(c)));
 }
 
+/// A member of a section of a non-migratable collection contributes: the
+/// contributions of the section's `here` members on this PE are combined
+/// here, then go to the root as one part.
+pub(crate) fn contribute_combined(pe: &Pe, c: Contribution, here: usize) {
+    let key = (c.coll, c.seq);
+    let r = {
+        let mut t = pe.reductions.borrow_mut();
+        let p = t.local.entry(key).or_insert_with(|| Pending::new(&c));
+        p.add(c).map(|()| p.count >= here)
+    };
+    match r {
+        Ok(true) => {
+            let p = pe.reductions.borrow_mut().local.remove(&key).expect("a pending reduction");
+            let part = Contribution {
+                coll: key.0,
+                seq: key.1,
+                count: p.count,
+                total: p.total,
+                root: p.root,
+                partial: p.partial.expect("a pending reduction has a partial"),
+                combiner: p.combiner,
+                delivery: p.delivery,
+                keep: false,
+                src: None,
+            };
+            pe.post(part.root, Msg::Reduce(Box::new(part)));
+        }
+        Ok(false) => {}
+        Err(e) => pe.fail_usage(format!("reduction {} of section {}: {e}", key.1, key.0)),
+    }
+}
+
 /// Sends this PE's part of reduction `key` to the root once no element here
 /// still owes it a contribution.
 fn flush_if_complete(pe: &Pe, key: (CollId, u64)) {

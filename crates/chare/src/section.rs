@@ -25,15 +25,20 @@
 //! Reduction protocol: a member's k-th contribution to a section belongs to
 //! the section's reduction k. The counters are kept per (element, section)
 //! in the element's outgoing stream counters (receiver: the pseudo-address
-//! `(section id, u32::MAX)`), so they move with a migrating element. Each
-//! contribution goes straight to the section's root (the PE of its first
-//! member at creation), which combines them as a collection's root does
-//! ([`crate::reduction`]) until it has one per member. For a migratable
-//! collection the root may hold no member (no typed combiner) on the MPI
-//! layer: the contributors keep their combiner and target, as a migratable
-//! collection's PEs do, and the reduction is handed off to one of them.
+//! `(section id, u32::MAX)`), so they move with a migrating element. The
+//! section's root (the PE of its first member at creation) combines the
+//! parts as a collection's root does ([`crate::reduction`]) until they
+//! count one contribution per member:
+//! 1. elements of a non-migratable (and not dynamic) collection: each PE
+//!    combines the contributions of its members (it knows how many it holds:
+//!    the placement is fixed) and sends **one part per PE**;
+//! 2. elements of a migratable (or dynamic) collection: each contribution
+//!    goes straight to the root. The root may then hold no member (no typed
+//!    combiner) on the MPI layer: the contributors keep their combiner and
+//!    target, as a migratable collection's PEs do, and the reduction is
+//!    handed off to one of them.
 
-use crate::collection::{CollInfo, CollKind};
+use crate::collection::CollInfo;
 use crate::erased::Erased;
 use crate::index::Index;
 use crate::machine::wire::Wire;
@@ -57,6 +62,9 @@ pub(crate) struct SectionInfo {
     pub root: usize,
     /// Row-major positions of the members, sorted, each once.
     pub members: Vec<u32>,
+    /// Members per PE (a non-migratable collection's), computed on first use.
+    #[serde(skip)]
+    per_pe: std::sync::OnceLock<Vec<u32>>,
 }
 
 impl SectionInfo {
@@ -65,7 +73,19 @@ impl SectionInfo {
         members.sort_unstable();
         members.dedup();
         let root = members.first().map_or(0, |&l| info.pe_of(&Index::from_linear(l as usize, &info.dims)));
-        SectionInfo { id: new_id(), root, members }
+        SectionInfo { id: new_id(), root, members, per_pe: Default::default() }
+    }
+
+    /// How many members live on PE `pe` (elements of `info`, which do not move).
+    pub(crate) fn members_on(&self, info: &CollInfo, pe: usize) -> usize {
+        let counts = self.per_pe.get_or_init(|| {
+            let mut c = vec![0u32; info.npes];
+            for &l in &self.members {
+                c[info.pe_of(&Index::from_linear(l as usize, &info.dims))] += 1;
+            }
+            c
+        });
+        counts.get(pe).copied().unwrap_or(0) as usize
     }
 
     /// Checks a section that came from outside against its collection.
@@ -312,17 +332,7 @@ pub(crate) fn multicast_payload(
             }
             return;
         }
-        let mut by_pe: Vec<(usize, Vec<u32>)> = Vec::new();
-        for &l in &sec.members {
-            let to = match info.kind {
-                CollKind::Group => l as usize,
-                _ => info.pe_of(&Index::from_linear(l as usize, &info.dims)),
-            };
-            match by_pe.iter_mut().find(|(p, _)| *p == to) {
-                Some((_, v)) => v.push(l),
-                None => by_pe.push((to, vec![l])),
-            }
-        }
+        let by_pe = by_pe(info, &sec.members);
         let mut body = Some(body);
         let n = by_pe.len();
         for (k, (to, lins)) in by_pe.into_iter().enumerate() {
@@ -330,6 +340,20 @@ pub(crate) fn multicast_payload(
             pe.post(to, Multicast { coll: info.id, lins, body: b, each });
         }
     });
+}
+
+/// The members grouped by the PE they live on (elements that do not move),
+/// PEs in order of their first member.
+fn by_pe(info: &CollInfo, members: &[u32]) -> Vec<(usize, Vec<u32>)> {
+    let mut out: Vec<(usize, Vec<u32>)> = Vec::new();
+    for &l in members {
+        let to = info.pe_of(&Index::from_linear(l as usize, &info.dims));
+        match out.iter_mut().find(|(p, _)| *p == to) {
+            Some((_, v)) => v.push(l),
+            None => out.push((to, vec![l])),
+        }
+    }
+    out
 }
 
 /// One PE's part of a multicast: the members there and one copy of the call.
@@ -370,5 +394,51 @@ pub(crate) fn from_wire(coll: CollId, lins: Vec<u32>, body: crate::value::Encode
 fn deliver(pe: &Pe, coll: CollId, lins: &[u32], mut item: impl FnMut(u32) -> Incoming) {
     for &lin in lins {
         pe.deliver_entry(Addr { coll, lin }, item(lin));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collection::{CollKind, Placement};
+
+    fn block(total: usize, npes: usize) -> CollInfo {
+        CollInfo {
+            id: 7,
+            kind: CollKind::Array,
+            dims: vec![total],
+            total,
+            placement: Placement::Block,
+            npes,
+            chare: "T",
+            migratable: false,
+            at_sync: false,
+            balancer: None,
+            dynamic: None,
+        }
+    }
+
+    /// A multicast sends one message per PE holding members, each with
+    /// exactly its members; the per-PE counts for reductions agree.
+    #[test]
+    fn members_are_grouped_by_pe() {
+        let info = block(12, 3);
+        let members = vec![0, 1, 5, 6, 7, 11];
+        let groups = by_pe(&info, &members);
+        assert_eq!(groups, vec![(0, vec![0, 1]), (1, vec![5, 6, 7]), (2, vec![11])]);
+        let sec = SectionInfo { id: 9, root: 0, members, per_pe: Default::default() };
+        assert_eq!((0..4).map(|p| sec.members_on(&info, p)).collect::<Vec<_>>(), vec![2, 3, 1, 0]);
+    }
+
+    /// A section from outside is checked against its collection.
+    #[test]
+    fn malformed_sections_are_refused() {
+        let info = block(4, 2);
+        let ok = SectionInfo { id: 9, root: 1, members: vec![0, 3], per_pe: Default::default() };
+        assert!(ok.check(&info).is_ok());
+        for (members, root) in [(vec![3, 0], 0), (vec![0, 4], 0), (vec![1, 1], 0), (vec![0], 2)] {
+            let bad = SectionInfo { id: 9, root, members, per_pe: Default::default() };
+            assert!(bad.check(&info).is_err(), "{bad:?}");
+        }
     }
 }

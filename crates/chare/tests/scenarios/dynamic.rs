@@ -27,6 +27,12 @@ impl Node {
         ctx.contribute(self.tag, Sum, sum);
     }
 
+    /// Adds its tag to a reduction over `sec`.
+    #[entry]
+    fn section_sum(&self, ctx: &Ctx<Self>, sec: Section<Node>, f: Future<u64>) {
+        ctx.section_contribute(&sec, self.tag, Sum, f);
+    }
+
     /// Holds the element until `f` is set.
     #[entry]
     async fn hold(&mut self, f: Future<u64>) {
@@ -187,6 +193,13 @@ pub fn elements_inserted_on_a_chosen_pe_get_their_calls_through_their_home() -> 
             let (g, s) = reduce_all(&rt, &a).await;
             assert!(g.iter().all(|e| e.2 == 3), "{g:?}");
             assert_eq!(s, (0..8).sum::<u64>());
+            // A section of elements living away from their homes.
+            let sec = a.section([1, 2, 6]);
+            for round in 0..3 {
+                let f = rt.future();
+                sec.section_sum(sec.clone(), f.clone());
+                assert_eq!(f.await, 1 + 2 + 6, "section reduction {round}");
+            }
             a.delete(5);
             a.done_inserting().await;
             a.elem(5).hit();
