@@ -306,6 +306,7 @@ impl<T: Chare> CollectionBuilder<T> {
         T: crate::object::Migratable,
     {
         assert!(self.kind == CollKind::Array, "only arrays balance at sync; a group's elements never move");
+        assert!(!self.dynamic, "a dynamic array's elements do not migrate: it cannot balance at sync");
         self.at_sync = true;
         self
     }
