@@ -175,6 +175,27 @@ fn sections() {
     assert_eq!(out, want);
 }
 
+/// `dynamic`: after each doubling round the array has twice the elements,
+/// element i of generation popcount(i); then the odd ones are deleted.
+#[test]
+fn dynamic() {
+    let out = run_all_pes(env!("CARGO_BIN_EXE_dynamic"));
+    let gens = |n: usize, keep: fn(usize) -> bool| -> (usize, u32) {
+        let alive: Vec<usize> = (0..n).filter(|&i| keep(i)).collect();
+        (alive.len(), alive.iter().map(|i| i.count_ones()).sum())
+    };
+    let mut want = String::new();
+    let mut width = 1;
+    while 2 * width <= 16 {
+        let (n, g) = gens(2 * width, |_| true);
+        want += &format!("after a round of width {width}: {n} elements, generations sum to {g}\n");
+        width *= 2;
+    }
+    let (n, g) = gens(16, |i| i % 2 == 0);
+    want += &format!("odd elements deleted: {n} elements, generations sum to {g}\n");
+    assert_eq!(out, want);
+}
+
 /// `farm` with 1, 2 and 8 PEs: every task is done exactly once (the master
 /// checks), the checksum of the results is right (computed here), and the
 /// tasks run per PE add up to the task count. How they spread over the PEs,
