@@ -152,6 +152,50 @@ fn coroutines() {
     }
 }
 
+/// `sections`: each row's sum after its multicast, the diagonal's, and the
+/// union of the first and last rows' (computed here).
+#[test]
+fn sections() {
+    let out = run_all_pes(env!("CARGO_BIN_EXE_sections"));
+    let cell = |r: u64, c: u64| 10 * r + c;
+    let mut want = String::new();
+    let mut value: Vec<Vec<u64>> = (0..4).map(|r| (0..6).map(|c| cell(r, c) * (r + 1)).collect()).collect();
+    for (r, row) in value.iter().enumerate() {
+        want += &format!("row {r} scaled by {}: sum {}\n", r + 1, row.iter().sum::<u64>());
+    }
+    let diag: u64 = (0..4).map(|i| value[i][i]).sum();
+    want += &format!("diagonal (4 cells): sum {diag}\n");
+    for r in [0, 3] {
+        for v in &mut value[r] {
+            *v *= 2;
+        }
+    }
+    let ends: u64 = value[0].iter().chain(&value[3]).sum();
+    want += &format!("rows 0 and 3 (12 cells) scaled by 2: sum {ends}\n");
+    assert_eq!(out, want);
+}
+
+/// `dynamic`: after each doubling round the array has twice the elements,
+/// element i of generation popcount(i); then the odd ones are deleted.
+#[test]
+fn dynamic() {
+    let out = run_all_pes(env!("CARGO_BIN_EXE_dynamic"));
+    let gens = |n: usize, keep: fn(usize) -> bool| -> (usize, u32) {
+        let alive: Vec<usize> = (0..n).filter(|&i| keep(i)).collect();
+        (alive.len(), alive.iter().map(|i| i.count_ones()).sum())
+    };
+    let mut want = String::new();
+    let mut width = 1;
+    while 2 * width <= 16 {
+        let (n, g) = gens(2 * width, |_| true);
+        want += &format!("after a round of width {width}: {n} elements, generations sum to {g}\n");
+        width *= 2;
+    }
+    let (n, g) = gens(16, |i| i % 2 == 0);
+    want += &format!("odd elements deleted: {n} elements, generations sum to {g}\n");
+    assert_eq!(out, want);
+}
+
 /// `farm` with 1, 2 and 8 PEs: every task is done exactly once (the master
 /// checks), the checksum of the results is right (computed here), and the
 /// tasks run per PE add up to the task count. How they spread over the PEs,

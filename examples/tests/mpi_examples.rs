@@ -35,6 +35,8 @@ fn every_example_prints_the_same_on_both_layers() {
         env!("CARGO_BIN_EXE_parallel_map"),
         env!("CARGO_BIN_EXE_ring"),
         env!("CARGO_BIN_EXE_coroutines"),
+        env!("CARGO_BIN_EXE_sections"),
+        env!("CARGO_BIN_EXE_dynamic"),
         // `farm` prints timings: see `farm_does_every_task_once_on_both_layers`.
     ];
     for exe in exes {

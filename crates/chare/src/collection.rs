@@ -92,6 +92,9 @@ pub struct CollInfo {
     pub(crate) at_sync: bool,
     /// The strategy for this collection, if not the job's (`--balancer`).
     pub(crate) balancer: Option<crate::lb::strategy::Strategy>,
+    /// A dynamic array ([`crate::dynamic`]): the PE that keeps its
+    /// membership and combines its reductions.
+    pub(crate) dynamic: Option<usize>,
 }
 
 impl CollInfo {
@@ -107,7 +110,14 @@ impl CollInfo {
             migratable: false,
             at_sync: false,
             balancer: None,
+            dynamic: None,
         }
+    }
+
+    /// The PE that finishes the collection's reductions: a dynamic array's
+    /// root, else the PE of element 0.
+    pub(crate) fn reduction_root(&self) -> usize {
+        self.dynamic.unwrap_or_else(|| self.pe_of(&Index::from_linear(0, &self.dims)))
     }
 
     /// The PE element `ix` lives on.
@@ -184,6 +194,14 @@ pub(crate) struct LocalColl {
     /// to reduction `k` (their next sequence number), by `k`. A PE's part of
     /// reduction `k` is complete when no element here owes `k` or earlier.
     pub owing: std::collections::BTreeMap<u64, u32>,
+    /// A dynamic array: a message to an element not here waits for its
+    /// insertion, unless the element was deleted here (then it is dropped).
+    pub dynamic: bool,
+    /// Elements of a dynamic array deleted here (and not inserted again).
+    pub deleted: rustc_hash::FxHashSet<u32>,
+    /// Elements of a dynamic array whose home is here, inserted on another
+    /// PE: messages to them are forwarded there.
+    pub placed: rustc_hash::FxHashMap<u32, usize>,
 }
 
 impl LocalColl {
@@ -233,6 +251,8 @@ pub struct CollectionBuilder<T: Chare> {
     placement: Placement,
     at_sync: bool,
     balancer: Option<crate::lb::strategy::Strategy>,
+    dynamic: bool,
+    empty: bool,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -247,6 +267,8 @@ impl<T: Chare> CollectionBuilder<T> {
             placement: Placement::Block,
             at_sync: false,
             balancer: None,
+            dynamic: false,
+            empty: false,
             _t: PhantomData,
         }
     }
@@ -258,6 +280,8 @@ impl<T: Chare> CollectionBuilder<T> {
             placement: Placement::RoundRobin,
             at_sync: false,
             balancer: None,
+            dynamic: false,
+            empty: false,
             _t: PhantomData,
         }
     }
@@ -282,6 +306,7 @@ impl<T: Chare> CollectionBuilder<T> {
         T: crate::object::Migratable,
     {
         assert!(self.kind == CollKind::Array, "only arrays balance at sync; a group's elements never move");
+        assert!(!self.dynamic, "a dynamic array's elements do not migrate: it cannot balance at sync");
         self.at_sync = true;
         self
     }
@@ -296,6 +321,37 @@ impl<T: Chare> CollectionBuilder<T> {
         let mut b = self.at_sync();
         b.balancer = Some(strategy);
         b
+    }
+
+    /// Makes the array dynamic (Charm4Py's `ckInsert`): elements can be
+    /// inserted ([`CollectionProxy::insert`]) and deleted
+    /// ([`CollectionProxy::delete`]) after creation, anywhere inside the
+    /// shape, which bounds the indices. Its elements never migrate. See
+    /// [`crate::dynamic`] for what broadcasts, reductions and messages in
+    /// flight do meanwhile.
+    #[track_caller]
+    pub fn dynamic(mut self) -> Self {
+        assert!(self.kind == CollKind::Array, "only arrays are dynamic");
+        assert!(!self.at_sync, "a dynamic array's elements do not migrate: it cannot balance at sync");
+        self.dynamic = true;
+        self
+    }
+
+    /// Creates a dynamic array with no element yet (see
+    /// [`CollectionBuilder::dynamic`]): insert them, then call
+    /// [`CollectionProxy::done_inserting`].
+    #[track_caller]
+    pub fn create_empty(mut self) -> CollectionProxy<T> {
+        self = self.dynamic();
+        self.empty = true;
+        let npes = with_pe(|pe| pe.shared.num_pes());
+        let info = self.describe(npes);
+        with_pe(|pe| {
+            for target in info.pes() {
+                pe.post(target, crate::dynamic::DynWire::CreateEmpty { desc: Box::new(info.desc()) });
+            }
+        });
+        CollectionProxy::from_raw(CollRef { info, section: None })
     }
 
     /// Creates the collection; calls may be sent at once and are delivered
@@ -327,6 +383,18 @@ impl<T: Chare> CollectionBuilder<T> {
         if let Placement::OnPe(p) = self.placement {
             assert!(p < npes, "cannot place a chare on PE {p}: the job has {npes} PEs");
         }
+        let info = self.describe(npes);
+        with_pe(|pe| {
+            for target in info.pes() {
+                pe.post(target, Create::<T> { info: info.clone(), init: init.clone(), done: done.clone() });
+            }
+        });
+        CollectionProxy::from_raw(CollRef { info, section: None })
+    }
+
+    /// The new collection's id and description, registered on this PE (and,
+    /// for a dynamic array, its membership: every element, or none).
+    fn describe(self, npes: usize) -> Arc<CollInfo> {
         with_pe(|pe| {
             // Ids must be unique in the whole job: on the MPI layer every
             // process allocates its own, interleaved by PE.
@@ -340,15 +408,16 @@ impl<T: Chare> CollectionBuilder<T> {
                 placement: self.placement,
                 npes,
                 chare: T::NAME,
-                migratable: T::MIGRATABLE && self.kind == CollKind::Array,
+                migratable: T::MIGRATABLE && self.kind == CollKind::Array && !self.dynamic,
                 at_sync: self.at_sync,
                 balancer: self.balancer,
+                dynamic: self.dynamic.then_some(pe.id),
             });
             pe.shared.colls.lock().unwrap().insert(id, info.clone());
-            for target in info.pes() {
-                pe.post(target, Create::<T> { info: info.clone(), init: init.clone(), done: done.clone() });
+            if self.dynamic {
+                crate::dynamic::root_created(pe, &info, !self.empty);
             }
-            CollectionProxy::from_raw(CollRef { info })
+            info
         })
     }
 }
@@ -406,6 +475,13 @@ impl<T: Chare> Outgoing for Create<T> {
 pub(crate) fn create_from_wire<T: Chare>(w: crate::registry::WireCreate<'_>) -> Result<(), String> {
     let info = w.desc.resolve()?;
     let init: T::Init = crate::value::decode(&w.init)?;
+    if let Some((lin, start)) = w.only {
+        if lin as usize >= info.total || info.dynamic.is_none() {
+            return Err(format!("insertion of element #{lin} into collection {}", info.id));
+        }
+        crate::dynamic::insert_local::<T>(w.pe, info, lin, init, start);
+        return Ok(());
+    }
     create_local::<T>(w.pe, info, init, w.done);
     Ok(())
 }
@@ -432,6 +508,9 @@ fn create_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, init: T::Init, done: Opt
     }
     if info.at_sync {
         pe.lb_measure_idle(info.id);
+    }
+    if info.dynamic.is_some() {
+        pe.chares.colls.borrow_mut().entry(info.id).or_default().dynamic = true;
     }
     let addrs = elems.iter().map(|ix| info.addr_of(ix)).collect();
     pe.collection_created(info.id, addrs);
@@ -465,6 +544,7 @@ pub(crate) struct CollDesc {
     migratable: bool,
     at_sync: bool,
     balancer: Option<String>,
+    dynamic: Option<usize>,
 }
 
 impl CollInfo {
@@ -496,6 +576,7 @@ impl CollInfo {
             migratable: self.migratable,
             at_sync: self.at_sync,
             balancer: self.balancer.map(|b| b.name().to_string()),
+            dynamic: self.dynamic,
         }
     }
 }
@@ -537,7 +618,7 @@ impl CollDesc {
                 && self.dims.len() <= crate::index::MAX_DIMS
                 && self.dims.iter().all(|&d| d > 0)
                 && total.is_some_and(|t| t <= u32::MAX as usize);
-            if !ok_shape || self.npes != npes {
+            if !ok_shape || self.npes != npes || self.dynamic.is_some_and(|r| r >= npes) {
                 return Err(format!("malformed description of collection {}", self.id));
             }
             let info = Arc::new(CollInfo {
@@ -548,12 +629,13 @@ impl CollDesc {
                 placement,
                 npes,
                 chare: Box::leak(self.chare.into_boxed_str()),
-                migratable: self.migratable && self.kind == CollKind::Array,
+                migratable: self.migratable && self.kind == CollKind::Array && self.dynamic.is_none(),
                 at_sync: self.at_sync && self.migratable,
                 balancer: match self.balancer {
                     Some(b) => Some(crate::lb::strategy::Strategy::parse(&b)?),
                     None => None,
                 },
+                dynamic: self.dynamic.filter(|_| self.kind == CollKind::Array),
             });
             colls.insert(info.id, info.clone());
             Ok(info)

@@ -179,6 +179,8 @@ pub struct Ctx<T: Chare> {
     move_to: Cell<Option<usize>>,
     /// The element calls `resume_from_sync` on arrival.
     resume_on_arrival: Cell<bool>,
+    /// The element is to be deleted once no entry of it runs.
+    deleting: Cell<bool>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -197,6 +199,7 @@ impl<T: Chare> Ctx<T> {
             red_seq: Cell::new(0),
             move_to: Cell::new(None),
             resume_on_arrival: Cell::new(false),
+            deleting: Cell::new(false),
             _t: PhantomData,
         }
     }
@@ -207,6 +210,17 @@ impl<T: Chare> Ctx<T> {
 
     pub(crate) fn info(&self) -> &Arc<CollInfo> {
         &self.rt.info
+    }
+
+    /// Asks for the element's deletion once no entry of it runs.
+    pub(crate) fn request_delete(&self) {
+        self.deleting.set(true)
+    }
+
+    /// Whether a deletion was asked for (and clears the request).
+    #[inline]
+    pub(crate) fn take_deleting(&self) -> bool {
+        self.deleting.replace(false)
     }
 
     pub(crate) fn red_seq(&self) -> u64 {
@@ -278,6 +292,12 @@ impl<T: Chare> Ctx<T> {
         T: crate::object::Migratable,
     {
         let npes = self.num_pes();
+        assert!(
+            self.rt.info.migratable,
+            "cannot migrate {}[{}]: only elements of (non-dynamic) arrays migrate",
+            T::NAME,
+            self.index()
+        );
         assert!(pe < npes, "cannot migrate {}[{}] to PE {pe}: the job has {npes} PEs", T::NAME, self.index());
         if pe != self.my_pe() {
             self.request_move(pe, false);
@@ -286,7 +306,7 @@ impl<T: Chare> Ctx<T> {
 
     /// Proxy to this element's whole collection (Charm4Py's `thisProxy`).
     pub fn proxy(&self) -> CollectionProxy<T> {
-        CollectionProxy::from_raw(crate::proxy::CollRef { info: self.rt.info.clone() })
+        CollectionProxy::from_raw(crate::proxy::CollRef { info: self.rt.info.clone(), section: None })
     }
 
     /// Proxy to this element.
@@ -335,14 +355,76 @@ impl<T: Chare> Ctx<T> {
         f
     }
 
+    /// Contributes `value` to the next reduction of `section`, of which this
+    /// element must be a member (Charm4Py's `contribute(.., section)`): a
+    /// member's k-th contribution to a section belongs to the section's
+    /// reduction k, which completes once every member contributed to it,
+    /// wherever the members have moved meanwhile. The result goes to `target`.
+    /// Panics if this element is not a member.
+    #[track_caller]
+    pub fn section_contribute<V: 'static, R: Reducer<V>>(
+        &self,
+        section: &crate::Section<T>,
+        value: V,
+        op: R,
+        target: impl Into<Target<R::Out>>,
+    ) {
+        self.section_contribute_with(section, value, op, reduction::delivery_of(target.into()));
+    }
+
+    /// Contributes to a reduction over `section` whose result every member
+    /// receives (see [`Ctx::section_contribute`]).
+    #[track_caller]
+    pub fn section_allreduce<V: 'static, R: Reducer<V>>(
+        &self,
+        section: &crate::Section<T>,
+        value: V,
+        op: R,
+    ) -> Future<R::Out> {
+        let f = Future::<R::Out>::new_here(1);
+        let raw: RawFuture = f.raw();
+        self.section_contribute_with(section, value, op, Delivery::All(vec![raw]));
+        f
+    }
+
+    #[track_caller]
+    fn section_contribute_with<V: 'static, R: Reducer<V>>(
+        &self,
+        section: &crate::Section<T>,
+        value: V,
+        op: R,
+        d: Delivery,
+    ) {
+        let sec = section.info();
+        let me = self.addr();
+        assert!(
+            section.raw().info.id == self.rt.info.id && sec.members.binary_search(&me.lin).is_ok(),
+            "{}[{}] contributes to section {}, of which it is not a member",
+            T::NAME,
+            self.index(),
+            sec.id
+        );
+        let seq = with_pe(|pe| pe.streams.next(me, crate::section::seq_key(sec.id))) as u64;
+        if let Some(mut c) = Contribution::new(sec.id, seq, sec.members.len(), sec.root, self.index(), value, op, d) {
+            let info = &self.rt.info;
+            if info.migratable || info.dynamic.is_some() {
+                c.keep = true;
+                with_pe(|pe| reduction::contribute_direct(pe, c));
+            } else {
+                with_pe(|pe| reduction::contribute_combined(pe, c, sec.members_on(info, pe.id)));
+            }
+        }
+    }
+
     fn contribute_with<V: 'static, R: Reducer<V>>(&self, value: V, op: R, d: Delivery) {
         let seq = self.red_seq.get();
         self.red_seq.set(seq + 1);
         let info = &self.rt.info;
-        let root = info.pe_of(&Index::from_linear(0, &info.dims));
+        let root = info.reduction_root();
         // None: the check mode found a partial that cannot travel (the job ends).
         if let Some(mut c) = Contribution::new(info.id, seq, info.total, root, self.index(), value, op, d) {
-            c.keep = info.migratable;
+            // The root may hold no element: keep the combiner (see `reduction::hand_off`).
+            c.keep = info.migratable || info.dynamic.is_some();
             with_pe(|pe| reduction::contribute_local(pe, c));
         }
     }

@@ -291,8 +291,12 @@ impl Reply {
 
     /// A future fulfilled after `n` replies (each `()`).
     pub fn new_counted(n: usize) -> (Future<()>, Reply) {
-        let f = Future::<()>::new_here(n);
+        // Nothing to count (a broadcast to an empty section): complete at once.
+        let f = Future::<()>::new_here(n.max(1));
         let raw = f.raw;
+        if n == 0 {
+            raw.set_any(Box::new(()));
+        }
         (f, Reply(Box::new(ReplyTo { fut: raw, unit: true })))
     }
 

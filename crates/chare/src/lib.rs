@@ -64,6 +64,15 @@
 //!   lets the chare's other entries run while it waits; `#[entry(when = self.step == *k)]`
 //!   runs a call once its condition holds; `me.wait_until(|s| ..)` waits for one
 //!   ([`Reentrant`], and "Semantics" below).
+//! * [`Section`]s (Charm4Py's `Section`): `coll.section([i, j])`,
+//!   `coll.slice([0..2, 4..8])`, `coll.slice_step(&[(0, 8, 2)])`,
+//!   `coll.section_where(|ix| ..)`, `coll.split(n, |ix| ..)`, `a.union(&b)`;
+//!   `section.m(x)` multicasts, `section.m_ret(x)` completes when every
+//!   member ran it; members reduce with `ctx.section_contribute(&section, v, op, target)`
+//!   or `ctx.section_allreduce(&section, v, op)`.
+//! * Dynamic arrays (Charm4Py's `ckInsert`): `rt.array::<T>(dims).create_empty()`
+//!   (or `.dynamic().create(init)`), `a.insert(ix, init)`, `a.insert_on(ix, pe, init)`,
+//!   `a.delete(ix)`, `a.done_inserting().await` ([`dynamic`]).
 //!
 //! ## Semantics
 //! * One entry method at a time per PE; a sync entry runs to completion.
@@ -93,6 +102,27 @@
 //!   reentrant entry (Charm4Py's `self.wait`) returns once `pred` holds,
 //!   re-checked after every entry of the chare. Held calls count as handled
 //!   for quiescence.
+//! * A **section multicast** reaches every member of the section once (one
+//!   message per PE holding members; one ordered call per member of a
+//!   migratable array, so members may move meanwhile) and no other element.
+//!   Each member's k-th `section_contribute` to a section belongs to its
+//!   reduction k, which completes once every member contributed, wherever
+//!   the members moved (Charm4Py aborts there; Chare does not); members'
+//!   contributions are combined per PE unless they can move. Sections are
+//!   values: building one sends nothing; a union is a new section with its
+//!   own reductions. Details: [`Section`].
+//! * **Dynamic arrays**: insertions and deletions go through the array's
+//!   root (the creating PE); one registered there opens an insertion phase,
+//!   during which the array's reductions do not complete; `done_inserting()`
+//!   closes it once they all took effect. A reduction started after
+//!   `done_inserting().await` counts exactly the elements then in the array;
+//!   a reduction in flight during the phase includes the elements inserted
+//!   meanwhile (their first contribution counts for it) and those deleted
+//!   meanwhile only if they contributed before. Broadcasts reach the
+//!   elements present on each PE when they arrive. Calls to an element not
+//!   inserted yet wait for it; calls that reach a deleted element are
+//!   dropped. Elements of dynamic arrays do not migrate; `len()` and a
+//!   broadcast's `m_ret` are not available on them. Details: [`dynamic`].
 //! * Calls from one chare to another arrive in send order.
 //! * Fair scheduling: a PE handles messages in the order they arrived,
 //!   whatever their source (itself, another PE, another process), so a
@@ -256,6 +286,7 @@ mod channel;
 mod collection;
 pub mod config;
 mod ctx;
+pub mod dynamic;
 mod erased;
 mod error;
 mod future;
@@ -274,6 +305,7 @@ mod reentrant;
 mod registry;
 mod route;
 mod scheduler;
+mod section;
 mod ser_error;
 mod unwind;
 mod value;
@@ -294,6 +326,7 @@ pub use crate::object::{Chare, Dispatch, Migratable};
 pub use crate::proxy::{Array, BroadcastOf, Callback, CollRef, CollectionProxy, ElemRef, EntriesOf, Group, Proxy};
 pub use crate::reduction::{And, Arith, Custom, Gather, Max, Min, Nop, Or, Product, Reducer, Sum, Target};
 pub use crate::reentrant::{Reentrant, WaitUntil};
+pub use crate::section::Section;
 pub use chare_macros::{chare, entry, message};
 /// The serde that message types derive through ([`message`] uses it), so a
 /// program needs no `serde` dependency of its own.
@@ -333,7 +366,7 @@ pub mod __private {
 pub mod prelude {
     pub use crate::{
         iwait, And, Array, Buffer, Callback, Channel, Chare, CollectionProxy, Ctx, Custom, Future, Gather, Group,
-        Index, Max, Min, Nop, Or, Placement, Product, Proxy, Reentrant, Rt, SharedBuffer, Sum,
+        Index, Max, Min, Nop, Or, Placement, Product, Proxy, Reentrant, Rt, Section, SharedBuffer, Sum,
     };
     // `chare` from the macro crate, not `crate::chare`: that path also names
     // the private `extern crate self as chare`, which may not be re-exported

@@ -154,6 +154,9 @@ pub(crate) trait AnyCell {
     fn take_move(&self) -> Option<(usize, bool)>;
     /// Asks the chare to move to `pe` once idle (the load balancer).
     fn request_move(&self, pe: usize, resume: bool);
+    /// Asks the element (of a dynamic array) to be deleted once no entry of
+    /// it runs (see [`crate::dynamic`]).
+    fn request_delete(&self);
     /// The chare, out of its table, on its way to another PE. Fails (and
     /// gives the cell back) if something still holds it.
     fn depart(self: Rc<Self>) -> Result<Box<dyn Migrant>, Rc<dyn AnyCell>>;
@@ -389,7 +392,12 @@ impl<T: Chare> ChareCell<T> {
                 // The deferred calls travel with the chare.
                 return crate::migration::schedule(pe, self.ctx.addr());
             }
-            let Some(m) = self.deferred.borrow_mut().pop_front() else { return };
+            let Some(m) = self.deferred.borrow_mut().pop_front() else {
+                if self.ctx.take_deleting() {
+                    crate::dynamic::destroy_later(pe, self.ctx.addr());
+                }
+                return;
+            };
             self.run(this, pe, m);
         }
     }
@@ -455,6 +463,10 @@ impl<T: Chare> AnyCell for ChareCell<T> {
 
     fn red_seq(&self) -> u64 {
         self.ctx.red_seq()
+    }
+
+    fn request_delete(&self) {
+        self.ctx.request_delete();
     }
 
     fn take_load(&self) -> f64 {

@@ -12,6 +12,7 @@ use crate::message::{Addr, EntryCall, Msg, Payload};
 use crate::object::Chare;
 use crate::route::locate;
 use crate::scheduler::with_pe;
+use crate::section::SectionInfo;
 use crate::value::Value;
 use serde::Serialize;
 use std::fmt;
@@ -69,17 +70,21 @@ impl ElemRef {
     }
 }
 
-/// Untyped handle to a collection. Used by generated code.
+/// Untyped handle to a collection, or to a section of it. Used by generated code.
 #[derive(Clone)]
 pub struct CollRef {
     pub(crate) info: Arc<CollInfo>,
+    /// The members, for a section's handle ([`crate::Section`]).
+    pub(crate) section: Option<Arc<SectionInfo>>,
 }
 
 impl CollRef {
-    /// Sends an entry call to every element.
+    /// Sends an entry call to every element (of the section, for a section's handle).
     pub fn broadcast<T: Chare>(&self, msg: T::Msg) {
         let Some(msg) = crate::value::checked(msg, || format!("broadcast to {}", T::NAME)) else { return };
-        if self.info.migratable {
+        if let Some(sec) = &self.section {
+            crate::section::multicast(&self.info, sec, msg);
+        } else if self.info.migratable {
             // Elements may be anywhere, and moving: one ordered call each
             // (exactly once per element, in each sender's order).
             with_pe(|pe| {
@@ -105,14 +110,28 @@ impl CollRef {
         });
     }
 
-    /// Number of elements.
+    /// Number of elements (of the section, for a section's handle). Panics
+    /// for a dynamic array, whose element count changes (this is what
+    /// makes a broadcast's `m_ret` unavailable there).
+    #[track_caller]
     pub fn len(&self) -> usize {
-        self.info.total
+        match &self.section {
+            Some(sec) => sec.members.len(),
+            None => {
+                assert!(
+                    self.info.dynamic.is_none(),
+                    "the element count of dynamic array {} changes: len() and a broadcast's `_ret` are not available (use a reduction)",
+                    self.info.chare
+                );
+                self.info.total
+            }
+        }
     }
 
-    /// Whether the collection has no element (never true: shapes are positive).
+    /// Whether the collection (section) has no element (a collection never
+    /// has: shapes are positive).
     pub fn is_empty(&self) -> bool {
-        self.info.total == 0
+        self.len() == 0
     }
 
     /// Handle to element `ix`; panics if it is outside the collection.
@@ -210,7 +229,8 @@ impl<T: Chare> CollectionProxy<T> {
     pub fn elem(&self, ix: impl Into<Index>) -> Proxy<T> {
         Proxy::from_raw(self.bcast.raw().elem(ix.into()))
     }
-    /// Number of elements.
+    /// Number of elements. Panics for a dynamic array (see [`crate::dynamic`]).
+    #[track_caller]
     pub fn len(&self) -> usize {
         self.bcast.raw().len()
     }
@@ -222,10 +242,14 @@ impl<T: Chare> CollectionProxy<T> {
     pub fn dims(&self) -> &[usize] {
         &self.bcast.raw().info.dims
     }
-    /// All element indices in row-major order.
+    pub(crate) fn coll_ref(&self) -> &CollRef {
+        self.bcast.raw()
+    }
+    /// All element indices in row-major order (a dynamic array: every index
+    /// of its shape, whether an element exists there or not).
     pub fn indices(&self) -> impl Iterator<Item = Index> + '_ {
         let dims = self.dims();
-        (0..self.len()).map(move |l| Index::from_linear(l, dims))
+        (0..self.coll_ref().info.total).map(move |l| Index::from_linear(l, dims))
     }
 }
 
@@ -275,7 +299,8 @@ impl<R: Send + 'static> Callback<R> {
         Callback { target: Arc::new(CallbackTarget::Elem(raw, Arc::new(build))) }
     }
 
-    /// Calls the entry that `make` builds on every element. Used by generated code.
+    /// Calls the entry that `make` builds on every element (of the section,
+    /// for a section's handle). Used by generated code.
     pub fn to_all<T: Chare>(raw: CollRef, make: fn(R) -> T::Msg) -> Self {
         let build = move |r| Box::new(make(r)) as Payload;
         Callback {
@@ -293,7 +318,9 @@ impl<R: Send + 'static> Callback<R> {
         match &*self.target {
             CallbackTarget::Elem(e, build) => e.send_erased(build(value)),
             CallbackTarget::All(c, build, clone, each) => {
-                if c.info.migratable {
+                if let Some(sec) = &c.section {
+                    crate::section::multicast_payload(&c.info, sec, build(value), *clone, *each);
+                } else if c.info.migratable {
                     let call = build(value);
                     with_pe(|pe| {
                         for lin in 0..c.info.total {
@@ -314,21 +341,33 @@ impl<R: Send + 'static> Callback<R> {
 struct ProxyWire {
     coll: crate::collection::CollDesc,
     index: Option<Index>,
+    /// A section's members.
+    section: Option<SectionInfo>,
 }
 
 fn resolve_wire<E: serde::de::Error>(w: ProxyWire) -> Result<(Arc<CollInfo>, Option<Index>), E> {
+    resolve_wire_section(w).map(|(info, ix, _)| (info, ix))
+}
+
+#[allow(clippy::type_complexity)]
+fn resolve_wire_section<E: serde::de::Error>(
+    w: ProxyWire,
+) -> Result<(Arc<CollInfo>, Option<Index>, Option<Arc<SectionInfo>>), E> {
     let info = w.coll.resolve().map_err(E::custom)?;
+    if let Some(sec) = &w.section {
+        sec.check(&info).map_err(E::custom)?;
+    }
     if let Some(ix) = &w.index {
         if !ix.within(&info.dims) {
             return Err(E::custom(format!("index [{ix}] outside collection {}", info.id)));
         }
     }
-    Ok((info, w.index))
+    Ok((info, w.index, w.section.map(Arc::new)))
 }
 
 impl serde::Serialize for ElemRef {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        ProxyWire { coll: self.info.desc(), index: Some(self.index) }.serialize(s)
+        ProxyWire { coll: self.info.desc(), index: Some(self.index), section: None }.serialize(s)
     }
 }
 
@@ -343,14 +382,14 @@ impl<'de> serde::Deserialize<'de> for ElemRef {
 
 impl serde::Serialize for CollRef {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        ProxyWire { coll: self.info.desc(), index: None }.serialize(s)
+        ProxyWire { coll: self.info.desc(), index: None, section: self.section.as_deref().cloned() }.serialize(s)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for CollRef {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (info, _) = resolve_wire(ProxyWire::deserialize(d)?)?;
-        Ok(CollRef { info })
+        let (info, _, section) = resolve_wire_section(ProxyWire::deserialize(d)?)?;
+        Ok(CollRef { info, section })
     }
 }
 
@@ -374,6 +413,10 @@ impl<T: Chare> serde::Serialize for CollectionProxy<T> {
 
 impl<'de, T: Chare> serde::Deserialize<'de> for CollectionProxy<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(CollectionProxy::from_raw(CollRef::deserialize(d)?))
+        let raw = CollRef::deserialize(d)?;
+        if raw.section.is_some() {
+            return Err(serde::de::Error::custom("a section where a collection proxy was expected"));
+        }
+        Ok(CollectionProxy::from_raw(raw))
     }
 }

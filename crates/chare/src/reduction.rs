@@ -474,6 +474,8 @@ pub(crate) struct ReductionTable {
     /// Parts sent to a root in another process (migratable collections):
     /// their combiner and target, kept in case the root has none.
     kept: FxHashMap<(CollId, u64), (Box<dyn Combiner>, Delivery)>,
+    /// On the root of a dynamic array: its membership ([`crate::dynamic`]).
+    pub(crate) dynamic: FxHashMap<CollId, crate::dynamic::DynRoot>,
 }
 
 /// An element of this PE contributes.
@@ -490,6 +492,56 @@ pub(crate) fn contribute_local(pe: &Pe, c: Contribution) {
     match r {
         Ok(()) => flush_if_complete(pe, key),
         Err(e) => pe.fail_usage(format!("reduction {} of collection {}: {e}", key.1, key.0)),
+    }
+}
+
+/// An element contributes to a section's reduction: straight to the root
+/// (see [`crate::section`]). Keeps the combiner and target here when the
+/// root is in another process and the elements migrate (see [`hand_off`]).
+pub(crate) fn contribute_direct(pe: &Pe, mut c: Contribution) {
+    if c.keep && pe.route(c.root) == crate::route::Route::Remote {
+        if let Some(combiner) = c.combiner.take() {
+            let sent = match &c.delivery {
+                Delivery::Future(f) => Delivery::Future(*f),
+                Delivery::All(fs) => Delivery::All(fs.clone()),
+                Delivery::Callback(_) | Delivery::AtRoot => Delivery::AtRoot,
+            };
+            let kept = std::mem::replace(&mut c.delivery, sent);
+            pe.reductions.borrow_mut().kept.insert((c.coll, c.seq), (combiner, kept));
+        }
+    }
+    pe.post(c.root, Msg::Reduce(Box::new(c)));
+}
+
+/// A member of a section of a non-migratable collection contributes: the
+/// contributions of the section's `here` members on this PE are combined
+/// here, then go to the root as one part.
+pub(crate) fn contribute_combined(pe: &Pe, c: Contribution, here: usize) {
+    let key = (c.coll, c.seq);
+    let r = {
+        let mut t = pe.reductions.borrow_mut();
+        let p = t.local.entry(key).or_insert_with(|| Pending::new(&c));
+        p.add(c).map(|()| p.count >= here)
+    };
+    match r {
+        Ok(true) => {
+            let p = pe.reductions.borrow_mut().local.remove(&key).expect("a pending reduction");
+            let part = Contribution {
+                coll: key.0,
+                seq: key.1,
+                count: p.count,
+                total: p.total,
+                root: p.root,
+                partial: p.partial.expect("a pending reduction has a partial"),
+                combiner: p.combiner,
+                delivery: p.delivery,
+                keep: false,
+                src: None,
+            };
+            pe.post(part.root, Msg::Reduce(Box::new(part)));
+        }
+        Ok(false) => {}
+        Err(e) => pe.fail_usage(format!("reduction {} of section {}: {e}", key.1, key.0)),
     }
 }
 
@@ -552,16 +604,42 @@ pub(crate) fn receive(pe: &Pe, c: Contribution) {
     let r = {
         let mut t = pe.reductions.borrow_mut();
         let p = t.root.entry(key).or_insert_with(|| Pending::new(&c));
-        match p.add(c) {
-            Ok(()) if p.count >= p.total => Ok(t.root.remove(&key)),
-            Ok(()) => Ok(None),
-            Err(e) => Err(e),
-        }
+        p.add(c)
     };
-    let done = match r {
-        Ok(Some(p)) => p,
-        Ok(None) => return,
-        Err(e) => return pe.fail_usage(format!("reduction {} of collection {}: {e}", key.1, key.0)),
+    match r {
+        Ok(()) => try_finish(pe, key),
+        Err(e) => pe.fail_usage(format!("reduction {} of collection {}: {e}", key.1, key.0)),
+    }
+}
+
+/// The root checks again the reductions of `coll` it holds (a dynamic
+/// array's membership or insertion phase changed).
+pub(crate) fn recheck_root(pe: &Pe, coll: CollId) {
+    let mut keys: Vec<(CollId, u64)> = pe.reductions.borrow().root.keys().filter(|k| k.0 == coll).copied().collect();
+    keys.sort_unstable();
+    for key in keys {
+        try_finish(pe, key);
+    }
+}
+
+/// Finishes reduction `key` at the root if it has every contribution.
+fn try_finish(pe: &Pe, key: (CollId, u64)) {
+    let done = {
+        let mut t = pe.reductions.borrow_mut();
+        let t = &mut *t;
+        let Some(p) = t.root.get(&key) else { return };
+        let complete = match t.dynamic.get_mut(&key.0) {
+            Some(d) if d.ready(key.1, p.count) => {
+                d.finished(key.1);
+                true
+            }
+            Some(_) => false,
+            None => p.count >= p.total,
+        };
+        if !complete {
+            return;
+        }
+        t.root.remove(&key).expect("a pending reduction")
     };
     let srcs = done.srcs.clone();
     let keep = done.keep;

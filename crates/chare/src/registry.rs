@@ -17,6 +17,9 @@ pub struct WireCreate<'a> {
     pub(crate) desc: CollDesc,
     pub(crate) init: Vec<u8>,
     pub(crate) done: Option<Reply>,
+    /// Only this element (row-major position), inserted into a dynamic
+    /// array, with its first reduction number.
+    pub(crate) only: Option<(u32, u64)>,
 }
 
 /// What rebuilding a chare that migrated from another process needs. Opaque to users.

@@ -52,6 +52,11 @@ pub(crate) enum Wire {
         value: Vec<u8>,
         done: Reply,
     },
+    /// Insertion and deletion of a dynamic array's elements (see [`crate::dynamic`]).
+    Dynamic(Box<crate::dynamic::DynWire>),
+    /// An entry call (the body) to these elements of a collection on the
+    /// receiving PE: its part of a section multicast.
+    Multicast(Box<(CollId, Vec<u32>)>),
     /// An ordered entry call or channel value (the body) to or from a
     /// migratable chare.
     Ordered(Box<crate::migration::order::OrderedHead>),
@@ -316,6 +321,8 @@ impl Wire {
                 Msg::Ordered(Box::new(crate::migration::order::Ordered { head: *head, body: Incoming::Bytes(body) }))
             }
             Wire::Migrate(m) => m.into_msg(from, body),
+            Wire::Multicast(m) => crate::section::from_wire(m.0, m.1, body),
+            Wire::Dynamic(d) => Msg::Control(Box::new(move |pe| d.handle(pe, from))),
             Wire::ForwardFuture { id, to } => Msg::Control(Box::new(move |pe| crate::future::forward_to(pe, id, to))),
             Wire::Located { addr, at } => Msg::Control(Box::new(move |pe| pe.learn_location(addr, at))),
             Wire::Lb(m) => m.into_msg(from),
@@ -323,7 +330,7 @@ impl Wire {
                 let Some(t) = crate::registry::find(chare) else {
                     return pe.fail_usage(format!("PE {from} created a collection of a chare type unknown here"));
                 };
-                let w = crate::registry::WireCreate { pe, desc: *desc, init, done };
+                let w = crate::registry::WireCreate { pe, desc: *desc, init, done, only: None };
                 if let Err(e) = (t.create)(w) {
                     pe.fail_usage(format!("creating {} from PE {from}: {e}", t.path));
                 }
@@ -353,6 +360,7 @@ impl Wire {
                 | Wire::Channel { .. }
                 | Wire::Ordered(_)
                 | Wire::Migrate(_)
+                | Wire::Multicast(_)
         )
     }
 }

@@ -83,6 +83,11 @@ impl ChareTable {
         self.versions.borrow_mut().insert(addr, version);
     }
 
+    /// The calls that waited for the element at `addr`.
+    pub(crate) fn take_pending(&self, addr: &Addr) -> Vec<Incoming> {
+        self.pending.borrow_mut().remove(addr).unwrap_or_default()
+    }
+
     /// Empties the table (at the job's end, after the tasks were dropped).
     pub(crate) fn clear(&self) {
         let cells = std::mem::take(&mut *self.cells.borrow_mut());
@@ -195,11 +200,26 @@ impl Pe {
         }
     }
 
-    fn deliver_entry(&self, to: Addr, item: Incoming) {
+    pub(crate) fn deliver_entry(&self, to: Addr, item: Incoming) {
         match self.chares.cell(&to) {
             Some(cell) => cell.deliver(&cell, self, item),
             None => {
-                if self.chares.created(to.coll) {
+                let dynamic = self
+                    .chares
+                    .colls
+                    .borrow()
+                    .get(&to.coll)
+                    .map(|c| (c.dynamic, c.deleted.contains(&to.lin), c.placed.get(&to.lin).copied()));
+                if let Some((true, deleted, placed)) = dynamic {
+                    // A dynamic array's element: inserted on another PE (the
+                    // message goes on there), deleted here (it is dropped),
+                    // or not inserted yet (it waits).
+                    if let Some(pe) = placed {
+                        self.post(pe, crate::dynamic::Forwarded { to, body: item });
+                    } else if !deleted {
+                        self.chares.pending.borrow_mut().entry(to).or_default().push(item);
+                    }
+                } else if self.chares.created(to.coll) {
                     let name = self.describe(&to);
                     self.fail_usage(format!("message to {name}, which does not exist on this PE"));
                 } else {

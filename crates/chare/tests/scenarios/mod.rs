@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 pub mod channels;
 pub mod collections;
+pub mod dynamic;
 pub mod failures;
 pub mod fairness;
 pub mod futures;
@@ -32,6 +33,7 @@ pub mod messages;
 pub mod migration;
 pub mod reductions;
 pub mod reentrant;
+pub mod sections;
 
 /// Every scenario, by area. Calls `$m! { area: name, name, ...; area: ...; }`
 /// so that harnesses can generate one test per scenario and [`all`] can list
@@ -102,6 +104,14 @@ macro_rules! for_each_scenario {
                 with_inside_with_is_reported,
                 a_reentrant_entry_waits_while_an_exclusive_one_holds_the_chare,
                 a_chare_with_a_suspended_reentrant_entry_moves_once_it_returns;
+            sections:
+                a_multicast_reaches_exactly_the_members_once,
+                section_reductions_reach_every_target,
+                section_multicasts_and_reductions_while_members_migrate;
+            dynamic:
+                inserted_and_deleted_elements_join_and_leave_broadcasts_and_reductions,
+                insertion_and_deletion_with_messages_in_flight,
+                elements_inserted_on_a_chosen_pe_get_their_calls_through_their_home;
         }
     };
 }
