@@ -49,7 +49,11 @@
 //!   `rt.group::<T>().create(init)`, `rt.chare::<T>(pe).create(init)`; `init` is
 //!   the tuple of `new`'s arguments. `create_awaitable` waits for construction.
 //! * Calls: `coll.m(x)` broadcasts; `coll.elem(i).m(x)` calls one element;
-//!   `m_ret(x)` returns a [`Future`] of the result (for a broadcast: completion).
+//!   `m_ret(x)` returns a [`Future`] of the result (for a broadcast: completion);
+//!   `m_try_ret(x)` a future of `Result<R, EntryError>` (a panic of `m` goes to
+//!   the caller, see Semantics); on a collection, `m_all_ret(x)` a future of
+//!   every element's result in index order (`Vec<R>`), `m_try_all_ret(x)`
+//!   the same with each element's `Result<R, EntryError>`.
 //! * [`Future`]: `rt.future()`, pass it along, `set(v)` once, `.await` once (anywhere).
 //! * [`Channel`]: `ctx.channel_to(&peer)`; `send(v)`, `recv().await`, in order.
 //! * [`iwait`]: handle several futures or channel receives as each becomes ready.
@@ -73,6 +77,17 @@
 //!   polled before the next message is taken.
 //! * The job ends when the main task returns, or on `exit`/`abort`. A panic in
 //!   any entry method ends it with an error naming PE, chare, index and entry.
+//! * Errors through futures: a panic in an entry called with `m_try_ret` or
+//!   `m_try_all_ret` does not end the job: the caller's future gets
+//!   `Err(`[`EntryError`]`)` naming PE, chare, index, entry, message and
+//!   source line (between processes it travels as a message). The element
+//!   **continues**, as in Charm4Py: it stays where it is and runs its next
+//!   calls, with the state the panicking entry left (unwinding keeps memory
+//!   safe, not the chare's own invariants: an entry that may panic halfway
+//!   should leave its state consistent). A panicking async entry's task is
+//!   dropped at the panic, and the calls that waited for it run. Only the
+//!   panics of the called entry itself are caught: a panic in an entry it
+//!   calls in turn follows that call's own rule.
 //!   If every PE is idle, no message is in flight and tasks still wait, the
 //!   job ends with [`JobError::Deadlock`] listing what each task waits on.
 //!
@@ -252,7 +267,7 @@ pub use crate::channel::{Channel, Recv};
 pub use crate::collection::{CollInfo, CollectionBuilder, Placement, SingleBuilder};
 pub use crate::config::{Config, IdlePolicy, Layer};
 pub use crate::ctx::{Ctx, Rt};
-pub use crate::error::JobError;
+pub use crate::error::{EntryError, JobError};
 pub use crate::future::{Future, RawFuture, Reply};
 pub use crate::hugepage::HugePageAlloc;
 pub use crate::index::{Index, MAX_DIMS};

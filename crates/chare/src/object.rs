@@ -46,6 +46,11 @@ pub trait Chare: Sized + Send + 'static {
     fn construct(ctx: &Ctx<Self>, init: Self::Init) -> Self;
     /// The entry method a message calls.
     fn entry_name(msg: &Self::Msg) -> &'static str;
+    /// The reply handle a message carries, if its caller wants a reply.
+    fn reply_of(msg: &mut Self::Msg) -> Option<&mut crate::Reply> {
+        let _ = msg;
+        None
+    }
     /// Runs a sync entry method, or returns the task of an async one.
     fn dispatch<'a>(&'a mut self, ctx: &'a Ctx<Self>, msg: Self::Msg) -> Dispatch<'a>;
     /// Whether elements may move between PEs (`#[chare(migratable)]`).
@@ -186,9 +191,12 @@ impl<T: Chare> ChareCell<T> {
         ChareCell { gates, ..c }
     }
 
-    fn run(&self, this: &Rc<dyn AnyCell>, pe: &Pe, msg: T::Msg) {
+    fn run(&self, this: &Rc<dyn AnyCell>, pe: &Pe, mut msg: T::Msg) {
         let entry = T::entry_name(&msg);
-        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry };
+        // The reply learns the element's position (gathering replies), and
+        // says whether the caller takes a panic (`NAME_try_ret`).
+        let catch = T::reply_of(&mut msg).and_then(|r| r.prepare(self.ctx.addr().lin));
+        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry, catch };
         // SAFETY: `busy` is false (checked by callers), so no task holds the
         // object; this is the only reference to it until dispatch returns or
         // the task it creates finishes (see the struct invariant).
@@ -345,7 +353,7 @@ impl<T: Chare> AnyCell for ChareCell<T> {
         // SAFETY: called right after the cell arrived, before any message or
         // task can reach it: nothing else refers to `obj`.
         let obj: &mut T = unsafe { &mut *self.obj.get() };
-        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry: "migrated" };
+        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry: "migrated", catch: None };
         pe.streams.current.set(Some(self.sender()));
         pe.guard(desc, || obj.migrated(&self.ctx));
         pe.streams.current.set(None);

@@ -51,6 +51,9 @@ pub(crate) struct TaskDesc {
     pub chare: &'static str,
     pub index: Index,
     pub entry: &'static str,
+    /// Where a panic goes instead of ending the job (the caller asked for
+    /// it: `NAME_try_ret`); see [`crate::unwind`].
+    pub catch: Option<crate::future::Catch>,
 }
 
 pub(crate) type BoxedTask = Pin<Box<dyn Future<Output = ()>>>;
@@ -235,7 +238,11 @@ impl Pe {
                 slot.waiting = self.tasks.wait_note.get();
                 false
             }
-            Some(Poll::Ready(())) => {
+            // Finished, or panicked: a caught panic (`desc.catch`) ends the
+            // task as if it returned, and the job goes on; otherwise the job
+            // ends and nothing runs after this.
+            Some(Poll::Ready(())) | None => {
+                let returned = polled.is_some();
                 drop(fut);
                 let (owner, is_main) = {
                     let mut tasks = self.tasks.slots.borrow_mut();
@@ -245,7 +252,7 @@ impl Pe {
                     (slot.owner.take(), slot.is_main)
                 };
                 self.tasks.free.borrow_mut().push(id);
-                if is_main {
+                if is_main && returned {
                     self.shared.finish(Ok(0));
                 }
                 if notify_owner {
@@ -253,11 +260,6 @@ impl Pe {
                         owner.task_done(&owner, self);
                     }
                 }
-                true
-            }
-            None => {
-                // The panic was reported; the job ends. The task is not polled again.
-                drop(fut);
                 true
             }
         }

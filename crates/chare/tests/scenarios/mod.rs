@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 pub mod channels;
 pub mod collections;
+pub mod errors;
 pub mod failures;
 pub mod fairness;
 pub mod futures;
@@ -85,6 +86,11 @@ macro_rules! for_each_scenario {
             fairness:
                 a_call_from_another_pe_is_not_starved_by_a_busy_local_ping_pong,
                 calls_from_several_callers_are_not_starved_by_a_busy_local_ping_pong;
+            errors:
+                a_panic_reaches_a_try_ret_caller_with_pe_chare_index_and_entry,
+                a_panic_in_an_async_entry_reaches_its_try_ret_caller,
+                broadcast_results_arrive_in_index_order,
+                a_panic_under_a_plain_ret_still_ends_the_job;
             migration:
                 a_migration_storm_loses_reorders_and_duplicates_nothing,
                 rotate_moves_every_element_once_per_step,
