@@ -250,6 +250,7 @@ mod machine;
 mod message;
 mod migration;
 mod object;
+mod pool;
 mod proxy;
 mod quiescence;
 mod reduction;
@@ -273,6 +274,7 @@ pub use crate::hugepage::HugePageAlloc;
 pub use crate::index::{Index, MAX_DIMS};
 pub use crate::iwait::{iwait, Iwait};
 pub use crate::object::{Chare, Dispatch, Migratable};
+pub use crate::pool::{current_pe, Pool};
 pub use crate::proxy::{Array, BroadcastOf, Callback, CollRef, CollectionProxy, ElemRef, EntriesOf, Group, Proxy};
 pub use crate::reduction::{And, Arith, Custom, Gather, Max, Min, Nop, Or, Product, Reducer, Sum, Target};
 pub use chare_macros::{chare, entry, message};
@@ -284,6 +286,7 @@ pub use serde;
 /// Used by code that `#[chare]` generates; not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::pool::{run_work, task_key, PoolWork, TaskFn};
     pub use crate::registry::{ArrivedCell, ChareType, WireArrive, WireCreate};
     pub use inventory;
     pub use serde;

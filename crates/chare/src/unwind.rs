@@ -6,7 +6,8 @@
 //! message and the source location; unless the caller asked for the panic
 //! (an entry called with `NAME_try_ret` / `NAME_try_all_ret`: the task's
 //! [`TaskDesc::catch`]), which then gets it as an [`EntryError`] through its
-//! future, and the job goes on. A panic inside the runtime itself (a
+//! future, and the job goes on. Pool tasks run inside [`Pe::catch_task`],
+//! which gives the panic as an `EntryError` to the pool. A panic inside the runtime itself (a
 //! bug) ends the job with an internal error ([`internal`]). Nothing unwinds
 //! through the scheduler's loop.
 //!
@@ -67,6 +68,23 @@ impl Pe {
                 None
             }
         }
+    }
+
+    /// Runs a pool task `f` (item `index` of a map of `task`); a panic
+    /// gives its [`EntryError`].
+    #[inline]
+    pub(crate) fn catch_task<R>(&self, task: &str, index: u64, f: impl FnOnce() -> R) -> Result<R, EntryError> {
+        catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+            let (location, _) = take_site();
+            EntryError {
+                pe: self.id,
+                chare: "pool".to_string(),
+                index: index.to_string(),
+                entry: task.to_string(),
+                message: panic_message(&*payload),
+                location,
+            }
+        })
     }
 
     /// Ends the job because user code panicked, or gives the panic to the

@@ -31,6 +31,7 @@ pub mod fairness;
 pub mod futures;
 pub mod messages;
 pub mod migration;
+pub mod pool;
 pub mod reductions;
 
 /// Every scenario, by area. Calls `$m! { area: name, name, ...; area: ...; }`
@@ -91,6 +92,11 @@ macro_rules! for_each_scenario {
                 a_panic_in_an_async_entry_reaches_its_try_ret_caller,
                 broadcast_results_arrive_in_index_order,
                 a_panic_under_a_plain_ret_still_ends_the_job;
+            pool:
+                pool_map_equals_a_sequential_map_for_100000_items,
+                pool_tasks_run_on_every_pe_including_the_callers,
+                a_panicking_pool_task_reaches_the_caller,
+                an_unregistered_task_is_refused_between_processes;
             migration:
                 a_migration_storm_loses_reorders_and_duplicates_nothing,
                 rotate_moves_every_element_once_per_step,
