@@ -62,6 +62,8 @@
 //!   [`Custom`]; target a future or `proxy.m_callback()`; `ctx.allreduce(v, op)`.
 //! * `rt.set_readonly(v)` / `rt.readonly::<T>()`; `rt.wait_quiescence()`;
 //!   `rt.exit(code)`, `rt.abort(msg)`.
+//! * [`Pool`]: `rt.pool().map(f, items).await` runs many small tasks on
+//!   every PE, results in input order; `map_async`, `task` (see Task pool).
 //!
 //! ## Semantics
 //! * One entry method at a time per PE; a sync entry runs to completion.
@@ -90,6 +92,43 @@
 //!   calls in turn follows that call's own rule.
 //!   If every PE is idle, no message is in flight and tasks still wait, the
 //!   job ends with [`JobError::Deadlock`] listing what each task waits on.
+//!
+//! ## Task pool
+//! `rt.pool()` (or `ctx.pool()` in a chare) is Charm4Py's `charm.pool`:
+//! `map(f, items)` runs `f(item)` for every item on all PEs, the caller's
+//! PE included, and gives the results in input order; `map_async` gives a
+//! [`Future`] of `Result<Vec<R>, EntryError>` instead (a task's panic is
+//! the `Err`, and the job goes on; `map` raises it again where it is
+//! awaited); `task(f, x)` runs one task; `chunk_size(n)` fixes the chunks
+//! (default: large chunks first, smaller ones at the end). Tasks are not
+//! chares: the PE that calls `map` hands out chunks of items, on demand, to
+//! the PEs with room (at most two chunks each; see the `pool` module's
+//! protocol), one message per chunk. A task is a function of one argument
+//! (a tuple for several). Code cannot travel between processes: a task that
+//! may run in another process (the MPI layer) must be a function declared
+//! with [`task!`], which registers it under its path, as `#[chare]`
+//! registers chare types; within a process any `Fn(T) -> R + Clone + Send`
+//! closure works, and an unregistered one is refused, with its name, where
+//! it would leave the process. [`current_pe`] tells a task where it runs.
+//!
+//! ```
+//! chare::task! {
+//!     /// Registered: may run in any process.
+//!     fn square(x: u64) -> u64 { x * x }
+//! }
+//!
+//! let code = chare::Runtime::with_pes(2).run(|rt| async move {
+//!     let v = rt.pool().map(square, 0..10_000).await;
+//!     assert_eq!(v[9_999], 9_999 * 9_999);
+//!     // A panicking task: an error value, the job goes on.
+//!     let e = rt.pool().map_async(|d: u64| 100 / d, vec![5, 0, 2]).await.unwrap_err();
+//!     assert_eq!((e.chare.as_str(), e.index.as_str()), ("pool", "1"));
+//!     // A closure capturing a value: fine within one process.
+//!     let k = 3;
+//!     assert_eq!(rt.pool().task(move |x: u64| k * x, 14).await, Ok(42));
+//! });
+//! assert_eq!(code, Ok(0));
+//! ```
 //!
 //! ## Migration and load balancing
 //! `#[chare(migratable)]` makes an array's elements movable: the type must
