@@ -125,3 +125,30 @@ pub fn run(a: &PoolArgs) -> Result<String, String> {
     let _ = writeln!(s, "tasks per PE: {}", shares.join(", "));
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(tasks: usize, pes: usize) -> PoolArgs {
+        PoolArgs { tasks, task_us: 1.0, pes, reps: 2, chunk: None }
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        assert!(check(&args(0, 2)).is_err());
+        assert!(check(&PoolArgs { task_us: f64::NAN, ..args(10, 2) }).is_err());
+        assert!(check(&PoolArgs { chunk: Some(0), ..args(10, 2) }).is_err());
+        assert!(check(&args(10, 2)).is_ok());
+    }
+
+    /// A short run reports every repetition, the median and the share of
+    /// tasks of each PE.
+    #[test]
+    fn a_short_run_reports_efficiency_and_shares() {
+        let out = std::thread::spawn(|| run(&args(2000, 2))).join().unwrap().unwrap();
+        assert!(out.lines().any(|l| l.starts_with("median: ") && l.contains("efficiency")), "{out}");
+        let shares = out.lines().find_map(|l| l.strip_prefix("tasks per PE: ")).expect(&out);
+        assert_eq!(shares.matches("PE ").count(), 2, "{out}");
+    }
+}

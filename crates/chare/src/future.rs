@@ -518,6 +518,29 @@ impl<V: Serialize + DeserializeOwned + Send + 'static> Collect for Parts<V> {
 }
 #[cfg(test)]
 mod tests {
+    use super::{EntryError, Failure};
+    use crate::value::{decode, encode};
+
+    /// A panic's bytes decode as the caller's `Result`, whatever the
+    /// entry's return type: what a `Try` / `TryGather` future receives
+    /// from another process.
+    #[test]
+    fn a_failure_decodes_as_any_result() {
+        let err = EntryError {
+            pe: 3,
+            chare: "T".into(),
+            index: "(1, 2)".into(),
+            entry: "m".into(),
+            message: "boom".into(),
+            location: Some("a.rs:1:2".into()),
+        };
+        let one = encode(&Failure { lin: None, err: err.clone() }).unwrap();
+        assert_eq!(decode::<Result<u64, EntryError>>(&one).unwrap(), Err(err.clone()));
+        assert_eq!(decode::<Result<Vec<String>, EntryError>>(&one).unwrap(), Err(err.clone()));
+        let gathered = encode(&Failure { lin: Some(70_000), err: err.clone() }).unwrap();
+        assert_eq!(decode::<(u32, Result<(f64, u8), EntryError>)>(&gathered).unwrap(), (70_000, Err(err)));
+    }
+
     /// Entry calls carry an `Option<Reply>`: it must stay one pointer wide
     /// for calls to fit inside their message.
     #[test]
