@@ -30,10 +30,14 @@
 //!    spread). Chunk length: the pool's `chunk_size`, else *guided*: the
 //!    items left / (2 x PEs), at least 1. Large chunks first (few
 //!    messages), small ones at the end (balanced finish).
-//! 3. A PE runs a chunk as one message: each item under
-//!    [`Pe::catch_task`]; a panic stops the chunk. It sends the results
-//!    (or the first panic) back to the owner, which gives that PE its credit
-//!    back and sends more work (step 2).
+//! 3. A PE runs a chunk as a task that gives way after every time slice of
+//!    [`SLICE`] (1 ms, or one item if an item takes longer), so that its
+//!    messages and other tasks run in between whatever the chunk's length
+//!    (a task yielding is polled again after the PE's next message): each
+//!    item under [`Pe::catch_task`]; a panic
+//!    stops the chunk. It sends the results (or the first panic) back to
+//!    the owner, which gives that PE its credit back and sends more work
+//!    (step 2).
 //! 4. When every item's result is in, the owner fulfils the job's future
 //!    with the results in input order; on the first panic, with the
 //!    `EntryError` at once, and drops the items not yet sent (results of
@@ -46,10 +50,11 @@
 
 use crate::error::EntryError;
 use crate::future::{Future, RawFuture};
+use crate::index::Index;
 use crate::machine::wire::Wire;
 use crate::message::Msg;
 use crate::route::Outgoing;
-use crate::scheduler::{with_pe, Pe};
+use crate::scheduler::{with_pe, Pe, TaskDesc};
 use crate::value::Encoded;
 use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
@@ -196,16 +201,13 @@ pub fn task_key<F: 'static>(_f: &F) -> TypeId {
 #[doc(hidden)]
 pub fn run_work<F, T, R>(f: F, w: PoolWork<'_>)
 where
-    F: Fn(T) -> R,
+    F: Fn(T) -> R + Send + 'static,
     T: DeserializeOwned + Send + 'static,
     R: Serialize + Send + 'static,
 {
     let PoolWork { pe, owner, job, start, items, task } = w;
     match items.decode::<Vec<T>>() {
-        Ok(items) => {
-            let out = run_chunk(pe, &f, task, start, items);
-            pe.post(owner, ResultsMsg { from: pe.id, job, start, out });
-        }
+        Ok(items) => Running::new(f, task, owner, job, start, items).start(pe),
         Err(e) => pe.fail_usage(format!("pool task {task}: {e}")),
     }
 }
@@ -232,16 +234,97 @@ pub(crate) fn task_paths() -> impl Iterator<Item = &'static str> {
     inventory::iter::<TaskFn>().map(|t| t.path)
 }
 
-/// Runs the items of one chunk; stops at the first panic.
-fn run_chunk<T, R>(pe: &Pe, f: &impl Fn(T) -> R, task: &str, start: u64, items: Vec<T>) -> Result<Vec<R>, EntryError> {
-    let mut out = Vec::with_capacity(items.len());
-    for (i, x) in items.into_iter().enumerate() {
-        if pe.shared.stopping() {
-            break;
-        }
-        out.push(pe.catch_task(task, start + i as u64, || f(x))?);
+/// The longest a chunk runs before the PE takes its other messages: a
+/// chunk is a series of time slices, each one message.
+const SLICE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A chunk being run on its PE: the items left and the results so far.
+struct Running<F, T, R> {
+    f: F,
+    task: &'static str,
+    owner: usize,
+    job: u64,
+    /// Position of the chunk's first item in the job.
+    start: u64,
+    items: std::vec::IntoIter<T>,
+    out: Vec<R>,
+}
+
+impl<F, T, R> Running<F, T, R>
+where
+    F: Fn(T) -> R + Send + 'static,
+    T: Send + 'static,
+    R: Serialize + Send + 'static,
+{
+    fn new(f: F, task: &'static str, owner: usize, job: u64, start: u64, items: Vec<T>) -> Self {
+        let out = Vec::with_capacity(items.len());
+        Running { f, task, owner, job, start, items: items.into_iter(), out }
     }
-    Ok(out)
+
+    /// Runs the chunk as a task of this PE that yields after every time
+    /// slice: the PE's messages and its other tasks run in between.
+    fn start(self, pe: &Pe) {
+        let desc = TaskDesc { chare: "pool", index: Index::from(self.start as usize), entry: self.task, catch: None };
+        let task = async move {
+            let mut me = self;
+            while !with_pe(|pe| me.slice(pe)) {
+                YieldNow(false).await;
+            }
+        };
+        pe.spawn(Box::pin(task), None, desc, false);
+    }
+
+    /// Runs items for one time slice; true when the chunk is over (its
+    /// results, or its first panic, sent to the owner). The clock is read
+    /// every `stride` items, `stride` doubling while items are short.
+    fn slice(&mut self, pe: &Pe) -> bool {
+        let t0 = std::time::Instant::now();
+        let (mut stride, mut since, mut last) = (1u32, 0u32, std::time::Duration::ZERO);
+        while let Some(x) = self.items.next() {
+            let i = self.start + self.out.len() as u64;
+            match pe.catch_task(self.task, i, || (self.f)(x)) {
+                Ok(r) => self.out.push(r),
+                Err(e) => {
+                    pe.post(self.owner, ResultsMsg::<R> { from: pe.id, job: self.job, start: self.start, out: Err(e) });
+                    return true;
+                }
+            }
+            since += 1;
+            if since < stride {
+                continue;
+            }
+            since = 0;
+            let now = t0.elapsed();
+            if now >= SLICE || pe.shared.stopping() {
+                if self.items.len() > 0 && !pe.shared.stopping() {
+                    return false;
+                }
+                break;
+            }
+            if now - last < SLICE / 64 && stride < 4096 {
+                stride *= 2;
+            }
+            last = now;
+        }
+        let out = std::mem::take(&mut self.out);
+        pe.post(self.owner, ResultsMsg { from: pe.id, job: self.job, start: self.start, out: Ok(out) });
+        true
+    }
+}
+
+/// Gives way once: the task is polled again after the PE's next message.
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }
 
 /// One PE's pool: the jobs it owns and its credits with every PE.
@@ -472,10 +555,7 @@ where
 {
     fn into_msg(self) -> Msg {
         let WorkMsg { owner, job, start, f, name, items, .. } = self;
-        Msg::Control(Box::new(move |pe: &Pe| {
-            let out = run_chunk(pe, &f, name, start, items);
-            pe.post(owner, ResultsMsg { from: pe.id, job, start, out });
-        }))
+        Msg::Control(Box::new(move |pe: &Pe| Running::new(f, name, owner, job, start, items).start(pe)))
     }
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
         let Some(task) = self.task else { return Err(not_registered(self.name)) };

@@ -96,7 +96,8 @@ macro_rules! for_each_scenario {
                 pool_map_equals_a_sequential_map_for_100000_items,
                 pool_tasks_run_on_every_pe_including_the_callers,
                 a_panicking_pool_task_reaches_the_caller,
-                an_unregistered_task_is_refused_between_processes;
+                an_unregistered_task_is_refused_between_processes,
+                calls_are_answered_while_a_pool_chunk_runs;
             migration:
                 a_migration_storm_loses_reorders_and_duplicates_nothing,
                 rotate_moves_every_element_once_per_step,

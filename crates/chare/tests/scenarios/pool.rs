@@ -44,6 +44,31 @@ chare::task! {
     }
 }
 
+chare::task! {
+    /// 250 us of work.
+    pub fn quarter_ms(x: u32) -> u32 {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_micros(250) {
+            std::hint::spin_loop();
+        }
+        x
+    }
+}
+
+/// Answers pings (one per PE).
+pub struct Pinger;
+
+#[chare]
+impl Pinger {
+    fn new() -> Self {
+        Pinger
+    }
+    #[entry]
+    fn ping(&self, x: u32) -> u32 {
+        x
+    }
+}
+
 /// Not registered: fine within a process, refused between processes.
 fn unregistered(x: u64) -> u64 {
     x + 1
@@ -156,4 +181,26 @@ pub fn an_unregistered_task_is_refused_between_processes() -> Scenario {
         })
     })
     .across_processes()
+}
+
+/// A PE runs a long chunk in time slices: calls to its chares are answered
+/// meanwhile. 4000 tasks of 250 us on 2 PEs: the first chunks are 1000
+/// tasks (250 ms); a ping to each PE returns in far less (the bound, 100
+/// ms, leaves room for a loaded machine).
+pub fn calls_are_answered_while_a_pool_chunk_runs() -> Scenario {
+    Scenario::new(&[2], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let g = rt.group::<Pinger>().create_awaitable(()).await;
+            let work = rt.pool().map_async(quarter_ms, 0..4000u32);
+            let mut worst = std::time::Duration::ZERO;
+            for i in 0..20u32 {
+                let t = std::time::Instant::now();
+                assert_eq!(g.elem((i % 2) as usize).ping_ret(i).await, i);
+                worst = worst.max(t.elapsed());
+            }
+            assert!(!work.is_ready(), "the map ended before the pings: the check proves nothing");
+            assert!(worst < std::time::Duration::from_millis(100), "a ping took {worst:?} while chunks ran");
+            assert_eq!(work.await.unwrap(), (0..4000).collect::<Vec<_>>());
+        })
+    })
 }
