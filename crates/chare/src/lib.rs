@@ -103,7 +103,10 @@
 //! (default: large chunks first, smaller ones at the end). Tasks are not
 //! chares: the PE that calls `map` hands out chunks of items, on demand, to
 //! the PEs with room (at most two chunks each; see the `pool` module's
-//! protocol), one message per chunk. A task is a function of one argument
+//! protocol), one message per chunk; a chunk runs as a task of its PE that
+//! gives way every millisecond, so the PE's other messages and tasks run in
+//! between (tasks themselves are plain functions: they cannot await). A
+//! task is a function of one argument
 //! (a tuple for several). Code cannot travel between processes: a task that
 //! may run in another process (the MPI layer) must be a function declared
 //! with [`task!`], which registers it under its path, as `#[chare]`
