@@ -196,6 +196,29 @@ fn dynamic() {
     assert_eq!(out, want);
 }
 
+/// `pool`: the map's results in input order (longest chain and an
+/// order-sensitive checksum computed here), a single task, a task's panic
+/// as a value; the same output with 1, 2 and 8 PEs.
+#[test]
+fn pool() {
+    let out = run_all_pes(env!("CARGO_BIN_EXE_pool"));
+    let f = |n: u64| {
+        let (mut x, mut steps) = (n, 0u64);
+        while x != 1 {
+            x = if x % 2 == 0 { x / 2 } else { 3 * x + 1 };
+            steps += 1;
+        }
+        steps
+    };
+    let steps: Vec<u64> = (1..=100_000).map(f).collect();
+    let (longest, start) = steps.iter().zip(1u64..).max().unwrap();
+    let checksum: u64 = steps.iter().zip(1u64..).map(|(s, i)| i * s).sum();
+    assert_eq!(value_after(&out, "collatz over 1..=100000: "), format!("longest is {longest} steps, from {start}"));
+    assert_eq!(value_after(&out, "checksum = "), checksum.to_string());
+    assert_eq!(value_after(&out, "collatz(27) = "), "111");
+    assert_eq!(value_after(&out, "task 2 failed: "), "attempt to divide by zero");
+}
+
 /// `farm` with 1, 2 and 8 PEs: every task is done exactly once (the master
 /// checks), the checksum of the results is right (computed here), and the
 /// tasks run per PE add up to the task count. How they spread over the PEs,

@@ -933,7 +933,7 @@ fn header(p: &Plan, o: &Outcome, command: &str, machine: &MachineInfo) -> Vec<St
 }
 
 /// The three load averages of `/proc/loadavg`, or `unknown`.
-fn load_average() -> String {
+pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())

@@ -28,6 +28,7 @@ mod machine_info;
 mod osu;
 mod paper;
 mod pic;
+mod pool;
 mod report;
 mod stencil;
 mod stream;
@@ -77,6 +78,9 @@ enum Command {
     /// measurement-based load balancing, per strategy; or (--cost-only) the
     /// cost of one balancing step.
     Lb(lb::LbArgs),
+    /// The task pool's efficiency: sequential time / (PEs x parallel time)
+    /// of a map over many small tasks (default 10^5 of 10 us on 2 PEs).
+    Pool(pool::PoolArgs),
     /// Builds report.md, report.html and figures from the CSV files in DIR
     /// (no benchmark runs): medians with bootstrap CIs beside the paper's.
     Report(paper::ReportArgs),
@@ -123,6 +127,10 @@ fn run(cli: &Cli, command: String) -> Result<String, Failure> {
         Command::StencilSweep(a) => {
             stencil::sweep::check(a).map_err(Failure::Usage)?;
             return stencil::sweep::run(a).map_err(Failure::Runtime);
+        }
+        Command::Pool(a) => {
+            pool::check(a).map_err(Failure::Usage)?;
+            return pool::run(a).map_err(Failure::Runtime);
         }
         Command::Stream(a) => {
             let report = stream::report(a, command, &machine).map_err(Failure::Usage)?;
@@ -192,7 +200,7 @@ fn main() -> ExitCode {
                 e.exit(); // prints help/version on stdout, exit 0
             }
             let msg = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                "a subcommand is required: latency, bandwidth, stencil, stencil-sweep, stream or lb".to_string()
+                "a subcommand is required: latency, bandwidth, stencil, stencil-sweep, stream, lb or pool".to_string()
             } else {
                 one_line(&e.render().to_string())
             };

@@ -29,6 +29,8 @@ use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
 use syn::{parse_macro_input, spanned::Spanned, FnArg, ImplItem, ImplItemFn, ItemImpl, ReturnType, Type};
 
+mod results;
+
 /// Makes an `impl` block a chare type: objects that live on PEs and whose
 /// `#[entry]` methods other chares and the main task call asynchronously
 /// through proxies.
@@ -268,6 +270,9 @@ use syn::{parse_macro_input, spanned::Spanned, FnArg, ImplItem, ImplItemFn, Item
 /// | `CollectionProxy<T>` | `m(a, b)` | `()` | broadcast: calls `m` on every element (arguments cloned) |
 /// | `CollectionProxy<T>` | `m_ret(a, b)` | `Future<()>` | broadcast; the future completes once every element ran `m` (async entries: returned); return values are dropped |
 /// | `CollectionProxy<T>` | `m_callback()` | `Callback<A>` | one argument only: a target that broadcasts `m(v)` |
+/// | `Proxy<T>` | `m_try_ret(a, b)` | `Future<Result<R, EntryError>>` | as `m_ret`, but a panic of `m` goes to the future as `Err` instead of ending the job; the element continues |
+/// | `CollectionProxy<T>` | `m_all_ret(a, b)` | `Future<Vec<R>>` | broadcast; every element's return value, in index order |
+/// | `CollectionProxy<T>` | `m_try_all_ret(a, b)` | `Future<Vec<Result<R, EntryError>>>` | broadcast; each element's value or panic, in index order; the job goes on |
 ///
 /// Calls never block: they send a message and return. A `Future` is awaited
 /// where it was created (the main task or an async entry of the chare that
@@ -379,6 +384,9 @@ pub fn chare(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// collection.NAME(args)       // broadcast to every element
 /// collection.NAME_ret(args)   // Future<()>: every element ran NAME
 /// collection.NAME_callback()  // Callback<A> that broadcasts
+/// proxy.NAME_try_ret(args)           // Future<Result<R, EntryError>>: a panic goes to the caller
+/// collection.NAME_all_ret(args)       // Future<Vec<R>>: every element's result, in index order
+/// collection.NAME_try_all_ret(args)   // Future<Vec<Result<R, EntryError>>>
 /// ```
 ///
 /// ```
@@ -795,7 +803,12 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
     let mut when_fns: Vec<ImplItem> = Vec::new();
     let mut elem_methods = Vec::new();
     let mut bcast_methods = Vec::new();
+    let mut reply_arms = Vec::new();
     for e in &entries {
+        let (reply_arm, elem_more, bcast_more) = results::methods(e, &msg, &self_ty);
+        reply_arms.push(reply_arm);
+        elem_methods.push(elem_more);
+        bcast_methods.push(bcast_more);
         let vname = &e.name;
         let tys = &e.arg_types;
         let args: Vec<syn::Ident> = (0..tys.len()).map(|i| format_ident!("a{}", i)).collect();
@@ -993,6 +1006,9 @@ fn expand(mut input: ItemImpl, vis: Option<syn::Visibility>, migratable: bool) -
             #construct
             fn entry_name(msg: &Self::Msg) -> &'static str {
                 match msg { #(#name_arms),* }
+            }
+            fn reply_of(msg: &mut Self::Msg) -> ::core::option::Option<&mut ::chare::Reply> {
+                match msg { #(#reply_arms),* }
             }
             fn dispatch<'a>(&'a mut self, ctx: &'a ::chare::Ctx<Self>, msg: Self::Msg) -> ::chare::Dispatch<'a> {
                 let _ = &ctx;

@@ -500,7 +500,7 @@ fn create_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, init: T::Init, done: Opt
     }
     for &ix in &elems {
         let ctx = Ctx::<T>::new(info.clone(), ix);
-        let desc = crate::scheduler::TaskDesc { chare: T::NAME, index: ix, entry: "new" };
+        let desc = crate::scheduler::TaskDesc { chare: T::NAME, index: ix, entry: "new", catch: None };
         let Some(obj) = pe.guard(desc, || T::construct(&ctx, init.clone())) else { return };
         if let Err(e) = pe.insert_chare(info.addr_of(&ix), Rc::new(ChareCell::new(obj, ctx))) {
             return pe.fail_usage(e);

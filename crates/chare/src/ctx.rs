@@ -49,6 +49,12 @@ impl Rt {
         with_pe(|pe| pe.machine.name())
     }
 
+    /// The task pool (Charm4Py's `charm.pool`): `map`, `map_async` and
+    /// single `task`s on every PE (see [`crate::Pool`]).
+    pub fn pool(&self) -> crate::Pool {
+        crate::Pool::default()
+    }
+
     /// A new future owned by the calling PE.
     pub fn future<T: Serialize + DeserializeOwned + Send + 'static>(&self) -> Future<T> {
         Future::new_here(1)

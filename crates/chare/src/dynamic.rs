@@ -175,7 +175,7 @@ pub(crate) fn insert_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, lin: u32, ini
     let addr = info.addr_of(&ix);
     let ctx = Ctx::<T>::new(info.clone(), ix);
     ctx.set_red_seq(start);
-    let desc = crate::scheduler::TaskDesc { chare: T::NAME, index: ix, entry: "new" };
+    let desc = crate::scheduler::TaskDesc { chare: T::NAME, index: ix, entry: "new", catch: None };
     let Some(obj) = pe.guard(desc, || T::construct(&ctx, init)) else { return };
     if let Err(e) = pe.insert_chare(addr, Rc::new(ChareCell::new(obj, ctx))) {
         return pe.fail_usage(e);

@@ -100,3 +100,37 @@ impl fmt::Display for JobError {
 }
 
 impl std::error::Error for JobError {}
+
+/// A panic in an entry method or a pool task, delivered to the caller that
+/// asked for it instead of ending the job: `proxy.NAME_try_ret(..)`,
+/// `collection.NAME_try_all_ret(..)`, and the pool's `try_map`,
+/// `map_async` and `task`. It names where the panic happened; it prints as
+/// the runtime's panic report does (`PE p: panic in T[i].entry: message (at
+/// file:line:col)`). It travels between processes like any value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EntryError {
+    /// PE the panic happened on.
+    pub pe: usize,
+    /// Chare type name (`pool` for a pool task).
+    pub chare: String,
+    /// Element index (a pool task: the item's position in the input).
+    pub index: String,
+    /// Entry method name (a pool task: the task function's path).
+    pub entry: String,
+    /// The panic message.
+    pub message: String,
+    /// Where in the source the panic happened (`file:line:column`), if known.
+    pub location: Option<String>,
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PE {}: panic in {}[{}].{}: {}", self.pe, self.chare, self.index, self.entry, self.message)?;
+        match &self.location {
+            Some(l) => write!(f, " (at {l})"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for EntryError {}

@@ -15,6 +15,7 @@
 //! * fulfilled slots stay as small tombstones so that a late second
 //!   fulfilment is still recognised.
 
+use crate::error::EntryError;
 use crate::message::{Msg, Payload};
 use crate::scheduler::{with_pe, Pe, WaitOn};
 use crate::value::Body;
@@ -35,6 +36,9 @@ pub(crate) struct FutureSlot {
     taken: bool,
     /// An awaiter on another PE: the value goes there once complete.
     forward: Option<RawFuture>,
+    /// How fulfilments become the value (futures of `_try_ret`, `_all_ret`,
+    /// `_try_all_ret`); None: the fulfilment is the value.
+    collect: Option<Box<dyn Collect>>,
 }
 
 /// Untyped future handle.
@@ -47,11 +51,17 @@ pub struct RawFuture {
 impl RawFuture {
     /// A new future owned by the calling PE, expecting `count` fulfilments.
     pub(crate) fn new_on(pe: &Pe, count: usize) -> RawFuture {
+        Self::collecting_on(pe, count, None)
+    }
+
+    /// A new future whose fulfilments `collect` turns into its value.
+    fn collecting_on(pe: &Pe, count: usize, collect: Option<Box<dyn Collect>>) -> RawFuture {
         let id = pe.next_future.get();
         pe.next_future.set(id + 1);
-        pe.futures
-            .borrow_mut()
-            .insert(id, FutureSlot { remaining: count, value: None, waker: None, taken: false, forward: None });
+        pe.futures.borrow_mut().insert(
+            id,
+            FutureSlot { remaining: count, value: None, waker: None, taken: false, forward: None, collect },
+        );
         RawFuture { pe: pe.id, id }
     }
 
@@ -63,6 +73,32 @@ impl RawFuture {
 
 /// Applies a fulfilment on the owning PE.
 pub(crate) fn fulfil(pe: &Pe, id: u64, value: Body) {
+    // A collecting future: the value joins the others, decoded outside the
+    // table's borrow (a value's `Deserialize` may use the runtime).
+    let collect = match pe.futures.borrow_mut().get_mut(&id) {
+        Some(slot) if slot.remaining > 0 => slot.collect.take(),
+        _ => None,
+    };
+    let value = match collect {
+        None => Some(value),
+        Some(mut c) => {
+            let added = c.add(value);
+            let mut futs = pe.futures.borrow_mut();
+            let slot = futs.get_mut(&id).expect("a collecting future stays in its table");
+            if let Err(e) = added {
+                drop(futs);
+                return pe.fail_usage(format!("future #{id} of PE {}: {e}", pe.id));
+            }
+            let last = slot.remaining == 1;
+            let v = last.then(|| c.finish());
+            slot.collect = Some(c);
+            if !last {
+                slot.remaining -= 1;
+                return;
+            }
+            v
+        }
+    };
     let waker = {
         let mut futs = pe.futures.borrow_mut();
         let Some(slot) = futs.get_mut(&id) else {
@@ -76,7 +112,7 @@ pub(crate) fn fulfil(pe: &Pe, id: u64, value: Body) {
             return;
         }
         slot.remaining -= 1;
-        slot.value = Some(value);
+        slot.value = value;
         if slot.remaining == 0 {
             if let Some(to) = slot.forward {
                 slot.taken = true;
@@ -277,16 +313,50 @@ pub struct Reply(Box<ReplyTo>);
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct ReplyTo {
     fut: RawFuture,
-    /// Send `()` instead of the return value (broadcast completion).
-    unit: bool,
+    kind: ReplyKind,
+    /// The replying element's position in its collection (row-major),
+    /// stamped where the call runs (gathering kinds only).
+    lin: u32,
+}
+
+/// What a reply sends, and whether a panic of the entry is delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum ReplyKind {
+    /// The return value (`NAME_ret` of one element).
+    Value,
+    /// `()` instead of the return value (broadcast completion).
+    Unit,
+    /// `Ok(value)`; a panic sends `Err` (`NAME_try_ret`).
+    Try,
+    /// `(lin, value)`, gathered in index order (`NAME_all_ret`).
+    Gather,
+    /// `(lin, Ok(value))`; a panic sends `(lin, Err)` (`NAME_try_all_ret`).
+    TryGather,
+}
+
+/// Where a panic of the running entry goes instead of ending the job: the
+/// caller's future, and the element's position for a gathering reply.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Catch {
+    fut: RawFuture,
+    lin: Option<u32>,
 }
 
 impl Reply {
+    fn to(fut: RawFuture, kind: ReplyKind) -> Reply {
+        Reply(Box::new(ReplyTo { fut, kind, lin: 0 }))
+    }
+
+    fn collecting<V>(count: usize, kind: ReplyKind, collect: Box<dyn Collect>) -> (Future<V>, Reply) {
+        let raw = with_pe(|pe| RawFuture::collecting_on(pe, count, Some(collect)));
+        (Future { raw, _t: PhantomData }, Reply::to(raw, kind))
+    }
+
     /// A future for one return value and its reply handle.
     pub fn new_single<R: Serialize + DeserializeOwned + Send + 'static>() -> (Future<R>, Reply) {
         let f = Future::<R>::new_here(1);
         let raw = f.raw;
-        (f, Reply(Box::new(ReplyTo { fut: raw, unit: false })))
+        (f, Reply::to(raw, ReplyKind::Value))
     }
 
     /// A future fulfilled after `n` replies (each `()`).
@@ -297,23 +367,184 @@ impl Reply {
         if n == 0 {
             raw.set_any(Box::new(()));
         }
-        (f, Reply(Box::new(ReplyTo { fut: raw, unit: true })))
+        (f, Reply::to(raw, ReplyKind::Unit))
+    }
+
+    /// A future of one return value, or of the entry's panic.
+    pub fn new_try<R: Serialize + DeserializeOwned + Send + 'static>() -> (Future<Result<R, EntryError>>, Reply) {
+        Reply::collecting(1, ReplyKind::Try, Box::new(TryOne::<R> { value: None, _r: PhantomData }))
+    }
+
+    /// A future of the return values of `n` elements, in index order.
+    pub fn new_gather<R: Serialize + DeserializeOwned + Send + 'static>(n: usize) -> (Future<Vec<R>>, Reply) {
+        let parts = Parts::<R>::new(n, None);
+        Reply::collecting(n, ReplyKind::Gather, Box::new(parts))
+    }
+
+    /// A future of the return value or panic of each of `n` elements, in index order.
+    pub fn new_try_gather<R: Serialize + DeserializeOwned + Send + 'static>(
+        n: usize,
+    ) -> (Future<Vec<Result<R, EntryError>>>, Reply) {
+        let parts = Parts::<Result<R, EntryError>>::new(n, Some(Err));
+        Reply::collecting(n, ReplyKind::TryGather, Box::new(parts))
+    }
+
+    /// Where the call runs: stamps the element's position `lin` and gives
+    /// where a panic goes, if the caller asked for it.
+    #[inline]
+    pub(crate) fn prepare(&mut self, lin: u32) -> Option<Catch> {
+        let r = &mut *self.0;
+        match r.kind {
+            ReplyKind::Value | ReplyKind::Unit => None,
+            ReplyKind::Gather => {
+                r.lin = lin;
+                None
+            }
+            ReplyKind::Try => Some(Catch { fut: r.fut, lin: None }),
+            ReplyKind::TryGather => {
+                r.lin = lin;
+                Some(Catch { fut: r.fut, lin: Some(lin) })
+            }
+        }
     }
 
     /// Sends `value` if there is a reply handle.
     pub fn send_opt<R: Serialize + Send + 'static>(reply: Option<Reply>, value: R) {
         if let Some(Reply(r)) = reply {
-            if r.unit {
-                r.fut.set_any(Box::new(()));
-            } else {
-                r.fut.set_any(Box::new(value));
+            match r.kind {
+                ReplyKind::Value => r.fut.set_any(Box::new(value)),
+                ReplyKind::Unit => r.fut.set_any(Box::new(())),
+                ReplyKind::Try => r.fut.set_any(Box::new(Ok::<R, EntryError>(value))),
+                ReplyKind::Gather => r.fut.set_any(Box::new((r.lin, value))),
+                ReplyKind::TryGather => r.fut.set_any(Box::new((r.lin, Ok::<R, EntryError>(value)))),
             }
         }
     }
 }
 
+impl Catch {
+    /// Delivers the entry's panic to the caller.
+    pub(crate) fn deliver(self, pe: &Pe, err: EntryError) {
+        pe.post(self.fut.pe, Msg::Future { id: self.fut.id, value: Box::new(Failure { lin: self.lin, err }) });
+    }
+}
+
+/// A panic on its way to a `Try` or `TryGather` future. Its bytes are those
+/// of `Err(err)` (or `(lin, Err(err))`), whatever the entry's return type,
+/// so the caller's process decodes them as its `Result<R, EntryError>`; in
+/// the process, the future's [`Collect`] turns it into that `Result`.
+struct Failure {
+    lin: Option<u32>,
+    err: EntryError,
+}
+
+impl Serialize for Failure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let err = Err::<(), &EntryError>(&self.err);
+        match self.lin {
+            None => err.serialize(s),
+            Some(lin) => (lin, err).serialize(s),
+        }
+    }
+}
+
+/// How the fulfilments of a collecting future become its value (on the
+/// owning PE, where the value's type is known).
+trait Collect {
+    /// One fulfilment.
+    fn add(&mut self, v: Body) -> Result<(), String>;
+    /// The value, after the last fulfilment.
+    fn finish(&mut self) -> Body;
+}
+
+/// `NAME_try_ret`: the value is `Result<R, EntryError>`.
+struct TryOne<R> {
+    value: Option<Body>,
+    _r: PhantomData<fn() -> R>,
+}
+
+impl<R: Serialize + Send + 'static> Collect for TryOne<R> {
+    fn add(&mut self, v: Body) -> Result<(), String> {
+        self.value = Some(match v {
+            Body::Obj(o) if o.as_any().is::<Failure>() => {
+                let f = o.into_any().downcast::<Failure>().expect("checked");
+                Body::Obj(Box::new(Err::<R, EntryError>(f.err)))
+            }
+            v => v,
+        });
+        Ok(())
+    }
+    fn finish(&mut self) -> Body {
+        self.value.take().expect("finished after its fulfilment")
+    }
+}
+
+/// `NAME_all_ret` and `NAME_try_all_ret`: one `(lin, V)` per element; the
+/// value is the `Vec<V>` in index order.
+struct Parts<V> {
+    parts: Vec<Option<V>>,
+    /// A panic as a `V` (`TryGather`: `Err`); None where none may arrive.
+    failure: Option<fn(EntryError) -> V>,
+}
+
+impl<V> Parts<V> {
+    fn new(n: usize, failure: Option<fn(EntryError) -> V>) -> Parts<V> {
+        Parts { parts: (0..n).map(|_| None).collect(), failure }
+    }
+}
+
+impl<V: Serialize + DeserializeOwned + Send + 'static> Collect for Parts<V> {
+    fn add(&mut self, v: Body) -> Result<(), String> {
+        let (lin, v) = match v {
+            Body::Obj(o) if o.as_any().is::<Failure>() => {
+                let f = o.into_any().downcast::<Failure>().expect("checked");
+                match (f.lin, self.failure) {
+                    (Some(lin), Some(as_v)) => (lin, as_v(f.err)),
+                    _ => return Err("a panic where none may arrive".to_string()),
+                }
+            }
+            v => v.take::<(u32, V)>()?,
+        };
+        match self.parts.get_mut(lin as usize) {
+            Some(p @ None) => {
+                *p = Some(v);
+                Ok(())
+            }
+            Some(Some(_)) => Err(format!("element #{lin} replied twice")),
+            None => Err(format!("a reply from element #{lin} of {}", self.parts.len())),
+        }
+    }
+    fn finish(&mut self) -> Body {
+        let all: Vec<V> =
+            std::mem::take(&mut self.parts).into_iter().map(|p| p.expect("every element replied")).collect();
+        Body::Obj(Box::new(all))
+    }
+}
 #[cfg(test)]
 mod tests {
+    use super::{EntryError, Failure};
+    use crate::value::{decode, encode};
+
+    /// A panic's bytes decode as the caller's `Result`, whatever the
+    /// entry's return type: what a `Try` / `TryGather` future receives
+    /// from another process.
+    #[test]
+    fn a_failure_decodes_as_any_result() {
+        let err = EntryError {
+            pe: 3,
+            chare: "T".into(),
+            index: "(1, 2)".into(),
+            entry: "m".into(),
+            message: "boom".into(),
+            location: Some("a.rs:1:2".into()),
+        };
+        let one = encode(&Failure { lin: None, err: err.clone() }).unwrap();
+        assert_eq!(decode::<Result<u64, EntryError>>(&one).unwrap(), Err(err.clone()));
+        assert_eq!(decode::<Result<Vec<String>, EntryError>>(&one).unwrap(), Err(err.clone()));
+        let gathered = encode(&Failure { lin: Some(70_000), err: err.clone() }).unwrap();
+        assert_eq!(decode::<(u32, Result<(f64, u8), EntryError>)>(&gathered).unwrap(), (70_000, Err(err)));
+    }
+
     /// Entry calls carry an `Option<Reply>`: it must stay one pointer wide
     /// for calls to fit inside their message.
     #[test]

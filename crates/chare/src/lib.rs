@@ -51,7 +51,11 @@
 //!   `rt.group::<T>().create(init)`, `rt.chare::<T>(pe).create(init)`; `init` is
 //!   the tuple of `new`'s arguments. `create_awaitable` waits for construction.
 //! * Calls: `coll.m(x)` broadcasts; `coll.elem(i).m(x)` calls one element;
-//!   `m_ret(x)` returns a [`Future`] of the result (for a broadcast: completion).
+//!   `m_ret(x)` returns a [`Future`] of the result (for a broadcast: completion);
+//!   `m_try_ret(x)` a future of `Result<R, EntryError>` (a panic of `m` goes to
+//!   the caller, see Semantics); on a collection, `m_all_ret(x)` a future of
+//!   every element's result in index order (`Vec<R>`), `m_try_all_ret(x)`
+//!   the same with each element's `Result<R, EntryError>`.
 //! * [`Future`]: `rt.future()`, pass it along, `set(v)` once, `.await` once (anywhere).
 //! * [`Channel`]: `ctx.channel_to(&peer)`; `send(v)`, `recv().await`, in order.
 //! * [`iwait`]: handle several futures or channel receives as each becomes ready.
@@ -73,6 +77,8 @@
 //! * Dynamic arrays (Charm4Py's `ckInsert`): `rt.array::<T>(dims).create_empty()`
 //!   (or `.dynamic().create(init)`), `a.insert(ix, init)`, `a.insert_on(ix, pe, init)`,
 //!   `a.delete(ix)`, `a.done_inserting().await` ([`dynamic`]).
+//! * [`Pool`]: `rt.pool().map(f, items).await` runs many small tasks on
+//!   every PE, results in input order; `map_async`, `task` (see Task pool).
 //!
 //! ## Semantics
 //! * One entry method at a time per PE; a sync entry runs to completion.
@@ -132,8 +138,59 @@
 //!   polled before the next message is taken.
 //! * The job ends when the main task returns, or on `exit`/`abort`. A panic in
 //!   any entry method ends it with an error naming PE, chare, index and entry.
+//! * Errors through futures: a panic in an entry called with `m_try_ret` or
+//!   `m_try_all_ret` does not end the job: the caller's future gets
+//!   `Err(`[`EntryError`]`)` naming PE, chare, index, entry, message and
+//!   source line (between processes it travels as a message). The element
+//!   **continues**, as in Charm4Py: it stays where it is and runs its next
+//!   calls, with the state the panicking entry left (unwinding keeps memory
+//!   safe, not the chare's own invariants: an entry that may panic halfway
+//!   should leave its state consistent). A panicking async entry's task is
+//!   dropped at the panic, and the calls that waited for it run. Only the
+//!   panics of the called entry itself are caught: a panic in an entry it
+//!   calls in turn follows that call's own rule.
 //!   If every PE is idle, no message is in flight and tasks still wait, the
 //!   job ends with [`JobError::Deadlock`] listing what each task waits on.
+//!
+//! ## Task pool
+//! `rt.pool()` (or `ctx.pool()` in a chare) is Charm4Py's `charm.pool`:
+//! `map(f, items)` runs `f(item)` for every item on all PEs, the caller's
+//! PE included, and gives the results in input order; `map_async` gives a
+//! [`Future`] of `Result<Vec<R>, EntryError>` instead (a task's panic is
+//! the `Err`, and the job goes on; `map` raises it again where it is
+//! awaited); `task(f, x)` runs one task; `chunk_size(n)` fixes the chunks
+//! (default: large chunks first, smaller ones at the end). Tasks are not
+//! chares: the PE that calls `map` hands out chunks of items, on demand, to
+//! the PEs with room (at most two chunks each; see the `pool` module's
+//! protocol), one message per chunk; a chunk runs as a task of its PE that
+//! gives way every millisecond, so the PE's other messages and tasks run in
+//! between (tasks themselves are plain functions: they cannot await). A
+//! task is a function of one argument
+//! (a tuple for several). Code cannot travel between processes: a task that
+//! may run in another process (the MPI layer) must be a function declared
+//! with [`task!`], which registers it under its path, as `#[chare]`
+//! registers chare types; within a process any `Fn(T) -> R + Clone + Send`
+//! closure works, and an unregistered one is refused, with its name, where
+//! it would leave the process. [`current_pe`] tells a task where it runs.
+//!
+//! ```
+//! chare::task! {
+//!     /// Registered: may run in any process.
+//!     fn square(x: u64) -> u64 { x * x }
+//! }
+//!
+//! let code = chare::Runtime::with_pes(2).run(|rt| async move {
+//!     let v = rt.pool().map(square, 0..10_000).await;
+//!     assert_eq!(v[9_999], 9_999 * 9_999);
+//!     // A panicking task: an error value, the job goes on.
+//!     let e = rt.pool().map_async(|d: u64| 100 / d, vec![5, 0, 2]).await.unwrap_err();
+//!     assert_eq!((e.chare.as_str(), e.index.as_str()), ("pool", "1"));
+//!     // A closure capturing a value: fine within one process.
+//!     let k = 3;
+//!     assert_eq!(rt.pool().task(move |x: u64| k * x, 14).await, Ok(42));
+//! });
+//! assert_eq!(code, Ok(0));
+//! ```
 //!
 //! ## Migration and load balancing
 //! `#[chare(migratable)]` makes an array's elements movable: the type must
@@ -298,6 +355,7 @@ mod machine;
 mod message;
 mod migration;
 mod object;
+mod pool;
 mod proxy;
 mod quiescence;
 mod reduction;
@@ -317,12 +375,13 @@ pub use crate::channel::{Channel, Recv};
 pub use crate::collection::{CollInfo, CollectionBuilder, Placement, SingleBuilder};
 pub use crate::config::{Config, IdlePolicy, Layer};
 pub use crate::ctx::{Ctx, Rt};
-pub use crate::error::JobError;
+pub use crate::error::{EntryError, JobError};
 pub use crate::future::{Future, RawFuture, Reply};
 pub use crate::hugepage::HugePageAlloc;
 pub use crate::index::{Index, MAX_DIMS};
 pub use crate::iwait::{iwait, Iwait};
 pub use crate::object::{Chare, Dispatch, Migratable};
+pub use crate::pool::{current_pe, Pool};
 pub use crate::proxy::{Array, BroadcastOf, Callback, CollRef, CollectionProxy, ElemRef, EntriesOf, Group, Proxy};
 pub use crate::reduction::{And, Arith, Custom, Gather, Max, Min, Nop, Or, Product, Reducer, Sum, Target};
 pub use crate::reentrant::{Reentrant, WaitUntil};
@@ -336,6 +395,7 @@ pub use serde;
 /// Used by code that `#[chare]` generates; not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::pool::{run_work, task_key, PoolWork, TaskFn};
     pub use crate::registry::{ArrivedCell, ChareType, WireArrive, WireCreate};
     pub use inventory;
     pub use serde;

@@ -51,6 +51,11 @@ pub trait Chare: Sized + Send + 'static {
     fn construct(ctx: &Ctx<Self>, init: Self::Init) -> Self;
     /// The entry method a message calls.
     fn entry_name(msg: &Self::Msg) -> &'static str;
+    /// The reply handle a message carries, if its caller wants a reply.
+    fn reply_of(msg: &mut Self::Msg) -> Option<&mut crate::Reply> {
+        let _ = msg;
+        None
+    }
     /// Runs a sync entry method, or returns the task of an async one.
     fn dispatch<'a>(&'a mut self, ctx: &'a Ctx<Self>, msg: Self::Msg) -> Dispatch<'a>;
     /// Whether elements may move between PEs (`#[chare(migratable)]`).
@@ -256,7 +261,7 @@ impl<T: Chare> ChareCell<T> {
     /// Evaluates the `when` condition of `msg` (a panic in it ends the job).
     fn condition_holds(&self, pe: &Pe, msg: &T::Msg) -> bool {
         debug_assert!(!self.busy.get() && !self.re.lent());
-        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry: T::entry_name(msg) };
+        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry: T::entry_name(msg), catch: None };
         // SAFETY: no exclusive task holds the object (`busy` is false), no
         // entry of the chare runs (entries never run inside each other) and
         // no reentrant task borrows it (they do only during their own poll,
@@ -281,7 +286,7 @@ impl<T: Chare> ChareCell<T> {
     }
 
     /// Starts a call whose condition (if any) holds.
-    fn start(&self, this: &Rc<dyn AnyCell>, pe: &Pe, msg: T::Msg) {
+    fn start(&self, this: &Rc<dyn AnyCell>, pe: &Pe, mut msg: T::Msg) {
         if T::REENTRANT {
             // Any entry may change the state `wait_until` predicates read.
             self.re.touch();
@@ -290,7 +295,10 @@ impl<T: Chare> ChareCell<T> {
             }
         }
         let entry = T::entry_name(&msg);
-        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry };
+        // The reply learns the element's position (gathering replies), and
+        // says whether the caller takes a panic (`NAME_try_ret`).
+        let catch = T::reply_of(&mut msg).and_then(|r| r.prepare(self.ctx.addr().lin));
+        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry, catch };
         debug_assert!(!self.re.lent());
         // SAFETY: `busy` is false (checked by callers), so no task holds the
         // object, and no reentrant task borrows it now (they do only during
@@ -335,8 +343,9 @@ impl<T: Chare> ChareCell<T> {
     /// Starts a reentrant entry's task: it holds no borrow of the object
     /// while suspended, so the chare stays free for other calls.
     #[cold]
-    fn start_reentrant(&self, this: &Rc<dyn AnyCell>, pe: &Pe, msg: T::Msg) {
-        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry: T::entry_name(&msg) };
+    fn start_reentrant(&self, this: &Rc<dyn AnyCell>, pe: &Pe, mut msg: T::Msg) {
+        let catch = T::reply_of(&mut msg).and_then(|r| r.prepare(self.ctx.addr().lin));
+        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry: T::entry_name(&msg), catch };
         // SAFETY: the handle goes into the task spawned below, owned by
         // `this` (this cell), whose slot keeps the cell alive and drops the
         // task first; the task is polled only through the gate.
@@ -504,7 +513,7 @@ impl<T: Chare> AnyCell for ChareCell<T> {
         // SAFETY: called right after the cell arrived, before any message or
         // task can reach it: nothing else refers to `obj`.
         let obj: &mut T = unsafe { &mut *self.obj.get() };
-        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry: "migrated" };
+        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry: "migrated", catch: None };
         pe.streams.current.set(Some(self.sender()));
         pe.guard(desc, || obj.migrated(&self.ctx));
         pe.streams.current.set(None);

@@ -76,7 +76,8 @@ pub(crate) fn find(id: u64) -> Option<&'static ChareType> {
 
 /// A hash of every registered path, in sorted order.
 pub(crate) fn registry_hash() -> u64 {
-    let mut paths: Vec<&str> = inventory::iter::<ChareType>().map(|t| t.path).collect();
+    let tasks = crate::pool::task_paths().map(|p| format!("task {p}"));
+    let mut paths: Vec<String> = inventory::iter::<ChareType>().map(|t| t.path.to_string()).chain(tasks).collect();
     paths.sort_unstable();
     paths.dedup();
     stable_id(&paths.join("\n"))

@@ -3,7 +3,11 @@
 //! User code (constructors, entry methods, async entry tasks, the main task)
 //! runs inside [`Pe::guard`]: a panic there ends the whole job with
 //! [`JobError::Panic`] naming the PE, chare, index and entry method, the
-//! message and the source location. A panic inside the runtime itself (a
+//! message and the source location; unless the caller asked for the panic
+//! (an entry called with `NAME_try_ret` / `NAME_try_all_ret`: the task's
+//! [`TaskDesc::catch`]), which then gets it as an [`EntryError`] through its
+//! future, and the job goes on. Pool tasks run inside [`Pe::catch_task`],
+//! which gives the panic as an `EntryError` to the pool. A panic inside the runtime itself (a
 //! bug) ends the job with an internal error ([`internal`]). Nothing unwinds
 //! through the scheduler's loop.
 //!
@@ -14,7 +18,7 @@
 //! file:line:col)`, with the backtrace below it. Panics on other threads go
 //! to the hook that was installed before.
 
-use crate::error::JobError;
+use crate::error::{EntryError, JobError};
 use crate::scheduler::{Pe, TaskDesc};
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
@@ -53,7 +57,8 @@ fn take_site() -> PanicSite {
 }
 
 impl Pe {
-    /// Runs user code `f` for `desc`; a panic ends the job and gives None.
+    /// Runs user code `f` for `desc`; a panic ends the job (or goes to
+    /// `desc.catch`) and gives None.
     #[inline]
     pub(crate) fn guard<R>(&self, desc: TaskDesc, f: impl FnOnce() -> R) -> Option<R> {
         match catch_unwind(AssertUnwindSafe(f)) {
@@ -65,10 +70,39 @@ impl Pe {
         }
     }
 
-    /// Ends the job because user code panicked.
+    /// Runs a pool task `f` (item `index` of a map of `task`); a panic
+    /// gives its [`EntryError`].
+    #[inline]
+    pub(crate) fn catch_task<R>(&self, task: &str, index: u64, f: impl FnOnce() -> R) -> Result<R, EntryError> {
+        catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+            let (location, _) = take_site();
+            EntryError {
+                pe: self.id,
+                chare: "pool".to_string(),
+                index: index.to_string(),
+                entry: task.to_string(),
+                message: panic_message(&*payload),
+                location,
+            }
+        })
+    }
+
+    /// Ends the job because user code panicked, or gives the panic to the
+    /// caller that asked for it.
     #[cold]
     fn fail_panic(&self, desc: TaskDesc, payload: Box<dyn Any + Send>) {
         let (location, backtrace) = take_site();
+        if let Some(catch) = desc.catch {
+            let err = EntryError {
+                pe: self.id,
+                chare: desc.chare.to_string(),
+                index: desc.index.to_string(),
+                entry: desc.entry.to_string(),
+                message: panic_message(&*payload),
+                location,
+            };
+            return catch.deliver(self, err);
+        }
         let err = JobError::Panic {
             pe: self.id,
             chare: desc.chare.to_string(),

@@ -80,6 +80,8 @@ pub(crate) enum Wire {
     ReportReply(Vec<String>),
     /// The job ends with this code.
     Exit { code: i32 },
+    /// A chunk of pool tasks or its results (the body; see [`crate::pool`]).
+    Pool(Box<crate::pool::PoolHead>),
 }
 
 /// What one MPI message carries: the sizes of the attachments that follow
@@ -347,6 +349,7 @@ impl Wire {
             Wire::ReportRequest => Msg::System(Box::new(move |pe| pe.report_request(from))),
             Wire::ReportReply(lines) => Msg::System(Box::new(move |pe| pe.report_lines(lines))),
             Wire::Exit { code } => Msg::System(Box::new(move |pe| pe.exit_from_remote(code))),
+            Wire::Pool(head) => Msg::Control(Box::new(move |pe| head.handle(pe, from, body))),
         }
     }
 
@@ -361,6 +364,7 @@ impl Wire {
                 | Wire::Ordered(_)
                 | Wire::Migrate(_)
                 | Wire::Multicast(_)
+                | Wire::Pool(_)
         )
     }
 }

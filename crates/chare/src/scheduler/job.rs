@@ -132,7 +132,7 @@ fn run_pe(shared: Arc<Shared>, id: usize, main: Option<BoxedMain>, machine: Mach
     let r = crate::unwind::internal(id, || {
         if let Some(main) = main {
             let rt = Rt::main(shared.main_info.clone());
-            let desc = TaskDesc { chare: "main", index: Index::from(0), entry: "main" };
+            let desc = TaskDesc { chare: "main", index: Index::from(0), entry: "main", catch: None };
             if let Some(fut) = pe.guard(desc, || main(rt)) {
                 pe.spawn(fut, None, desc, crate::scheduler::TaskKind::Main);
             }

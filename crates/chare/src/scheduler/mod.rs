@@ -163,6 +163,8 @@ pub(crate) struct Pe {
     pub readonly_bytes: RefCell<FxHashMap<u64, Vec<u8>>>,
     /// Quiescence detection ([`crate::quiescence`]).
     pub qd: QdState,
+    /// The task pool's jobs owned here and credits ([`crate::pool`]).
+    pub pool: crate::pool::PoolState,
 }
 
 thread_local! {
@@ -212,6 +214,7 @@ impl Pe {
             readonly: RefCell::default(),
             readonly_bytes: RefCell::default(),
             qd: QdState::default(),
+            pool: Default::default(),
         }
     }
 

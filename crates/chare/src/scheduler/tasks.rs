@@ -58,6 +58,9 @@ pub(crate) struct TaskDesc {
     pub chare: &'static str,
     pub index: Index,
     pub entry: &'static str,
+    /// Where a panic goes instead of ending the job (the caller asked for
+    /// it: `NAME_try_ret`); see [`crate::unwind`].
+    pub catch: Option<crate::future::Catch>,
 }
 
 pub(crate) type BoxedTask = Pin<Box<dyn Future<Output = ()>>>;
@@ -263,7 +266,11 @@ impl Pe {
                 }
                 false
             }
-            Some(Poll::Ready(())) => {
+            // Finished, or panicked: a caught panic (`desc.catch`) ends the
+            // task as if it returned, and the job goes on; otherwise the job
+            // ends and nothing runs after this.
+            Some(Poll::Ready(())) | None => {
+                let returned = polled.is_some();
                 drop(fut);
                 let (owner, kind) = {
                     let mut tasks = self.tasks.slots.borrow_mut();
@@ -273,7 +280,7 @@ impl Pe {
                     (slot.owner.take(), slot.kind)
                 };
                 self.tasks.free.borrow_mut().push(id);
-                if kind == TaskKind::Main {
+                if kind == TaskKind::Main && returned {
                     self.shared.finish(Ok(0));
                 }
                 if notify_owner {
@@ -284,11 +291,6 @@ impl Pe {
                         }
                     }
                 }
-                true
-            }
-            None => {
-                // The panic was reported; the job ends. The task is not polled again.
-                drop(fut);
                 true
             }
         }

@@ -26,11 +26,13 @@ use std::time::{Duration, Instant};
 pub mod channels;
 pub mod collections;
 pub mod dynamic;
+pub mod errors;
 pub mod failures;
 pub mod fairness;
 pub mod futures;
 pub mod messages;
 pub mod migration;
+pub mod pool;
 pub mod reductions;
 pub mod reentrant;
 pub mod sections;
@@ -88,6 +90,17 @@ macro_rules! for_each_scenario {
             fairness:
                 a_call_from_another_pe_is_not_starved_by_a_busy_local_ping_pong,
                 calls_from_several_callers_are_not_starved_by_a_busy_local_ping_pong;
+            errors:
+                a_panic_reaches_a_try_ret_caller_with_pe_chare_index_and_entry,
+                a_panic_in_an_async_entry_reaches_its_try_ret_caller,
+                broadcast_results_arrive_in_index_order,
+                a_panic_under_a_plain_ret_still_ends_the_job;
+            pool:
+                pool_map_equals_a_sequential_map_for_100000_items,
+                pool_tasks_run_on_every_pe_including_the_callers,
+                a_panicking_pool_task_reaches_the_caller,
+                an_unregistered_task_is_refused_between_processes,
+                calls_are_answered_while_a_pool_chunk_runs;
             migration:
                 a_migration_storm_loses_reorders_and_duplicates_nothing,
                 rotate_moves_every_element_once_per_step,
