@@ -135,7 +135,9 @@
 //!   message is handled after at most 0 messages that arrived after it. On
 //!   the MPI layer a message from another process arrives when the PE takes
 //!   it from MPI, once per message it handles. A task woken by a message is
-//!   polled before the next message is taken.
+//!   polled at once when no other message waits, otherwise after at most 64
+//!   more messages (so a task receiving a stream takes several values per
+//!   poll).
 //! * The job ends when the main task returns, or on `exit`/`abort`. A panic in
 //!   any entry method ends it with an error naming PE, chare, index and entry.
 //! * Errors through futures: a panic in an entry called with `m_try_ret` or
