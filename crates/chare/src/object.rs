@@ -297,8 +297,9 @@ impl<T: Chare> ChareCell<T> {
         let entry = T::entry_name(&msg);
         // The reply learns the element's position (gathering replies), and
         // says whether the caller takes a panic (`NAME_try_ret`).
-        let catch = T::reply_of(&mut msg).and_then(|r| r.prepare(self.ctx.addr().lin));
-        let desc = TaskDesc { chare: T::NAME, index: self.ctx.index(), entry, catch };
+        let mut catch = T::reply_of(&mut msg).and_then(|r| r.prepare(self.ctx.addr().lin));
+        // Made only when needed (a panic, or a task): not on the hot path.
+        let desc = |catch| TaskDesc { chare: T::NAME, index: self.ctx.index(), entry, catch };
         debug_assert!(!self.re.lent());
         // SAFETY: `busy` is false (checked by callers), so no task holds the
         // object, and no reentrant task borrows it now (they do only during
@@ -315,7 +316,7 @@ impl<T: Chare> ChareCell<T> {
         // Only migratable chares can be in an at-sync array: for the others
         // the measurement is compiled out.
         let t0 = (T::MIGRATABLE && self.ctx.measured()).then(std::time::Instant::now);
-        let r = pe.guard(desc, || obj.dispatch(&self.ctx, msg));
+        let r = pe.guard_with(|| desc(catch.take()), || obj.dispatch(&self.ctx, msg));
         if let Some(t0) = t0 {
             self.load.set(self.load.get() + t0.elapsed().as_secs_f64());
         }
@@ -333,7 +334,7 @@ impl<T: Chare> ChareCell<T> {
                 // cannot produce a dangling or aliased reference.
                 let fut: Pin<Box<dyn Future<Output = ()> + 'static>> = unsafe { std::mem::transmute(fut) };
                 self.busy.set(true);
-                if pe.spawn(fut, Some(this.clone()), desc, TaskKind::Entry) {
+                if pe.spawn(fut, Some(this.clone()), desc(catch.take()), TaskKind::Entry) {
                     self.busy.set(false);
                 }
             }
