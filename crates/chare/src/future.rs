@@ -377,7 +377,7 @@ impl Reply {
 
     /// A future of the return values of `n` elements, in index order.
     pub fn new_gather<R: Serialize + DeserializeOwned + Send + 'static>(n: usize) -> (Future<Vec<R>>, Reply) {
-        let parts = Parts::<R>::new(n, None);
+        let parts = Parts::<R>::new(n, None, None);
         Reply::collecting(n, ReplyKind::Gather, Box::new(parts))
     }
 
@@ -385,7 +385,34 @@ impl Reply {
     pub fn new_try_gather<R: Serialize + DeserializeOwned + Send + 'static>(
         n: usize,
     ) -> (Future<Vec<Result<R, EntryError>>>, Reply) {
-        let parts = Parts::<Result<R, EntryError>>::new(n, Some(Err));
+        let parts = Parts::<Result<R, EntryError>>::new(n, Some(Err), None);
+        Reply::collecting(n, ReplyKind::TryGather, Box::new(parts))
+    }
+
+    /// A future of the return values of every element of `to` (a
+    /// collection, or a section: then of its members, in the section's
+    /// order, which is index order) — `NAME_all_ret`.
+    #[track_caller]
+    pub fn new_gather_for<R: Serialize + DeserializeOwned + Send + 'static>(
+        to: &crate::proxy::CollRef,
+    ) -> (Future<Vec<R>>, Reply) {
+        let (n, members) = gathered(to);
+        if n == 0 {
+            return Reply::nothing_to_gather(ReplyKind::Gather);
+        }
+        Reply::collecting(n, ReplyKind::Gather, Box::new(Parts::<R>::new(n, None, members)))
+    }
+
+    /// As [`Reply::new_gather_for`], each element's value or panic — `NAME_try_all_ret`.
+    #[track_caller]
+    pub fn new_try_gather_for<R: Serialize + DeserializeOwned + Send + 'static>(
+        to: &crate::proxy::CollRef,
+    ) -> (Future<Vec<Result<R, EntryError>>>, Reply) {
+        let (n, members) = gathered(to);
+        if n == 0 {
+            return Reply::nothing_to_gather(ReplyKind::TryGather);
+        }
+        let parts = Parts::<Result<R, EntryError>>::new(n, Some(Err), members);
         Reply::collecting(n, ReplyKind::TryGather, Box::new(parts))
     }
 
@@ -420,6 +447,24 @@ impl Reply {
             }
         }
     }
+}
+
+impl Reply {
+    /// A gather over an empty section: complete at once with no values.
+    fn nothing_to_gather<V: Serialize + DeserializeOwned + Send + 'static>(kind: ReplyKind) -> (Future<Vec<V>>, Reply) {
+        let f = Future::<Vec<V>>::new_here(1);
+        f.raw.set_any(Box::new(Vec::<V>::new()));
+        let raw = f.raw;
+        (f, Reply::to(raw, kind))
+    }
+}
+
+/// How many replies a gather over `to` expects, and, for a section, the
+/// members' positions in the collection (replies carry those).
+#[track_caller]
+fn gathered(to: &crate::proxy::CollRef) -> (usize, Option<std::sync::Arc<[u32]>>) {
+    let n = to.len();
+    (n, to.section_members())
 }
 
 impl Catch {
@@ -485,11 +530,14 @@ struct Parts<V> {
     parts: Vec<Option<V>>,
     /// A panic as a `V` (`TryGather`: `Err`); None where none may arrive.
     failure: Option<fn(EntryError) -> V>,
+    /// A section's members (sorted row-major positions in the collection):
+    /// a reply's `lin` is found among them. None: `lin` is the position.
+    members: Option<std::sync::Arc<[u32]>>,
 }
 
 impl<V> Parts<V> {
-    fn new(n: usize, failure: Option<fn(EntryError) -> V>) -> Parts<V> {
-        Parts { parts: (0..n).map(|_| None).collect(), failure }
+    fn new(n: usize, failure: Option<fn(EntryError) -> V>, members: Option<std::sync::Arc<[u32]>>) -> Parts<V> {
+        Parts { parts: (0..n).map(|_| None).collect(), failure, members }
     }
 }
 
@@ -505,7 +553,11 @@ impl<V: Serialize + DeserializeOwned + Send + 'static> Collect for Parts<V> {
             }
             v => v.take::<(u32, V)>()?,
         };
-        match self.parts.get_mut(lin as usize) {
+        let at = match &self.members {
+            None => lin as usize,
+            Some(m) => m.binary_search(&lin).map_err(|_| format!("a reply from element #{lin}, not a member"))?,
+        };
+        match self.parts.get_mut(at) {
             Some(p @ None) => {
                 *p = Some(v);
                 Ok(())

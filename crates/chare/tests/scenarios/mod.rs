@@ -119,6 +119,7 @@ macro_rules! for_each_scenario {
                 a_chare_with_a_suspended_reentrant_entry_moves_once_it_returns;
             sections:
                 a_multicast_reaches_exactly_the_members_once,
+                a_section_gathers_its_members_results_in_order,
                 section_reductions_reach_every_target,
                 section_multicasts_and_reductions_while_members_migrate;
             dynamic:
