@@ -60,6 +60,14 @@ impl Rt {
         Future::new_here(1)
     }
 
+    /// A new future owned by the calling PE that `n` sends fulfil
+    /// (Charm4Py's `Future(num_vals=n)`); awaiting it gives the `n` values
+    /// in arrival order. Panics if `n` is 0. See [`crate::MultiFuture`].
+    #[track_caller]
+    pub fn future_n<T: Serialize + DeserializeOwned + Send + 'static>(&self, n: usize) -> crate::MultiFuture<T> {
+        crate::MultiFuture::new_here(n)
+    }
+
     /// Starts building an array of `T` with the given shape (`n`, `(n, m)`,
     /// `[n, m, k]`, ...): `rt.array::<W>([4, 4]).create((arg,))`.
     #[track_caller]

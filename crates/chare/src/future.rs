@@ -301,6 +301,99 @@ impl<'de, T> serde::Deserialize<'de> for Future<T> {
     }
 }
 
+/// A future fulfilled by `n` sends (Charm4Py's `Future(num_vals=n)`):
+/// awaiting it gives the `n` values **in the order they arrived** at the
+/// owning PE (not by sender).
+///
+/// Create with `rt.future_n::<T>(n)` / `ctx.future_n::<T>(n)`; clone it,
+/// pass it in messages, and have each sender call [`MultiFuture::set`]
+/// once. A send beyond the `n`-th ends the job with an error, as a second
+/// `set` of a plain future does. It is awaited once, anywhere (the owner
+/// forwards the values).
+#[must_use = "a future does nothing unless it is awaited or passed on"]
+pub struct MultiFuture<T> {
+    raw: RawFuture,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for MultiFuture<T> {
+    fn clone(&self) -> Self {
+        MultiFuture { raw: self.raw, _t: PhantomData }
+    }
+}
+
+impl<T> fmt::Debug for MultiFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MultiFuture(#{} on PE {})", self.raw.id, self.raw.pe)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> MultiFuture<T> {
+    /// A new future owned by the calling PE, complete after `n` sends.
+    #[track_caller]
+    pub(crate) fn new_here(n: usize) -> MultiFuture<T> {
+        assert!(n > 0, "a multi-value future needs at least one value (n = 0)");
+        let collect: Box<dyn Collect> = Box::new(Arrivals::<T> { got: Vec::with_capacity(n.min(1 << 16)) });
+        let raw = with_pe(|pe| RawFuture::collecting_on(pe, n, Some(collect)));
+        MultiFuture { raw, _t: PhantomData }
+    }
+
+    /// Sends one of the `n` values.
+    pub fn set(&self, value: T) {
+        let raw = self.raw;
+        if let Some(value) = crate::value::checked(value, || format!("future #{} of PE {}", raw.id, raw.pe)) {
+            raw.set_any(Box::new(value));
+        }
+    }
+
+    /// Whether all `n` values have arrived (only meaningful on the owning PE).
+    pub fn is_ready(&self) -> bool {
+        Future::<Vec<T>> { raw: self.raw, _t: PhantomData }.is_ready()
+    }
+
+    /// Untyped handle.
+    pub fn raw(&self) -> RawFuture {
+        self.raw
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> std::future::Future for MultiFuture<T> {
+    type Output = Vec<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<T>> {
+        Pin::new(&mut Future::<Vec<T>> { raw: self.raw, _t: PhantomData }).poll(cx)
+    }
+}
+
+impl<T> Unpin for MultiFuture<T> {}
+
+impl<T> serde::Serialize for MultiFuture<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+impl<'de, T> serde::Deserialize<'de> for MultiFuture<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(MultiFuture { raw: RawFuture::deserialize(d)?, _t: PhantomData })
+    }
+}
+
+/// A multi-value future's values, in arrival order.
+struct Arrivals<T> {
+    got: Vec<T>,
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Collect for Arrivals<T> {
+    fn add(&mut self, v: Body) -> Result<(), String> {
+        self.got.push(v.take::<T>()?);
+        Ok(())
+    }
+    fn finish(&mut self) -> Body {
+        Body::Obj(Box::new(std::mem::take(&mut self.got)))
+    }
+}
+
 /// Where an entry method's return value goes. Used by generated code.
 ///
 /// One pointer wide: every entry call carries an `Option<Reply>`, and a

@@ -60,6 +60,8 @@ macro_rules! for_each_scenario {
             futures:
                 futures_pass_in_messages_and_iwait_yields_each_once,
                 a_ready_future_is_awaited_at_once,
+                wait_all_gives_every_value_in_input_order,
+                a_multi_value_future_collects_n_sends_in_arrival_order,
                 fulfilling_a_future_twice_is_an_error,
                 nested_parallelism_with_futures;
             channels:
