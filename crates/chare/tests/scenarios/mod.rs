@@ -36,6 +36,7 @@ pub mod pool;
 pub mod reductions;
 pub mod reentrant;
 pub mod sections;
+pub mod services;
 
 /// Every scenario, by area. Calls `$m! { area: name, name, ...; area: ...; }`
 /// so that harnesses can generate one test per scenario and [`all`] can list
@@ -77,6 +78,7 @@ macro_rules! for_each_scenario {
                 buffers_in_broadcasts_reach_every_element;
             reductions:
                 every_reduction_operation,
+                logical_reductions_over_bools_and_vectors_of_bools,
                 gather_of_ten_thousand_elements_is_in_index_order,
                 overlapping_reductions_match_by_sequence,
                 reductions_to_entry_methods_and_broadcasts,
@@ -128,6 +130,11 @@ macro_rules! for_each_scenario {
                 inserted_and_deleted_elements_join_and_leave_broadcasts_and_reductions,
                 insertion_and_deletion_with_messages_in_flight,
                 elements_inserted_on_a_chosen_pe_get_their_calls_through_their_home;
+            services:
+                start_quiescence_calls_an_entry_method_at_quiescence,
+                start_quiescence_can_end_the_job,
+                a_reduction_to_exit_ends_the_job,
+                every_pe_is_on_the_one_host;
         }
     };
 }
