@@ -271,8 +271,8 @@ mod results;
 /// | `CollectionProxy<T>` | `m_ret(a, b)` | `Future<()>` | broadcast; the future completes once every element ran `m` (async entries: returned); return values are dropped |
 /// | `CollectionProxy<T>` | `m_callback()` | `Callback<A>` | one argument only: a target that broadcasts `m(v)` |
 /// | `Proxy<T>` | `m_try_ret(a, b)` | `Future<Result<R, EntryError>>` | as `m_ret`, but a panic of `m` goes to the future as `Err` instead of ending the job; the element continues |
-/// | `CollectionProxy<T>` | `m_all_ret(a, b)` | `Future<Vec<R>>` | broadcast; every element's return value, in index order |
-/// | `CollectionProxy<T>` | `m_try_all_ret(a, b)` | `Future<Vec<Result<R, EntryError>>>` | broadcast; each element's value or panic, in index order; the job goes on |
+/// | `CollectionProxy<T>` | `m_all_ret(a, b)` | `Future<Vec<R>>` | broadcast; every element's return value, in index order (on a `Section<T>`: one per member, in index order) |
+/// | `CollectionProxy<T>` | `m_try_all_ret(a, b)` | `Future<Vec<Result<R, EntryError>>>` | broadcast; each element's (member's) value or panic, in index order; the job goes on |
 ///
 /// Calls never block: they send a message and return. A `Future` is awaited
 /// where it was created (the main task or an async entry of the chare that

@@ -24,7 +24,7 @@ pub(crate) fn methods(e: &Entry, msg: &syn::Ident, self_ty: &Type) -> (TokenStre
          (the job goes on)."
     );
     let doc_all =
-        format!("Calls entry method `{ename}` on every element; the future gets their return values in index order.");
+        format!("Calls entry method `{ename}` on every element (of the section, for a section); the future gets their return values in index order.");
     let doc_try_all = format!(
         "Calls entry method `{ename}` on every element; the future gets each element's `Ok(value)` or `Err` \
          (it panicked), in index order (the job goes on)."
@@ -41,14 +41,14 @@ pub(crate) fn methods(e: &Entry, msg: &syn::Ident, self_ty: &Type) -> (TokenStre
     let bcast = quote! {
         #[doc = #doc_all]
         pub fn #all_name(&self, #(#args: #tys),*) -> ::chare::Future<::std::vec::Vec<#ret>> {
-            let (f, reply) = ::chare::Reply::new_gather::<#ret>(self.raw.len());
+            let (f, reply) = ::chare::Reply::new_gather_for::<#ret>(&self.raw);
             self.raw.broadcast::<#self_ty>(#msg::#vname(#(#args,)* Some(reply)));
             f
         }
         #[doc = #doc_try_all]
         pub fn #try_all_name(&self, #(#args: #tys),*)
             -> ::chare::Future<::std::vec::Vec<::core::result::Result<#ret, ::chare::EntryError>>> {
-            let (f, reply) = ::chare::Reply::new_try_gather::<#ret>(self.raw.len());
+            let (f, reply) = ::chare::Reply::new_try_gather_for::<#ret>(&self.raw);
             self.raw.broadcast::<#self_ty>(#msg::#vname(#(#args,)* Some(reply)));
             f
         }

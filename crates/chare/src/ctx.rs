@@ -49,6 +49,42 @@ impl Rt {
         with_pe(|pe| pe.machine.name())
     }
 
+    /// The host (node) of the calling PE, numbered `0..num_hosts()` in the
+    /// order of each host's first PE (Charm4Py's `charm.myHost()`). On the
+    /// local layer every PE is on host 0; on the MPI layer ranks are grouped
+    /// by host name (gathered once at start).
+    pub fn my_host(&self) -> usize {
+        with_pe(|pe| pe.machine.pe_hosts().map_or(0, |h| h[pe.id]))
+    }
+
+    /// Number of hosts the job runs on (`charm.numHosts()`).
+    pub fn num_hosts(&self) -> usize {
+        with_pe(|pe| pe.machine.pe_hosts().map_or(1, |h| h.iter().max().map_or(1, |m| m + 1)))
+    }
+
+    /// The host of PE `p` (`charm.getPeHost(p)`). Panics if there is no PE `p`.
+    #[track_caller]
+    pub fn pe_host(&self, p: usize) -> usize {
+        let n = self.num_pes();
+        assert!(p < n, "PE {p} does not exist: the job has {n} PEs");
+        with_pe(|pe| pe.machine.pe_hosts().map_or(0, |h| h[p]))
+    }
+
+    /// The PEs on host `h`, in increasing order (`charm.getHostPes(h)`);
+    /// empty if there is no host `h`.
+    pub fn host_pes(&self, h: usize) -> Vec<usize> {
+        with_pe(|pe| match pe.machine.pe_hosts() {
+            None => {
+                if h == 0 {
+                    (0..pe.shared.num_pes()).collect()
+                } else {
+                    Vec::new()
+                }
+            }
+            Some(hosts) => (0..hosts.len()).filter(|&p| hosts[p] == h).collect(),
+        })
+    }
+
     /// The task pool (Charm4Py's `charm.pool`): `map`, `map_async` and
     /// single `task`s on every PE (see [`crate::Pool`]).
     pub fn pool(&self) -> crate::Pool {
@@ -58,6 +94,14 @@ impl Rt {
     /// A new future owned by the calling PE.
     pub fn future<T: Serialize + DeserializeOwned + Send + 'static>(&self) -> Future<T> {
         Future::new_here(1)
+    }
+
+    /// A new future owned by the calling PE that `n` sends fulfil
+    /// (Charm4Py's `Future(num_vals=n)`); awaiting it gives the `n` values
+    /// in arrival order. Panics if `n` is 0. See [`crate::MultiFuture`].
+    #[track_caller]
+    pub fn future_n<T: Serialize + DeserializeOwned + Send + 'static>(&self, n: usize) -> crate::MultiFuture<T> {
+        crate::MultiFuture::new_here(n)
     }
 
     /// Starts building an array of `T` with the given shape (`n`, `(n, m)`,
@@ -123,6 +167,36 @@ impl Rt {
         let raw = f.raw();
         with_pe(|pe| pe.post(0, crate::quiescence::QdRegister(raw)));
         f
+    }
+
+    /// Starts quiescence detection and returns at once (Charm4Py's
+    /// `charm.startQD(callback)`): at the next quiescence (every PE idle, no
+    /// message in flight) `target` is told. `target` is a `Future<()>`, an
+    /// entry method's callback taking `()` (`proxy.elem(i).m_callback()`,
+    /// or `coll.m_callback()`: a broadcast), or [`crate::ExitJob`]`(code)`,
+    /// which ends the job there.
+    ///
+    /// A callback or `ExitJob` is kept by a small task of the calling PE that
+    /// waits for quiescence and then makes the call (a `Callback` cannot
+    /// travel to PE 0, where quiescence is detected).
+    pub fn start_quiescence(&self, target: impl Into<crate::reduction::Target<()>>) {
+        let qd = self.wait_quiescence();
+        let call: Box<dyn FnOnce()> = match target.into() {
+            crate::reduction::Target::Future(f) => Box::new(move || f.set(())),
+            crate::reduction::Target::Callback(cb) => Box::new(move || cb.send(())),
+            crate::reduction::Target::Exit(code) => Box::new(move || with_pe(|pe| pe.shared.finish(Ok(code)))),
+        };
+        let task = async move {
+            qd.await;
+            call();
+        };
+        let desc = crate::scheduler::TaskDesc {
+            chare: "quiescence",
+            index: Index::from(0),
+            entry: "start_quiescence",
+            catch: None,
+        };
+        with_pe(|pe| pe.spawn(Box::pin(task), None, desc, crate::scheduler::TaskKind::Entry));
     }
 
     /// The load-balancing steps taken so far, oldest first (kept on PE 0,

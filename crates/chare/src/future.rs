@@ -301,6 +301,99 @@ impl<'de, T> serde::Deserialize<'de> for Future<T> {
     }
 }
 
+/// A future fulfilled by `n` sends (Charm4Py's `Future(num_vals=n)`):
+/// awaiting it gives the `n` values **in the order they arrived** at the
+/// owning PE (not by sender).
+///
+/// Create with `rt.future_n::<T>(n)` / `ctx.future_n::<T>(n)`; clone it,
+/// pass it in messages, and have each sender call [`MultiFuture::set`]
+/// once. A send beyond the `n`-th ends the job with an error, as a second
+/// `set` of a plain future does. It is awaited once, anywhere (the owner
+/// forwards the values).
+#[must_use = "a future does nothing unless it is awaited or passed on"]
+pub struct MultiFuture<T> {
+    raw: RawFuture,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for MultiFuture<T> {
+    fn clone(&self) -> Self {
+        MultiFuture { raw: self.raw, _t: PhantomData }
+    }
+}
+
+impl<T> fmt::Debug for MultiFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MultiFuture(#{} on PE {})", self.raw.id, self.raw.pe)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> MultiFuture<T> {
+    /// A new future owned by the calling PE, complete after `n` sends.
+    #[track_caller]
+    pub(crate) fn new_here(n: usize) -> MultiFuture<T> {
+        assert!(n > 0, "a multi-value future needs at least one value (n = 0)");
+        let collect: Box<dyn Collect> = Box::new(Arrivals::<T> { got: Vec::with_capacity(n.min(1 << 16)) });
+        let raw = with_pe(|pe| RawFuture::collecting_on(pe, n, Some(collect)));
+        MultiFuture { raw, _t: PhantomData }
+    }
+
+    /// Sends one of the `n` values.
+    pub fn set(&self, value: T) {
+        let raw = self.raw;
+        if let Some(value) = crate::value::checked(value, || format!("future #{} of PE {}", raw.id, raw.pe)) {
+            raw.set_any(Box::new(value));
+        }
+    }
+
+    /// Whether all `n` values have arrived (only meaningful on the owning PE).
+    pub fn is_ready(&self) -> bool {
+        Future::<Vec<T>> { raw: self.raw, _t: PhantomData }.is_ready()
+    }
+
+    /// Untyped handle.
+    pub fn raw(&self) -> RawFuture {
+        self.raw
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> std::future::Future for MultiFuture<T> {
+    type Output = Vec<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<T>> {
+        Pin::new(&mut Future::<Vec<T>> { raw: self.raw, _t: PhantomData }).poll(cx)
+    }
+}
+
+impl<T> Unpin for MultiFuture<T> {}
+
+impl<T> serde::Serialize for MultiFuture<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+impl<'de, T> serde::Deserialize<'de> for MultiFuture<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(MultiFuture { raw: RawFuture::deserialize(d)?, _t: PhantomData })
+    }
+}
+
+/// A multi-value future's values, in arrival order.
+struct Arrivals<T> {
+    got: Vec<T>,
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Collect for Arrivals<T> {
+    fn add(&mut self, v: Body) -> Result<(), String> {
+        self.got.push(v.take::<T>()?);
+        Ok(())
+    }
+    fn finish(&mut self) -> Body {
+        Body::Obj(Box::new(std::mem::take(&mut self.got)))
+    }
+}
+
 /// Where an entry method's return value goes. Used by generated code.
 ///
 /// One pointer wide: every entry call carries an `Option<Reply>`, and a
@@ -377,7 +470,7 @@ impl Reply {
 
     /// A future of the return values of `n` elements, in index order.
     pub fn new_gather<R: Serialize + DeserializeOwned + Send + 'static>(n: usize) -> (Future<Vec<R>>, Reply) {
-        let parts = Parts::<R>::new(n, None);
+        let parts = Parts::<R>::new(n, None, None);
         Reply::collecting(n, ReplyKind::Gather, Box::new(parts))
     }
 
@@ -385,7 +478,34 @@ impl Reply {
     pub fn new_try_gather<R: Serialize + DeserializeOwned + Send + 'static>(
         n: usize,
     ) -> (Future<Vec<Result<R, EntryError>>>, Reply) {
-        let parts = Parts::<Result<R, EntryError>>::new(n, Some(Err));
+        let parts = Parts::<Result<R, EntryError>>::new(n, Some(Err), None);
+        Reply::collecting(n, ReplyKind::TryGather, Box::new(parts))
+    }
+
+    /// A future of the return values of every element of `to` (a
+    /// collection, or a section: then of its members, in the section's
+    /// order, which is index order) — `NAME_all_ret`.
+    #[track_caller]
+    pub fn new_gather_for<R: Serialize + DeserializeOwned + Send + 'static>(
+        to: &crate::proxy::CollRef,
+    ) -> (Future<Vec<R>>, Reply) {
+        let (n, members) = gathered(to);
+        if n == 0 {
+            return Reply::nothing_to_gather(ReplyKind::Gather);
+        }
+        Reply::collecting(n, ReplyKind::Gather, Box::new(Parts::<R>::new(n, None, members)))
+    }
+
+    /// As [`Reply::new_gather_for`], each element's value or panic — `NAME_try_all_ret`.
+    #[track_caller]
+    pub fn new_try_gather_for<R: Serialize + DeserializeOwned + Send + 'static>(
+        to: &crate::proxy::CollRef,
+    ) -> (Future<Vec<Result<R, EntryError>>>, Reply) {
+        let (n, members) = gathered(to);
+        if n == 0 {
+            return Reply::nothing_to_gather(ReplyKind::TryGather);
+        }
+        let parts = Parts::<Result<R, EntryError>>::new(n, Some(Err), members);
         Reply::collecting(n, ReplyKind::TryGather, Box::new(parts))
     }
 
@@ -420,6 +540,24 @@ impl Reply {
             }
         }
     }
+}
+
+impl Reply {
+    /// A gather over an empty section: complete at once with no values.
+    fn nothing_to_gather<V: Serialize + DeserializeOwned + Send + 'static>(kind: ReplyKind) -> (Future<Vec<V>>, Reply) {
+        let f = Future::<Vec<V>>::new_here(1);
+        f.raw.set_any(Box::new(Vec::<V>::new()));
+        let raw = f.raw;
+        (f, Reply::to(raw, kind))
+    }
+}
+
+/// How many replies a gather over `to` expects, and, for a section, the
+/// members' positions in the collection (replies carry those).
+#[track_caller]
+fn gathered(to: &crate::proxy::CollRef) -> (usize, Option<std::sync::Arc<[u32]>>) {
+    let n = to.len();
+    (n, to.section_members())
 }
 
 impl Catch {
@@ -485,11 +623,14 @@ struct Parts<V> {
     parts: Vec<Option<V>>,
     /// A panic as a `V` (`TryGather`: `Err`); None where none may arrive.
     failure: Option<fn(EntryError) -> V>,
+    /// A section's members (sorted row-major positions in the collection):
+    /// a reply's `lin` is found among them. None: `lin` is the position.
+    members: Option<std::sync::Arc<[u32]>>,
 }
 
 impl<V> Parts<V> {
-    fn new(n: usize, failure: Option<fn(EntryError) -> V>) -> Parts<V> {
-        Parts { parts: (0..n).map(|_| None).collect(), failure }
+    fn new(n: usize, failure: Option<fn(EntryError) -> V>, members: Option<std::sync::Arc<[u32]>>) -> Parts<V> {
+        Parts { parts: (0..n).map(|_| None).collect(), failure, members }
     }
 }
 
@@ -505,7 +646,11 @@ impl<V: Serialize + DeserializeOwned + Send + 'static> Collect for Parts<V> {
             }
             v => v.take::<(u32, V)>()?,
         };
-        match self.parts.get_mut(lin as usize) {
+        let at = match &self.members {
+            None => lin as usize,
+            Some(m) => m.binary_search(&lin).map_err(|_| format!("a reply from element #{lin}, not a member"))?,
+        };
+        match self.parts.get_mut(at) {
             Some(p @ None) => {
                 *p = Some(v);
                 Ok(())

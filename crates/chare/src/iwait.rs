@@ -66,3 +66,52 @@ impl<F: Future + Unpin> Future for Next<'_, F> {
         Poll::Pending
     }
 }
+
+/// Waits for all of several futures (chare futures, channel receives, ...)
+/// and gives their values in input order (Charm4Py's `charm.wait(objs)`,
+/// which returns nothing: here the values come back, as from a join). See
+/// [`wait_all`].
+#[must_use = "wait_all does nothing unless it is awaited"]
+pub struct WaitAll<F: Future> {
+    items: Vec<Option<F>>,
+    done: Vec<Option<F::Output>>,
+    left: usize,
+}
+
+/// Waits until every one of `items` is ready; their values, in input order:
+///
+/// ```ignore
+/// let sums: Vec<u64> = chare::wait_all(vec![f1, f2, f3]).await;
+/// ```
+///
+/// Every item is polled as it wakes, so values do not wait for the ones
+/// before them. An empty input is ready at once.
+pub fn wait_all<F: Future + Unpin>(items: impl IntoIterator<Item = F>) -> WaitAll<F> {
+    let items: Vec<Option<F>> = items.into_iter().map(Some).collect();
+    let left = items.len();
+    let done = (0..left).map(|_| None).collect();
+    WaitAll { items, done, left }
+}
+
+impl<F: Future + Unpin> Unpin for WaitAll<F> {}
+
+impl<F: Future + Unpin> Future for WaitAll<F> {
+    type Output = Vec<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let me = &mut *self;
+        for (slot, out) in me.items.iter_mut().zip(me.done.iter_mut()) {
+            if let Some(f) = slot {
+                if let Poll::Ready(v) = Pin::new(f).poll(cx) {
+                    *slot = None;
+                    *out = Some(v);
+                    me.left -= 1;
+                }
+            }
+        }
+        if me.left > 0 {
+            return Poll::Pending;
+        }
+        Poll::Ready(std::mem::take(&mut me.done).into_iter().map(|v| v.expect("every item is ready")).collect())
+    }
+}

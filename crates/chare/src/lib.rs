@@ -53,17 +53,24 @@
 //! * Calls: `coll.m(x)` broadcasts; `coll.elem(i).m(x)` calls one element;
 //!   `m_ret(x)` returns a [`Future`] of the result (for a broadcast: completion);
 //!   `m_try_ret(x)` a future of `Result<R, EntryError>` (a panic of `m` goes to
-//!   the caller, see Semantics); on a collection, `m_all_ret(x)` a future of
-//!   every element's result in index order (`Vec<R>`), `m_try_all_ret(x)`
-//!   the same with each element's `Result<R, EntryError>`.
+//!   the caller, see Semantics); on a collection or a section, `m_all_ret(x)`
+//!   a future of every element's (member's) result in index order (`Vec<R>`),
+//!   `m_try_all_ret(x)` the same with each element's `Result<R, EntryError>`.
 //! * [`Future`]: `rt.future()`, pass it along, `set(v)` once, `.await` once (anywhere).
+//!   [`MultiFuture`]: `rt.future_n(n)`, fulfilled by `n` `set`s, awaited as
+//!   the `Vec` of the values in arrival order (Charm4Py's `Future(num_vals=n)`).
 //! * [`Channel`]: `ctx.channel_to(&peer)`; `send(v)`, `recv().await`, in order.
-//! * [`iwait`]: handle several futures or channel receives as each becomes ready.
+//! * [`iwait`]: handle several futures or channel receives as each becomes ready;
+//!   [`wait_all`]: wait for all of them, values in input order (`charm.wait`).
 //! * Reductions: `ctx.contribute(v, Sum, target)` with [`Sum`], [`Product`],
-//!   [`Min`], [`Max`], [`And`], [`Or`], [`Gather`] (ordered by index), [`Nop`],
-//!   [`Custom`]; target a future or `proxy.m_callback()`; `ctx.allreduce(v, op)`.
-//! * `rt.set_readonly(v)` / `rt.readonly::<T>()`; `rt.wait_quiescence()`;
-//!   `rt.exit(code)`, `rt.abort(msg)`.
+//!   [`Min`], [`Max`], [`And`], [`Or`], [`Xor`] (on `bool` or element-wise
+//!   on `Vec<bool>`), [`Gather`] (ordered by index), [`Nop`], [`Custom`];
+//!   target a future, `proxy.m_callback()` or [`ExitJob`]`(code)` (ends the
+//!   job); `ctx.allreduce(v, op)`.
+//! * `rt.set_readonly(v)` / `rt.readonly::<T>()`; `rt.wait_quiescence()`, or
+//!   `rt.start_quiescence(target)` to call an entry (or end the job) at
+//!   quiescence; `rt.exit(code)`, `rt.abort(msg)`; `rt.my_host()`,
+//!   `rt.num_hosts()`, `rt.host_pes(h)`, `rt.pe_host(pe)`.
 //! * Charm4Py's coroutines: `#[entry(reentrant)] async fn m(me: &Reentrant<Self>, ..)`
 //!   lets the chare's other entries run while it waits; `#[entry(when = self.step == *k)]`
 //!   runs a call once its condition holds; `me.wait_until(|s| ..)` waits for one
@@ -138,8 +145,24 @@
 //!   polled at once when no other message waits, otherwise after at most 64
 //!   more messages (so a task receiving a stream takes several values per
 //!   poll).
-//! * The job ends when the main task returns, or on `exit`/`abort`. A panic in
-//!   any entry method ends it with an error naming PE, chare, index and entry.
+//! * The job ends when the main task returns, or on `exit`/`abort`, or when
+//!   a reduction (or `start_quiescence`) with target [`ExitJob`]`(code)`
+//!   completes (on its root: what is still in flight is not waited for). A
+//!   panic in any entry method ends it with an error naming PE, chare,
+//!   index and entry.
+//! * A multi-value future (`rt.future_n(n)`) completes on its `n`-th `set`
+//!   and gives the values in the order they reached its owning PE (the
+//!   sets of one sender in its send order); an `(n+1)`-th `set` ends the
+//!   job with an error, as a second `set` of a plain future does.
+//! * `start_quiescence(target)` returns at once; at the next quiescence
+//!   (the state `wait_quiescence` waits for) the target is told: a future
+//!   is fulfilled, an entry callback (`proxy.m_callback()` of an entry
+//!   taking `()`) is called, `ExitJob(code)` ends the job. It is detected
+//!   as `wait_quiescence` is, so a job whose tasks then still wait is not
+//!   reported as deadlocked at that quiescence.
+//! * Hosts: on the local layer every PE is on host 0; on the MPI layer each
+//!   rank's host name is gathered at start and hosts are numbered in the
+//!   order of their first rank (`CHARE_HOSTNAME` overrides a rank's name).
 //! * Errors through futures: a panic in an entry called with `m_try_ret` or
 //!   `m_try_all_ret` does not end the job: the caller's future gets
 //!   `Err(`[`EntryError`]`)` naming PE, chare, index, entry, message and
@@ -378,14 +401,16 @@ pub use crate::collection::{CollInfo, CollectionBuilder, Placement, SingleBuilde
 pub use crate::config::{Config, IdlePolicy, Layer};
 pub use crate::ctx::{Ctx, Rt};
 pub use crate::error::{EntryError, JobError};
-pub use crate::future::{Future, RawFuture, Reply};
+pub use crate::future::{Future, MultiFuture, RawFuture, Reply};
 pub use crate::hugepage::HugePageAlloc;
 pub use crate::index::{Index, MAX_DIMS};
-pub use crate::iwait::{iwait, Iwait};
+pub use crate::iwait::{iwait, wait_all, Iwait, WaitAll};
 pub use crate::object::{Chare, Dispatch, Migratable};
 pub use crate::pool::{current_pe, Pool};
 pub use crate::proxy::{Array, BroadcastOf, Callback, CollRef, CollectionProxy, ElemRef, EntriesOf, Group, Proxy};
-pub use crate::reduction::{And, Arith, Custom, Gather, Max, Min, Nop, Or, Product, Reducer, Sum, Target};
+pub use crate::reduction::{
+    And, Arith, Custom, ExitJob, Gather, Logical, Max, Min, Nop, Or, Product, Reducer, Sum, Target, Xor,
+};
 pub use crate::reentrant::{Reentrant, WaitUntil};
 pub use crate::section::Section;
 pub use chare_macros::{chare, entry, message};
@@ -427,8 +452,9 @@ pub mod __private {
 /// Everything a chare program usually needs.
 pub mod prelude {
     pub use crate::{
-        iwait, And, Array, Buffer, Callback, Channel, Chare, CollectionProxy, Ctx, Custom, Future, Gather, Group,
-        Index, Max, Min, Nop, Or, Placement, Product, Proxy, Reentrant, Rt, Section, SharedBuffer, Sum,
+        iwait, wait_all, And, Array, Buffer, Callback, Channel, Chare, CollectionProxy, Ctx, Custom, ExitJob, Future,
+        Gather, Group, Index, Max, Min, MultiFuture, Nop, Or, Placement, Product, Proxy, Reentrant, Rt, Section,
+        SharedBuffer, Sum, Xor,
     };
     // `chare` from the macro crate, not `crate::chare`: that path also names
     // the private `extern crate self as chare`, which may not be re-exported

@@ -128,6 +128,11 @@ impl CollRef {
         }
     }
 
+    /// A section's members (sorted row-major positions); None for a whole collection.
+    pub(crate) fn section_members(&self) -> Option<Arc<[u32]>> {
+        self.section.as_ref().map(|s| Arc::from(s.members.as_slice()))
+    }
+
     /// Whether the collection (section) has no element (a collection never
     /// has: shapes are positive).
     pub fn is_empty(&self) -> bool {

@@ -111,39 +111,73 @@ arith_reducer!(Product, mul, "Product of all contributions.");
 arith_reducer!(Min, min, "Smallest contribution.");
 arith_reducer!(Max, max, "Largest contribution.");
 
-/// Logical and of `bool` contributions.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct And;
-impl Reducer<bool> for And {
-    type Partial = bool;
-    type Out = bool;
-    fn lift(&self, _: Index, v: bool) -> bool {
-        v
+/// Values that `And`, `Or` and `Xor` can reduce: `bool`, and vectors of
+/// them (element-wise, like Charm4Py's logical reducers over lists; all
+/// contributions must have one length).
+pub trait Logical: Clone + Send + Serialize + DeserializeOwned + 'static {
+    /// `self = self && o`
+    fn and(&mut self, o: Self);
+    /// `self = self || o`
+    fn or(&mut self, o: Self);
+    /// `self = self ^ o`
+    fn xor(&mut self, o: Self);
+}
+
+impl Logical for bool {
+    #[inline]
+    fn and(&mut self, o: Self) {
+        *self = *self && o
     }
-    fn combine(&self, acc: &mut bool, o: bool) {
-        *acc = *acc && o
+    #[inline]
+    fn or(&mut self, o: Self) {
+        *self = *self || o
     }
-    fn finish(&self, p: bool) -> bool {
-        p
+    #[inline]
+    fn xor(&mut self, o: Self) {
+        *self ^= o
     }
 }
 
-/// Logical or of `bool` contributions.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Or;
-impl Reducer<bool> for Or {
-    type Partial = bool;
-    type Out = bool;
-    fn lift(&self, _: Index, v: bool) -> bool {
-        v
+impl<T: Logical> Logical for Vec<T> {
+    fn and(&mut self, o: Self) {
+        zip_apply(self, o, T::and)
     }
-    fn combine(&self, acc: &mut bool, o: bool) {
-        *acc = *acc || o
+    fn or(&mut self, o: Self) {
+        zip_apply(self, o, T::or)
     }
-    fn finish(&self, p: bool) -> bool {
-        p
+    fn xor(&mut self, o: Self) {
+        zip_apply(self, o, T::xor)
     }
 }
+
+macro_rules! logical_reducer {
+    ($name:ident, $method:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name;
+        impl<V: Logical> Reducer<V> for $name {
+            type Partial = V;
+            type Out = V;
+            fn lift(&self, _: Index, v: V) -> V {
+                v
+            }
+            fn combine(&self, acc: &mut V, o: V) {
+                acc.$method(o)
+            }
+            fn finish(&self, p: V) -> V {
+                p
+            }
+        }
+    };
+}
+logical_reducer!(And, and, "Logical and of `bool` contributions, or element-wise of `Vec<bool>` ones.");
+logical_reducer!(Or, or, "Logical or of `bool` contributions, or element-wise of `Vec<bool>` ones.");
+logical_reducer!(
+    Xor,
+    xor,
+    "Logical exclusive or (Charm4Py's `logical_xor`) of `bool` contributions, or element-wise of `Vec<bool>` \
+     ones: true where an odd number of contributions is true."
+);
 
 /// All contributions as a vector ordered by element index.
 #[derive(Clone, Copy, Debug, Default)]
@@ -209,6 +243,23 @@ pub enum Target<R> {
     Future(Future<R>),
     /// Call an entry method of one element or broadcast to all.
     Callback(Callback<R>),
+    /// End the job with this exit code once the reduction completes (the
+    /// result itself is dropped): see [`ExitJob`].
+    Exit(i32),
+}
+
+/// A reduction target that ends the job (Charm4Py's reduction to
+/// `charm.thisProxy.exit`): `ctx.contribute((), Nop, ExitJob(0))`. When the
+/// reduction completes on its root, the job ends on every PE with exit code
+/// `code`, as `rt.exit(code)` does there; the reduced value is dropped, so
+/// any reducer works. Work still in flight is not waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitJob(pub i32);
+
+impl<R> From<ExitJob> for Target<R> {
+    fn from(e: ExitJob) -> Self {
+        Target::Exit(e.0)
+    }
 }
 
 impl<R> From<Future<R>> for Target<R> {
@@ -226,6 +277,8 @@ pub(crate) enum Delivery {
     Future(RawFuture),
     Callback(Box<dyn Any + Send>),
     All(Vec<RawFuture>),
+    /// End the job with this exit code ([`ExitJob`]).
+    Exit(i32),
     /// A partial from another process: the root delivers with its own target.
     AtRoot,
 }
@@ -235,6 +288,7 @@ pub(crate) enum Delivery {
 pub(crate) enum WireDelivery {
     Future(RawFuture),
     All(Vec<RawFuture>),
+    Exit(i32),
     AtRoot,
 }
 
@@ -270,6 +324,7 @@ impl<V: 'static, R: Reducer<V>> Combiner for Typed<V, R> {
                     f.set_any(Box::new(out.clone()));
                 }
             }
+            Delivery::Exit(code) => crate::scheduler::with_pe(|pe| pe.shared.finish(Ok(code))),
             Delivery::AtRoot => return Err("reduction reached its root without a target".into()),
         }
         Ok(())
@@ -351,6 +406,7 @@ impl Contribution {
         let delivery = match &self.delivery {
             Delivery::Future(f) => WireDelivery::Future(*f),
             Delivery::All(fs) => WireDelivery::All(fs.clone()),
+            Delivery::Exit(code) => WireDelivery::Exit(*code),
             Delivery::Callback(_) | Delivery::AtRoot => WireDelivery::AtRoot,
         };
         Ok(WireContribution {
@@ -379,6 +435,7 @@ impl Contribution {
             delivery: match w.delivery {
                 WireDelivery::Future(f) => Delivery::Future(f),
                 WireDelivery::All(fs) => Delivery::All(fs),
+                WireDelivery::Exit(code) => Delivery::Exit(code),
                 WireDelivery::AtRoot => Delivery::AtRoot,
             },
         }
@@ -389,6 +446,7 @@ pub(crate) fn delivery_of<R: Send + 'static>(t: Target<R>) -> Delivery {
     match t {
         Target::Future(f) => Delivery::Future(f.raw()),
         Target::Callback(cb) => Delivery::Callback(Box::new(cb)),
+        Target::Exit(code) => Delivery::Exit(code),
     }
 }
 
@@ -504,6 +562,7 @@ pub(crate) fn contribute_direct(pe: &Pe, mut c: Contribution) {
             let sent = match &c.delivery {
                 Delivery::Future(f) => Delivery::Future(*f),
                 Delivery::All(fs) => Delivery::All(fs.clone()),
+                Delivery::Exit(code) => Delivery::Exit(*code),
                 Delivery::Callback(_) | Delivery::AtRoot => Delivery::AtRoot,
             };
             let kept = std::mem::replace(&mut c.delivery, sent);
@@ -568,6 +627,7 @@ fn flush_if_complete(pe: &Pe, key: (CollId, u64)) {
             let sent = match &delivery {
                 Delivery::Future(f) => Delivery::Future(*f),
                 Delivery::All(fs) => Delivery::All(fs.clone()),
+                Delivery::Exit(code) => Delivery::Exit(*code),
                 Delivery::Callback(_) | Delivery::AtRoot => Delivery::AtRoot,
             };
             pe.reductions.borrow_mut().kept.insert(key, (c, std::mem::replace(&mut delivery, sent)));
@@ -681,6 +741,7 @@ fn hand_off(pe: &Pe, key: (CollId, u64), first: Option<Body>, rest: Vec<Body>, d
     let delivery = match d {
         Delivery::Future(f) => WireDelivery::Future(f),
         Delivery::All(fs) => WireDelivery::All(fs),
+        Delivery::Exit(code) => WireDelivery::Exit(code),
         Delivery::Callback(_) | Delivery::AtRoot => WireDelivery::AtRoot,
     };
     pe.post(srcs[0], ReduceWire::Finish { coll: key.0, seq: key.1, parts, delivery });
@@ -733,6 +794,7 @@ fn finish_kept(
     let delivery = match delivery {
         WireDelivery::Future(f) => Delivery::Future(f),
         WireDelivery::All(fs) => Delivery::All(fs),
+        WireDelivery::Exit(code) => Delivery::Exit(code),
         WireDelivery::AtRoot => kept,
     };
     combiner.finish(acc.ok_or("no part")?, delivery)

@@ -37,6 +37,34 @@ pub(crate) enum Machine {
     Mpi(MpiMachine),
 }
 
+/// Host numbers from one key per PE (a hash of its host name): hosts are
+/// numbered 0.. in the order of their first PE.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub(crate) fn number_hosts(keys: &[u64]) -> Vec<usize> {
+    let mut seen: Vec<u64> = Vec::new();
+    keys.iter()
+        .map(|k| match seen.iter().position(|s| s == k) {
+            Some(i) => i,
+            None => {
+                seen.push(*k);
+                seen.len() - 1
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod host_tests {
+    /// Hosts are numbered by their first PE, whatever the keys and however
+    /// the PEs of a host are interleaved.
+    #[test]
+    fn hosts_are_numbered_in_the_order_of_their_first_pe() {
+        assert_eq!(super::number_hosts(&[9, 9, 9]), vec![0, 0, 0]);
+        assert_eq!(super::number_hosts(&[7, 3, 7, 5, 3]), vec![0, 1, 0, 2, 1]);
+        assert!(super::number_hosts(&[]).is_empty());
+    }
+}
+
 impl Machine {
     /// Which layer, by name (for reports and CSV headers).
     pub(crate) fn name(&self) -> &'static str {
@@ -44,6 +72,16 @@ impl Machine {
             Machine::Local(_) => "local",
             #[cfg(feature = "mpi")]
             Machine::Mpi(_) => "mpi",
+        }
+    }
+
+    /// The host of each PE, numbered 0.. in the order of each host's first
+    /// PE; None where every PE is on one host (the local layer).
+    pub(crate) fn pe_hosts(&self) -> Option<&[usize]> {
+        match self {
+            Machine::Local(_) => None,
+            #[cfg(feature = "mpi")]
+            Machine::Mpi(m) => Some(&m.pe_host),
         }
     }
 

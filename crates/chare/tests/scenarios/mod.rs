@@ -36,6 +36,7 @@ pub mod pool;
 pub mod reductions;
 pub mod reentrant;
 pub mod sections;
+pub mod services;
 
 /// Every scenario, by area. Calls `$m! { area: name, name, ...; area: ...; }`
 /// so that harnesses can generate one test per scenario and [`all`] can list
@@ -60,6 +61,8 @@ macro_rules! for_each_scenario {
             futures:
                 futures_pass_in_messages_and_iwait_yields_each_once,
                 a_ready_future_is_awaited_at_once,
+                wait_all_gives_every_value_in_input_order,
+                a_multi_value_future_collects_n_sends_in_arrival_order,
                 fulfilling_a_future_twice_is_an_error,
                 nested_parallelism_with_futures;
             channels:
@@ -75,6 +78,7 @@ macro_rules! for_each_scenario {
                 buffers_in_broadcasts_reach_every_element;
             reductions:
                 every_reduction_operation,
+                logical_reductions_over_bools_and_vectors_of_bools,
                 gather_of_ten_thousand_elements_is_in_index_order,
                 overlapping_reductions_match_by_sequence,
                 reductions_to_entry_methods_and_broadcasts,
@@ -119,12 +123,18 @@ macro_rules! for_each_scenario {
                 a_chare_with_a_suspended_reentrant_entry_moves_once_it_returns;
             sections:
                 a_multicast_reaches_exactly_the_members_once,
+                a_section_gathers_its_members_results_in_order,
                 section_reductions_reach_every_target,
                 section_multicasts_and_reductions_while_members_migrate;
             dynamic:
                 inserted_and_deleted_elements_join_and_leave_broadcasts_and_reductions,
                 insertion_and_deletion_with_messages_in_flight,
                 elements_inserted_on_a_chosen_pe_get_their_calls_through_their_home;
+            services:
+                start_quiescence_calls_an_entry_method_at_quiescence,
+                start_quiescence_can_end_the_job,
+                a_reduction_to_exit_ends_the_job,
+                every_pe_is_on_the_one_host;
         }
     };
 }

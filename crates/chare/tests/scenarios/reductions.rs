@@ -35,6 +35,23 @@ impl Elem {
         ctx.contribute(i == 3, Or, fs.5);
     }
 
+    /// Xor over `bool`; And, Or and Xor element-wise over `Vec<bool>`.
+    #[entry]
+    fn logic(
+        &self,
+        ctx: &Ctx<Self>,
+        fs: (Future<bool>, Future<bool>, Future<Vec<bool>>, Future<Vec<bool>>, Future<Vec<bool>>),
+    ) {
+        let i = ctx.index().i();
+        ctx.contribute(i < 3, Xor, fs.0);
+        ctx.contribute(i == 2, Xor, fs.1);
+        // Position k is true in element i when bit k of i is set; column 3: always.
+        let v: Vec<bool> = (0..4).map(|k| k == 3 || (i >> k) & 1 == 1).collect();
+        ctx.contribute(v.clone(), And, fs.2);
+        ctx.contribute(v.clone(), Or, fs.3);
+        ctx.contribute(v, Xor, fs.4);
+    }
+
     #[entry]
     fn gather(&self, ctx: &Ctx<Self>, f: Future<Vec<usize>>) {
         ctx.contribute(ctx.index().i() * 3, Gather, f);
@@ -95,6 +112,25 @@ pub fn every_reduction_operation() -> Scenario {
             let c = rt.future();
             a.custom(c.clone());
             assert_eq!(c.await, 12);
+        })
+    })
+}
+
+/// `Xor` over `bool`, and `And` / `Or` / `Xor` element-wise over `Vec<bool>`,
+/// over 6 elements (indices 0..6: bits 0 to 2).
+pub fn logical_reductions_over_bools_and_vectors_of_bools() -> Scenario {
+    Scenario::new(&[1, 2, 3, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let a = rt.array::<Elem>(6).map(Placement::RoundRobin).create(());
+            let fs = (rt.future(), rt.future(), rt.future(), rt.future(), rt.future());
+            a.logic(fs.clone());
+            // Three of six are true: odd, so true; one of six: true.
+            assert!(fs.0.await);
+            assert!(fs.1.await);
+            assert_eq!(fs.2.await, vec![false, false, false, true]);
+            assert_eq!(fs.3.await, vec![true, true, true, true]);
+            // Bit 0 set in 1, 3, 5 (odd count), bit 1 in 2, 3 (even), bit 2 in 4, 5 (even), column 3 six times.
+            assert_eq!(fs.4.await, vec![true, false, false, false]);
         })
     })
 }

@@ -54,6 +54,15 @@ impl Cell2 {
     fn take_got(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.got)
     }
+
+    /// This element's row-major position times `k`, and its PE; panics
+    /// for the positions in `bad`.
+    #[entry]
+    fn where_am_i(&self, ctx: &Ctx<Self>, k: usize, bad: Vec<usize>) -> (usize, usize) {
+        let l = lin(ctx.index(), ctx.proxy().dims());
+        assert!(!bad.contains(&l), "member {l} fails");
+        (l * k, ctx.my_pe())
+    }
 }
 
 /// Row-major position of `ix` in `dims`.
@@ -130,6 +139,35 @@ pub fn a_multicast_reaches_exactly_the_members_once() -> Scenario {
             g.report(f.clone());
             let want: Vec<Vec<u32>> = (0..rt.num_pes()).map(|p| if p % 2 == 1 { vec![7] } else { vec![] }).collect();
             assert_eq!(f.await, want);
+        })
+    })
+}
+
+/// `NAME_all_ret` / `NAME_try_all_ret` on a section: one result per member,
+/// in the section's (row-major) order, not sized or placed by the whole
+/// collection; an empty section gives an empty vector.
+pub fn a_section_gathers_its_members_results_in_order() -> Scenario {
+    Scenario::new(&[1, 2, 3, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let a = rt.array::<Cell2>([4, 5]).map(Placement::RoundRobin).create(());
+            let sec = a.section([(3, 4), (0, 1), (2, 2), (1, 0)]);
+            let got: Vec<usize> = sec.where_am_i_all_ret(3, vec![]).await.into_iter().map(|(l, _)| l).collect();
+            assert_eq!(got, vec![3, 15, 36, 57]);
+            assert_eq!(got, lins(&a, &sec).iter().map(|l| l * 3).collect::<Vec<_>>());
+            let r = sec.where_am_i_try_all_ret(1, vec![12]).await;
+            assert_eq!(r.len(), 4);
+            assert_eq!(r[0].as_ref().map(|v| v.0), Ok(1));
+            assert_eq!(r[1].as_ref().map(|v| v.0), Ok(5));
+            let e = r[2].as_ref().expect_err("member 12 panics");
+            assert_eq!((e.index.as_str(), e.message.as_str()), ("2,2", "member 12 fails"));
+            assert_eq!(r[3].as_ref().map(|v| v.0), Ok(19));
+            let empty = a.section_where(|_| false);
+            assert!(empty.where_am_i_all_ret(1, vec![]).await.is_empty());
+            // A group's section: each member on its own PE.
+            let g = rt.group::<Cell2>().create(());
+            let odd = g.section_where(|ix| ix.i() % 2 == 1);
+            let pes: Vec<usize> = odd.where_am_i_all_ret(0, vec![]).await.into_iter().map(|(_, pe)| pe).collect();
+            assert_eq!(pes, (0..rt.num_pes()).filter(|p| p % 2 == 1).collect::<Vec<_>>());
         })
     })
 }

@@ -37,6 +37,28 @@ pub(crate) struct MpiMachine {
     exit_from_remote: Cell<bool>,
     pub(crate) rank: usize,
     pub(crate) size: usize,
+    /// The host of each rank (see [`super::Machine::pe_hosts`]).
+    pub(crate) pe_host: Vec<usize>,
+}
+
+/// A hash of this process's host name (`CHARE_HOSTNAME` overrides it, to
+/// try a multi-host layout on one machine).
+fn host_hash() -> u64 {
+    use std::hash::{Hash, Hasher};
+    let name = std::env::var("CHARE_HOSTNAME").ok().unwrap_or_else(|| {
+        let mut buf = [0u8; 256];
+        // SAFETY: `buf` is writable for its length; gethostname writes at most that.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        if rc == 0 {
+            String::from_utf8_lossy(&buf[..end]).into_owned()
+        } else {
+            String::new()
+        }
+    });
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish()
 }
 
 impl MpiMachine {
@@ -52,7 +74,12 @@ impl MpiMachine {
                 "ranks 0 and {other} run different programs (their chare-type registries differ): start the same binary on every rank"
             ));
         }
+        // The host of every rank: hostnames gathered as hashes, numbered by
+        // each host's first rank.
+        let hosts = ep.all_gather(host_hash());
+        let pe_host = super::number_hosts(&hosts);
         Ok(MpiMachine {
+            pe_host,
             ep: RefCell::new(ep),
             queue: RefCell::default(),
             exit_from_remote: Cell::new(false),
