@@ -86,12 +86,14 @@ fn zip_apply<T>(a: &mut [T], b: Vec<T>, f: fn(&mut T, T)) {
     }
 }
 
-macro_rules! arith_reducer {
-    ($name:ident, $method:ident, $doc:literal) => {
+/// A reducer that folds contributions of a type with trait `$bound` by its
+/// method `$method` (the partial result is the value itself).
+macro_rules! fold_reducer {
+    ($bound:ident, $name:ident, $method:ident, $doc:literal) => {
         #[doc = $doc]
         #[derive(Clone, Copy, Debug, Default)]
         pub struct $name;
-        impl<V: Arith> Reducer<V> for $name {
+        impl<V: $bound> Reducer<V> for $name {
             type Partial = V;
             type Out = V;
             fn lift(&self, _: Index, v: V) -> V {
@@ -106,10 +108,10 @@ macro_rules! arith_reducer {
         }
     };
 }
-arith_reducer!(Sum, add, "Sum of all contributions.");
-arith_reducer!(Product, mul, "Product of all contributions.");
-arith_reducer!(Min, min, "Smallest contribution.");
-arith_reducer!(Max, max, "Largest contribution.");
+fold_reducer!(Arith, Sum, add, "Sum of all contributions.");
+fold_reducer!(Arith, Product, mul, "Product of all contributions.");
+fold_reducer!(Arith, Min, min, "Smallest contribution.");
+fold_reducer!(Arith, Max, max, "Largest contribution.");
 
 /// Values that `And`, `Or` and `Xor` can reduce: `bool`, and vectors of
 /// them (element-wise, like Charm4Py's logical reducers over lists; all
@@ -150,29 +152,10 @@ impl<T: Logical> Logical for Vec<T> {
     }
 }
 
-macro_rules! logical_reducer {
-    ($name:ident, $method:ident, $doc:literal) => {
-        #[doc = $doc]
-        #[derive(Clone, Copy, Debug, Default)]
-        pub struct $name;
-        impl<V: Logical> Reducer<V> for $name {
-            type Partial = V;
-            type Out = V;
-            fn lift(&self, _: Index, v: V) -> V {
-                v
-            }
-            fn combine(&self, acc: &mut V, o: V) {
-                acc.$method(o)
-            }
-            fn finish(&self, p: V) -> V {
-                p
-            }
-        }
-    };
-}
-logical_reducer!(And, and, "Logical and of `bool` contributions, or element-wise of `Vec<bool>` ones.");
-logical_reducer!(Or, or, "Logical or of `bool` contributions, or element-wise of `Vec<bool>` ones.");
-logical_reducer!(
+fold_reducer!(Logical, And, and, "Logical and of `bool` contributions, or element-wise of `Vec<bool>` ones.");
+fold_reducer!(Logical, Or, or, "Logical or of `bool` contributions, or element-wise of `Vec<bool>` ones.");
+fold_reducer!(
+    Logical,
     Xor,
     xor,
     "Logical exclusive or (Charm4Py's `logical_xor`) of `bool` contributions, or element-wise of `Vec<bool>` \
