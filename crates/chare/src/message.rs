@@ -78,6 +78,22 @@ impl Incoming {
             Incoming::Bytes(b) => b.decode(),
         }
     }
+
+    /// Appends the body's bytes to `out` for another process (a message
+    /// forwarded as it arrived: received bytes go out again as they are,
+    /// with copies of their attachments).
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        match self {
+            Incoming::Obj(e) => e.encode_into(out),
+            Incoming::Bytes(b) => {
+                out.extend_from_slice(&b.bytes);
+                for raw in &b.att {
+                    crate::buffer::reattach(raw);
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// A message to a PE, whatever its source: this PE, another PE of the

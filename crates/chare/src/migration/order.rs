@@ -69,15 +69,7 @@ impl Outgoing for Box<Ordered> {
         Msg::Ordered(self)
     }
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
-        match &self.body {
-            Incoming::Obj(e) => e.encode_into(out)?,
-            Incoming::Bytes(b) => {
-                out.extend_from_slice(&b.bytes);
-                for raw in &b.att {
-                    crate::buffer::reattach(raw);
-                }
-            }
-        }
+        self.body.encode_into(out)?;
         Ok(Wire::Ordered(Box::new(self.head)))
     }
 }
