@@ -24,7 +24,7 @@ use std::any::TypeId;
 use std::mem::{ManuallyDrop, MaybeUninit};
 
 /// Bytes a value may have to travel inline.
-pub(crate) const INLINE: usize = 48;
+pub(crate) const INLINE: usize = 64;
 
 type Words = [usize; INLINE / std::mem::size_of::<usize>()];
 
@@ -169,6 +169,11 @@ mod tests {
     #[test]
     fn small_values_are_inline_large_ones_boxed() {
         assert!(fits::<(u64, Vec<u8>)>());
+        // A chare's message enum whose largest call carries a vector, a
+        // count, a future and its reply (56 bytes), or a 40-byte
+        // `SharedBuffer` with a reply and the enum's tag, travels inline.
+        assert!(fits::<(Vec<u8>, usize, crate::Future<u8>, Option<crate::Reply>)>());
+        assert!(fits::<(crate::SharedBuffer<u8>, Option<crate::Reply>, u64)>());
         assert!(fits::<[u8; INLINE]>());
         assert!(!fits::<[u8; INLINE + 1]>());
         assert!(!fits::<u128>() || std::mem::align_of::<u128>() <= 8);

@@ -397,7 +397,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Collect for Arrivals<T> {
 /// Where an entry method's return value goes. Used by generated code.
 ///
 /// One pointer wide: every entry call carries an `Option<Reply>`, and a
-/// call that fits in 48 bytes travels inside its
+/// call that fits in 64 bytes travels inside its
 /// message without an allocation. Calls without a reply (the common case)
 /// allocate nothing.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
