@@ -23,12 +23,14 @@ use crate::index::Index;
 use crate::message::{Addr, ChanKey, ChannelValue, Incoming};
 use crate::route::locate;
 use crate::scheduler::{with_pe, Pe, WaitOn};
+use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
 use std::task::{Context, Poll};
@@ -40,6 +42,111 @@ pub(crate) struct ChanState {
     pub waker: Option<Waker>,
 }
 
+/// The channel buffers of one PE, found by key.
+///
+/// The buffers sit in slots that never move while they live; the key's slot
+/// is in a hash map. Hashing a key and probing the map cost ~70
+/// instructions, paid up to three times per value (arrival, the receiver's
+/// pending poll, its ready poll), so both ends of the hot path skip it: a
+/// channel end remembers its buffer's slot (a hint, checked against the
+/// slot's key before use, so a stale hint after a migration or on another PE
+/// only costs the lookup), and arrivals check the slot of the last arrival
+/// first (a stream or a ping-pong hits it every time).
+#[derive(Default)]
+pub(crate) struct ChannelTable {
+    index: FxHashMap<ChanKey, u32>,
+    slots: Vec<Option<(ChanKey, ChanState)>>,
+    /// Emptied slots, for reuse.
+    free: Vec<u32>,
+    /// The slot of the last arrival.
+    last: u32,
+}
+
+/// A slot number no slot has.
+const NO_SLOT: u32 = u32::MAX;
+
+impl ChannelTable {
+    /// The buffer of `key` if `slot` holds it.
+    #[inline]
+    fn at(&mut self, slot: u32, key: &ChanKey) -> Option<&mut ChanState> {
+        match self.slots.get_mut(slot as usize) {
+            Some(Some((k, st))) if k == key => Some(st),
+            _ => None,
+        }
+    }
+
+    /// The slot of `key`'s buffer, made if it has none.
+    fn slot_of(&mut self, key: ChanKey) -> u32 {
+        if let Some(&s) = self.index.get(&key) {
+            return s;
+        }
+        let entry = Some((key, ChanState::default()));
+        let s = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = entry;
+                s
+            }
+            None => {
+                self.slots.push(entry);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, s);
+        s
+    }
+
+    /// `key`'s buffer, made if it has none; `hint` is where it was last
+    /// found, and is updated.
+    #[inline]
+    fn state(&mut self, key: ChanKey, hint: &AtomicU32) -> &mut ChanState {
+        let h = hint.load(Ordering::Relaxed);
+        if self.at(h, &key).is_none() {
+            hint.store(self.slot_of(key), Ordering::Relaxed);
+        }
+        let h = hint.load(Ordering::Relaxed);
+        self.at(h, &key).expect("the slot was just found")
+    }
+
+    /// The buffer a value arriving on `key` joins.
+    #[inline]
+    fn arrival(&mut self, key: ChanKey) -> &mut ChanState {
+        if self.at(self.last, &key).is_none() {
+            self.last = self.slot_of(key);
+        }
+        let last = self.last;
+        self.at(last, &key).expect("the slot was just found")
+    }
+
+    /// `key`'s buffer, if it has one.
+    pub(crate) fn get(&self, key: &ChanKey) -> Option<&ChanState> {
+        let s = *self.index.get(key)?;
+        self.slots[s as usize].as_ref().map(|(_, st)| st)
+    }
+
+    /// Removes the buffers of the channels to `addr`, returning their
+    /// values (a chare leaving the PE).
+    pub(crate) fn take_to(&mut self, addr: Addr) -> Vec<(ChanKey, VecDeque<Incoming>)> {
+        let keys: Vec<ChanKey> = self.index.keys().filter(|k| k.to == addr).copied().collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let s = self.index.remove(&key).expect("listed above");
+            let (_, st) = self.slots[s as usize].take().expect("an indexed slot is full");
+            self.free.push(s);
+            out.push((key, st.queue));
+        }
+        out
+    }
+
+    /// Puts values that arrived elsewhere in front of those that reached
+    /// this PE first (a chare arriving with its channels' values).
+    pub(crate) fn prepend(&mut self, key: ChanKey, mut queue: VecDeque<Incoming>) {
+        let s = self.slot_of(key);
+        let st = self.at(s, &key).expect("the slot was just found");
+        queue.append(&mut st.queue);
+        st.queue = queue;
+    }
+}
+
 /// A value arrives on the channel `key` of this PE: queue it and wake the
 /// receiver. The waker stays registered (a receiver that polls again with the
 /// same waker need not clone it); a spurious wake of a task that no longer
@@ -47,7 +154,7 @@ pub(crate) struct ChanState {
 /// `channels`.
 pub(crate) fn arrive(pe: &Pe, key: ChanKey, item: Incoming) {
     let mut chans = pe.channels.borrow_mut();
-    let st = chans.entry(key).or_default();
+    let st = chans.arrival(key);
     st.queue.push_back(item);
     if let Some(w) = &st.waker {
         w.wake_by_ref();
@@ -66,6 +173,8 @@ pub struct Channel<T> {
     peer_index: Index,
     peer_info: Arc<CollInfo>,
     n: u32,
+    /// Where this end's buffer was last found ([`ChannelTable::state`]).
+    slot: AtomicU32,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -77,6 +186,7 @@ impl<T> Clone for Channel<T> {
             peer_index: self.peer_index,
             peer_info: self.peer_info.clone(),
             n: self.n,
+            slot: AtomicU32::new(self.slot.load(Ordering::Relaxed)),
             _t: PhantomData,
         }
     }
@@ -105,7 +215,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Channel<T> {
     pub(crate) fn open_port(me: Addr, peer_index: Index, peer_info: Arc<CollInfo>, port: u32) -> Channel<T> {
         assert!(port <= MAX_PORT, "channel port {port} is above the largest, {MAX_PORT}");
         let peer = peer_info.addr_of(&peer_index);
-        Channel { me, peer, peer_index, peer_info, n: PORT | port, _t: PhantomData }
+        Channel { me, peer, peer_index, peer_info, n: PORT | port, slot: AtomicU32::new(NO_SLOT), _t: PhantomData }
     }
 
     pub(crate) fn open(me: Addr, peer_index: Index, peer_info: Arc<CollInfo>) -> Channel<T> {
@@ -118,7 +228,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Channel<T> {
             *c += 1;
             n
         });
-        Channel { me, peer, peer_index, peer_info, n, _t: PhantomData }
+        Channel { me, peer, peer_index, peer_info, n, slot: AtomicU32::new(NO_SLOT), _t: PhantomData }
     }
 
     /// Sends a value to the other end. Never blocks.
@@ -174,7 +284,15 @@ impl<'de, T> serde::Deserialize<'de> for Channel<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let w = ChannelWire::deserialize(d)?;
         let peer = w.peer.info.addr_of(&w.peer.index);
-        Ok(Channel { me: w.me, peer, peer_index: w.peer.index, peer_info: w.peer.info, n: w.n, _t: PhantomData })
+        Ok(Channel {
+            me: w.me,
+            peer,
+            peer_index: w.peer.index,
+            peer_info: w.peer.info,
+            n: w.n,
+            slot: AtomicU32::new(NO_SLOT),
+            _t: PhantomData,
+        })
     }
 }
 
@@ -192,7 +310,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> std::future::Future for R
         let key = self.ch.in_key();
         with_pe(|pe| {
             let mut chans = pe.channels.borrow_mut();
-            let st = chans.entry(key).or_default();
+            let st = chans.state(key, &self.ch.slot);
             match st.queue.pop_front() {
                 Some(item) => match item.take::<T>() {
                     Ok(v) => Poll::Ready(v),
@@ -208,5 +326,62 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> std::future::Future for R
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::erased::Erased;
+
+    fn key(to: u32, n: u32) -> ChanKey {
+        ChanKey { from: Addr { coll: 1, lin: 0 }, to: Addr { coll: 1, lin: to }, n }
+    }
+
+    fn value(v: u32) -> Incoming {
+        Incoming::Obj(Erased::new(v))
+    }
+
+    fn drain(st: &mut ChanState) -> Vec<u32> {
+        st.queue.drain(..).map(|i| i.take::<u32>().unwrap()).collect()
+    }
+
+    /// Arrivals and receives find one buffer per key, whatever the hints
+    /// say: stale hints (a slot emptied and reused by another key) fall back
+    /// to the lookup.
+    #[test]
+    fn hints_never_lead_to_another_channels_buffer() {
+        let mut t = ChannelTable::default();
+        let (a, b) = (key(1, 0), key(2, 0));
+        let hint_a = AtomicU32::new(NO_SLOT);
+        t.arrival(a).queue.push_back(value(1));
+        t.arrival(b).queue.push_back(value(2));
+        t.arrival(a).queue.push_back(value(3));
+        assert_eq!(drain(t.state(a, &hint_a)), vec![1, 3]);
+        let slot_a = hint_a.load(Ordering::Relaxed);
+        // The chare at element 1 leaves: its buffer goes, its slot is free.
+        t.arrival(a).queue.push_back(value(4));
+        let gone = t.take_to(Addr { coll: 1, lin: 1 });
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].1.len(), 1);
+        // A new channel takes a's old slot; a's hint now points at it.
+        let d = key(3, 0);
+        t.arrival(d).queue.push_back(value(5));
+        assert!(t.get(&a).is_none());
+        assert_eq!(drain(t.state(a, &hint_a)), Vec::<u32>::new());
+        assert_ne!(hint_a.load(Ordering::Relaxed), slot_a, "a got a slot of its own");
+        assert_eq!(drain(t.state(d, &AtomicU32::new(slot_a))), vec![5]);
+        assert_eq!(drain(t.state(b, &AtomicU32::new(NO_SLOT))), vec![2]);
+    }
+
+    /// Values that travelled with a chare come before those that reached
+    /// its new PE first.
+    #[test]
+    fn prepended_values_come_first() {
+        let mut t = ChannelTable::default();
+        let k = key(1, 0);
+        t.arrival(k).queue.push_back(value(3));
+        t.prepend(k, [value(1), value(2)].into_iter().collect());
+        assert_eq!(drain(t.state(k, &AtomicU32::new(NO_SLOT))), vec![1, 2, 3]);
     }
 }

@@ -93,15 +93,7 @@ impl Pe {
                 true
             }
         });
-        let mut channels = Vec::new();
-        self.channels.borrow_mut().retain(|key, st| {
-            if key.to == addr {
-                channels.push((*key, std::mem::take(&mut st.queue)));
-                false
-            } else {
-                true
-            }
-        });
+        let channels = self.channels.borrow_mut().take_to(addr);
         Baggage { streams, chan_counts, channels }
     }
 
@@ -129,11 +121,9 @@ impl Pe {
         }
         {
             let mut chans = self.channels.borrow_mut();
-            for (key, mut queue) in channels {
-                let st = chans.entry(key).or_default();
+            for (key, queue) in channels {
                 // Values that reached this PE first are the later ones.
-                queue.append(&mut st.queue);
-                st.queue = queue;
+                chans.prepend(key, queue);
             }
         }
         if info.at_sync {

@@ -26,14 +26,14 @@ pub(crate) use dispatch::ChareTable;
 pub(crate) use job::{exit_when_stuck, run_job};
 pub(crate) use tasks::{TaskDesc, TaskKind, TaskTable, WaitOn};
 
-use crate::channel::ChanState;
+use crate::channel::ChannelTable;
 use crate::collection::CollInfo;
 use crate::config::Config;
 use crate::error::JobError;
 use crate::future::FutureSlot;
 use crate::lb::LbState;
 use crate::machine::{LocalMachine, Machine};
-use crate::message::{Addr, ChanKey, CollId, Msg};
+use crate::message::{Addr, CollId, Msg};
 use crate::migration::location::LocationTable;
 use crate::migration::order::Streams;
 use crate::quiescence::{QdCounters, QdState};
@@ -148,7 +148,7 @@ pub(crate) struct Pe {
     /// value is forwarded to ([`crate::future`]).
     pub future_redirects: RefCell<FxHashMap<crate::future::RawFuture, crate::future::RawFuture>>,
     /// Channel buffers of values arriving here ([`crate::channel`]).
-    pub channels: RefCell<FxHashMap<ChanKey, ChanState>>,
+    pub channels: RefCell<ChannelTable>,
     pub chan_counts: RefCell<FxHashMap<(Addr, Addr), u32>>,
     /// Reductions in progress ([`crate::reduction`]).
     pub reductions: RefCell<ReductionTable>,
