@@ -241,7 +241,10 @@ impl Pe {
             let Some(f) = slot.fut.take() else {
                 return false;
             };
-            (f, slot.waker.clone().expect("live task has a waker"), slot.desc, slot.sender.is_some())
+            // Taken, not cloned (a clone and its drop are two atomic
+            // read-modify-writes per poll); put back below if the task waits.
+            // Nothing reads a slot's waker while its task is being polled.
+            (f, slot.waker.take().expect("live task has a waker"), slot.desc, slot.sender.is_some())
         };
         self.tasks.wait_note.set(WaitOn::Unknown);
         let mut cx = Context::from_waker(&waker);
@@ -258,6 +261,7 @@ impl Pe {
                     let mut tasks = self.tasks.slots.borrow_mut();
                     let slot = &mut tasks[id as usize];
                     slot.fut = Some(fut);
+                    slot.waker = Some(waker);
                     slot.waiting = self.tasks.wait_note.get();
                     (notify_owner && slot.kind == TaskKind::Reentrant).then(|| slot.owner.clone()).flatten()
                 };
