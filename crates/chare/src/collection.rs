@@ -844,3 +844,16 @@ mod duplicate_creation {
         }
     }
 }
+
+#[cfg(test)]
+mod group_pes {
+    use super::check_group_pes;
+
+    #[test]
+    fn a_subset_groups_pes_are_checked() {
+        assert_eq!(check_group_pes(&[3, 1], 4), Ok(()));
+        assert_eq!(check_group_pes(&[], 4), Err("the list of PEs is empty".to_string()));
+        assert_eq!(check_group_pes(&[0, 2, 0], 4), Err("PE 0 is listed twice".to_string()));
+        assert_eq!(check_group_pes(&[1, 4], 4), Err("PE 4 does not exist: the job has 4 PEs".to_string()));
+    }
+}
