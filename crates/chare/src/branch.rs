@@ -19,7 +19,21 @@
 //! borrow: its argument cannot escape (the closure's signature forbids it)
 //! and it cannot await, so the borrow ends before any other code of the PE
 //! runs. This is the rule [`Reentrant::with`](crate::Reentrant::with) follows,
-//! for the same reason.
+//! for the same reason:
+//!
+//! ```compile_fail
+//! use chare::prelude::*;
+//! struct W { n: u64 }
+//! #[chare]
+//! impl W {
+//!     fn new() -> Self { W { n: 0 } }
+//! }
+//! chare::Runtime::with_pes(1).run(|rt| async move {
+//!     let g = rt.group::<W>().create_awaitable(()).await;
+//!     let n: &mut u64 = rt.local_branch(&g, |w: &mut W| &mut w.n); // error: the borrow escapes
+//!     *n += 1;
+//! }).unwrap();
+//! ```
 //!
 //! # When the element is in use
 //!
@@ -119,7 +133,10 @@ impl fmt::Display for LocalBranchError {
                 write!(f, "local_branch of {chare}: only a group has a local branch, this is an array")
             }
             LocalBranchError::NotHere { chare, pe, pes } => {
-                write!(f, "local_branch of group {chare} on PE {pe}: the group has no element here, its PEs are {pes:?}")
+                write!(
+                    f,
+                    "local_branch of group {chare} on PE {pe}: the group has no element here, its PEs are {pes:?}"
+                )
             }
             LocalBranchError::NotCreated { chare, pe } => write!(
                 f,

@@ -236,12 +236,9 @@ impl CollInfo {
     /// collections); the error names the PE and the group's PEs.
     pub(crate) fn member(&self, ix: &Index) -> Result<(), String> {
         match &self.members {
-            Some(m) if m.binary_search(&(ix.i() as u32)).is_err() => Err(format!(
-                "group {} has no element on PE {}: its PEs are {:?}",
-                self.chare,
-                ix.i(),
-                m
-            )),
+            Some(m) if m.binary_search(&(ix.i() as u32)).is_err() => {
+                Err(format!("group {} has no element on PE {}: its PEs are {:?}", self.chare, ix.i(), m))
+            }
             _ => Ok(()),
         }
     }

@@ -106,7 +106,10 @@ pub fn local_branch_reads_and_mutates_the_element_and_later_messages_see_it() ->
             let got = users.bump_all_ret(counters.clone(), 2).await;
             let want: Vec<(usize, u64)> = (0..n).map(|p| (p, if p == 0 { 17 } else { 2 })).collect();
             assert_eq!(got, want, "each user changed its own PE's counter");
-            assert_eq!(users.bump_between_awaits_all_ret(counters.clone()).await, want.iter().map(|w| w.1 + 1).collect::<Vec<_>>());
+            assert_eq!(
+                users.bump_between_awaits_all_ret(counters.clone()).await,
+                want.iter().map(|w| w.1 + 1).collect::<Vec<_>>()
+            );
             let values = counters.get_all_ret().await;
             assert_eq!(values, want.iter().map(|w| w.1 + 1).collect::<Vec<_>>());
         })
@@ -156,12 +159,11 @@ pub fn local_branch_is_refused_while_the_element_is_in_use() -> Scenario {
             let sub = rt.group::<Counter>().on_pes(&[1]).create_awaitable(()).await;
             sub.elem(1).add(7);
             let e = rt.try_local_branch(&sub, |c: &mut Counter| c.n).unwrap_err();
+            assert_eq!(e, LocalBranchError::NotHere { chare: "Counter", pe: 0, pes: vec![1] }, "{e}");
             assert_eq!(
-                e,
-                LocalBranchError::NotHere { chare: "Counter", pe: 0, pes: vec![1] },
-                "{e}"
+                e.to_string(),
+                "local_branch of group Counter on PE 0: the group has no element here, its PEs are [1]"
             );
-            assert_eq!(e.to_string(), "local_branch of group Counter on PE 0: the group has no element here, its PEs are [1]");
             let users = rt.group::<User>().create_awaitable(()).await;
             assert_eq!(users.elem(1).try_subset_ret(sub.clone()).await, Ok(7));
             // Not created here yet: the creation message is still queued.
@@ -186,7 +188,8 @@ pub fn local_branch_from_the_elements_own_entry_is_a_one_line_error() -> Scenari
             chare: "Counter",
             index: "1",
             entry: "own_branch_panics",
-            message: "local_branch of group Counter on PE 1: the element is in use (an entry of it is running: its own \
+            message:
+                "local_branch of group Counter on PE 1: the element is in use (an entry of it is running: its own \
                       code called local_branch)",
         },
         |rt| {

@@ -167,59 +167,38 @@ pub fn a_reduction_over_a_subset_group_sums_exactly_its_members() -> Scenario {
     })
 }
 
+/// The main task (on PE 0) panics with `message`.
+fn main_panic(message: &'static str) -> Expect {
+    Expect::Panic { pe: Some(0), chare: "main", index: "0", entry: "main", message }
+}
+
 /// `elem(p)` for a PE outside the group: a one-line error at the call,
 /// naming the PE and the group's PEs.
 pub fn elem_outside_a_subset_group_is_a_one_line_error() -> Scenario {
-    Scenario::new(
-        &[2, 4],
-        Expect::Panic {
-            pe: Some(0),
-            chare: "main",
-            index: "0",
-            entry: "main",
-            message: "group Member has no element on PE 0: its PEs are [1]",
-        },
-        |rt| {
-            Box::pin(async move {
-                let g = rt.group::<Member>().on_pes(&[1]).create(());
-                g.elem(1).hit();
-                g.elem(0).hit();
-            })
-        },
-    )
+    Scenario::new(&[2, 4], main_panic("group Member has no element on PE 0: its PEs are [1]"), |rt| {
+        Box::pin(async move {
+            let g = rt.group::<Member>().on_pes(&[1]).create(());
+            g.elem(1).hit();
+            g.elem(0).hit();
+        })
+    })
 }
 
-/// A PE listed twice (and, as the harnesses' unit tests check, an empty
-/// list or a PE the job lacks): a one-line error naming the list.
+/// A PE listed twice (an empty list: see the unit test of
+/// `check_group_pes`): a one-line error naming the list.
 pub fn a_subset_group_with_a_pe_listed_twice_is_refused() -> Scenario {
-    Scenario::new(
-        &[2, 4],
-        Expect::Panic {
-            pe: Some(0),
-            chare: "main",
-            index: "0",
-            entry: "main",
-            message: "cannot create a group of Member on PEs [1, 0, 1]: PE 1 is listed twice",
-        },
-        |rt| {
-            Box::pin(async move {
-                let _g = rt.group::<Member>().on_pes(&[1, 0, 1]).create(());
-            })
-        },
-    )
+    Scenario::new(&[2, 4], main_panic("cannot create a group of Member on PEs [1, 0, 1]: PE 1 is listed twice"), |rt| {
+        Box::pin(async move {
+            let _g = rt.group::<Member>().on_pes(&[1, 0, 1]).create(());
+        })
+    })
 }
 
 /// A PE the job does not have.
 pub fn a_subset_group_on_a_missing_pe_is_refused() -> Scenario {
     Scenario::new(
         &[2],
-        Expect::Panic {
-            pe: Some(0),
-            chare: "main",
-            index: "0",
-            entry: "main",
-            message: "cannot create a group of Member on PEs [0, 2]: PE 2 does not exist: the job has 2 PEs",
-        },
+        main_panic("cannot create a group of Member on PEs [0, 2]: PE 2 does not exist: the job has 2 PEs"),
         |rt| {
             Box::pin(async move {
                 let _g = rt.group::<Member>().on_pes(&[0, 2]).create(());
