@@ -5,8 +5,10 @@
 //!
 //! * `fib` is an **async entry method**: it may `.await` futures. While it is
 //!   suspended its PE runs other chares' entry methods.
-//! * `ctx.chare::<Fib>(pe).create(())` creates a **single chare** on a chosen
-//!   PE; here the children are spread round-robin by `n`.
+//! * `ctx.chare_anywhere::<Fib>().create(())` creates a **single chare** on a
+//!   PE the runtime picks (Charm4Py's `Chare(Fib, onPE=-1)`): round-robin
+//!   from the creating PE, so the children spread over the PEs
+//!   (`ctx.chare::<Fib>(pe)` would choose the PE yourself).
 //! * `child.fib_ret(n - 1)` calls the child's entry and returns a **future**
 //!   of its return value; awaiting both children's futures joins them.
 //! * Below the threshold a call computes serially: creating a chare costs a
@@ -35,11 +37,10 @@ impl Fib {
         if n <= THRESHOLD {
             return fib_serial(n);
         }
-        let pes = ctx.num_pes();
-        // Any deterministic or random choice of PE works: the result does not
-        // depend on where the children run.
-        let left = ctx.chare::<Fib>((n as usize) % pes).create(());
-        let right = ctx.chare::<Fib>((n as usize + 1) % pes).create(());
+        // The result does not depend on where the children run: let the
+        // runtime place them.
+        let left = ctx.chare_anywhere::<Fib>().create(());
+        let right = ctx.chare_anywhere::<Fib>().create(());
         // Start both children before awaiting either, so they run in parallel.
         let (a, b) = (left.fib_ret(n - 1), right.fib_ret(n - 2));
         a.await + b.await

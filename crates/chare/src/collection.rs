@@ -95,6 +95,13 @@ pub struct CollInfo {
     /// A dynamic array ([`crate::dynamic`]): the PE that keeps its
     /// membership and combines its reductions.
     pub(crate) dynamic: Option<usize>,
+    /// A group on a subset of the PEs (Charm4Py's `Group(W, onPEs=..)`):
+    /// its PEs, sorted, each once, at least one. Element `p` lives on PE
+    /// `p` as in any group (the shape stays `[number of PEs]`, so addresses
+    /// and routing are a group's); only these PEs create an element, and
+    /// creation, broadcasts, reductions and `elem` consult the list. None:
+    /// every PE (and every other kind of collection).
+    pub(crate) members: Option<Arc<[u32]>>,
 }
 
 impl CollInfo {
@@ -111,13 +118,36 @@ impl CollInfo {
             at_sync: false,
             balancer: None,
             dynamic: None,
+            members: None,
         }
     }
 
     /// The PE that finishes the collection's reductions: a dynamic array's
-    /// root, else the PE of element 0.
+    /// root, a subset group's first PE, else the PE of element 0.
     pub(crate) fn reduction_root(&self) -> usize {
+        if let Some(m) = &self.members {
+            return m[0] as usize;
+        }
         self.dynamic.unwrap_or_else(|| self.pe_of(&Index::from_linear(0, &self.dims)))
+    }
+
+    /// Number of elements: the shape's size, or a subset group's PE count.
+    /// (A dynamic array's count changes; this is its shape's size.)
+    #[inline]
+    pub(crate) fn count(&self) -> usize {
+        match &self.members {
+            None => self.total,
+            Some(m) => m.len(),
+        }
+    }
+
+    /// The row-major positions of the elements, in order: every position
+    /// of the shape, or a subset group's PEs.
+    pub(crate) fn positions(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        match &self.members {
+            None => Box::new(0..self.total),
+            Some(m) => Box::new(m.iter().map(|&p| p as usize)),
+        }
     }
 
     /// The PE element `ix` lives on.
@@ -168,7 +198,16 @@ impl CollInfo {
     }
 
     /// The PEs that may hold elements: creation and broadcasts go only there.
-    pub(crate) fn pes(&self) -> std::ops::Range<usize> {
+    pub(crate) fn pes(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        match &self.members {
+            Some(m) => Box::new(m.iter().map(|&p| p as usize)),
+            None => Box::new(self.pe_range()),
+        }
+    }
+
+    /// [`CollInfo::pes`] of a collection that is not a subset group.
+    #[inline]
+    pub(crate) fn pe_range(&self) -> std::ops::Range<usize> {
         match self.placement {
             Placement::OnPe(p) => p..p + 1,
             _ => 0..self.npes,
@@ -179,6 +218,29 @@ impl CollInfo {
     #[track_caller]
     pub(crate) fn check(&self, ix: &Index) {
         assert!(ix.within(&self.dims), "index [{ix}] is outside {} of shape {:?}", self.chare, self.dims);
+        if self.members.is_some() {
+            self.check_member(ix);
+        }
+    }
+
+    /// Panics with a clear message if a subset group has no element `ix`.
+    #[track_caller]
+    #[cold]
+    fn check_member(&self, ix: &Index) {
+        if let Err(e) = self.member(ix) {
+            panic!("{e}");
+        }
+    }
+
+    /// Whether `ix` is an element of a subset group (always, for other
+    /// collections); the error names the PE and the group's PEs.
+    pub(crate) fn member(&self, ix: &Index) -> Result<(), String> {
+        match &self.members {
+            Some(m) if m.binary_search(&(ix.i() as u32)).is_err() => {
+                Err(format!("group {} has no element on PE {}: its PEs are {:?}", self.chare, ix.i(), m))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -253,6 +315,9 @@ pub struct CollectionBuilder<T: Chare> {
     balancer: Option<crate::lb::strategy::Strategy>,
     dynamic: bool,
     empty: bool,
+    /// A group's PEs, as given to [`CollectionBuilder::on_pes`] (checked
+    /// when the group is created).
+    on_pes: Option<Vec<usize>>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -269,6 +334,7 @@ impl<T: Chare> CollectionBuilder<T> {
             balancer: None,
             dynamic: false,
             empty: false,
+            on_pes: None,
             _t: PhantomData,
         }
     }
@@ -282,6 +348,7 @@ impl<T: Chare> CollectionBuilder<T> {
             balancer: None,
             dynamic: false,
             empty: false,
+            on_pes: None,
             _t: PhantomData,
         }
     }
@@ -291,6 +358,38 @@ impl<T: Chare> CollectionBuilder<T> {
     pub fn map(mut self, placement: Placement) -> Self {
         assert!(self.kind == CollKind::Array, "a group's placement is fixed: one element per PE");
         self.placement = placement;
+        self
+    }
+
+    /// Creates the group on the PEs `pes` only (Charm4Py's
+    /// `Group(W, onPEs=pes)`): element `p` lives on PE `p` for each `p` in
+    /// `pes` (in any order), and no other PE has an element. Broadcasts
+    /// reach exactly these elements, a reduction over the group completes
+    /// with exactly their contributions (its root is the smallest of the
+    /// PEs), `len()` is their count, `indices()` gives them in order, and
+    /// `elem(p)` for a PE `p` outside them panics, naming `p` and the PEs.
+    /// Groups only. Creating the group panics if `pes` is empty, names a PE
+    /// twice, or names a PE the job does not have.
+    ///
+    /// ```
+    /// use chare::prelude::*;
+    /// struct W;
+    /// #[chare]
+    /// impl W {
+    ///     fn new() -> Self { W }
+    ///     #[entry]
+    ///     fn pe(&self, ctx: &Ctx<Self>) -> usize { ctx.my_pe() }
+    /// }
+    /// chare::Runtime::with_pes(4).run(|rt| async move {
+    ///     let g = rt.group::<W>().on_pes(&[3, 1]).create(());
+    ///     assert_eq!(g.len(), 2);
+    ///     assert_eq!(g.pe_all_ret().await, vec![1, 3]);
+    /// }).unwrap();
+    /// ```
+    #[track_caller]
+    pub fn on_pes(mut self, pes: &[usize]) -> Self {
+        assert!(self.kind == CollKind::Group, "only groups are created on a subset of the PEs (on_pes)");
+        self.on_pes = Some(pes.to_vec());
         self
     }
 
@@ -365,8 +464,9 @@ impl<T: Chare> CollectionBuilder<T> {
     /// fulfilled once every element has been constructed.
     #[track_caller]
     pub fn create_awaitable(self, init: T::Init) -> impl std::future::Future<Output = CollectionProxy<T>> {
-        let targets = match self.placement {
-            Placement::OnPe(_) => 1,
+        let targets = match (&self.on_pes, &self.placement) {
+            (Some(pes), _) => pes.len(),
+            (None, Placement::OnPe(_)) => 1,
             _ => with_pe(|pe| pe.shared.num_pes()),
         };
         let (done, reply): (Future<()>, Reply) = Reply::new_counted(targets);
@@ -382,6 +482,11 @@ impl<T: Chare> CollectionBuilder<T> {
         let npes = with_pe(|pe| pe.shared.num_pes());
         if let Placement::OnPe(p) = self.placement {
             assert!(p < npes, "cannot place a chare on PE {p}: the job has {npes} PEs");
+        }
+        if let Some(pes) = &self.on_pes {
+            if let Err(e) = check_group_pes(pes, npes) {
+                panic!("cannot create a group of {} on PEs {pes:?}: {e}", T::NAME);
+            }
         }
         let info = self.describe(npes);
         with_pe(|pe| {
@@ -412,6 +517,11 @@ impl<T: Chare> CollectionBuilder<T> {
                 at_sync: self.at_sync,
                 balancer: self.balancer,
                 dynamic: self.dynamic.then_some(pe.id),
+                members: self.on_pes.map(|pes| {
+                    let mut m: Vec<u32> = pes.iter().map(|&p| p as u32).collect();
+                    m.sort_unstable();
+                    m.into()
+                }),
             });
             pe.shared.colls.lock().unwrap().insert(id, info.clone());
             if self.dynamic {
@@ -422,25 +532,69 @@ impl<T: Chare> CollectionBuilder<T> {
     }
 }
 
-/// Builds a single chare on a chosen PE. Obtained from [`crate::Rt::chare`].
+/// Why `pes` cannot be the PEs of a group in a job of `npes` PEs: empty,
+/// a PE twice, or a PE the job does not have.
+pub(crate) fn check_group_pes(pes: &[usize], npes: usize) -> Result<(), String> {
+    if pes.is_empty() {
+        return Err("the list of PEs is empty".to_string());
+    }
+    if let Some(&p) = pes.iter().find(|&&p| p >= npes) {
+        return Err(format!("PE {p} does not exist: the job has {npes} PEs"));
+    }
+    let mut seen = vec![false; npes];
+    for &p in pes {
+        if std::mem::replace(&mut seen[p], true) {
+            return Err(format!("PE {p} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Builds a single chare on a chosen PE, or on a PE the runtime picks.
+/// Obtained from [`crate::Rt::chare`] and [`crate::Rt::chare_anywhere`].
+///
+/// The runtime's pick (Charm4Py's `Chare(W, onPE=-1)`) is round-robin from
+/// the creating PE: the `k`-th chare (`k` = 0, 1, ..) that PE `p` creates
+/// this way goes to PE `(p + 1 + k) mod P`. So one creator's chares spread
+/// over every PE in a fixed order (the main task's: PE 1, 2, .., P-1, 0, 1,
+/// ..), creators on different PEs start at different PEs, and a job places
+/// them the same way on every run and on both machine layers (the counter
+/// is the creating PE's own; nothing is asked of other PEs).
 #[must_use = "the chare is created only by calling .create(..)"]
 pub struct SingleBuilder<T: Chare> {
     inner: CollectionBuilder<T>,
+    /// The PE is picked at creation (see the type's docs).
+    anywhere: bool,
 }
 
 impl<T: Chare> SingleBuilder<T> {
     pub(crate) fn new(pe: usize) -> Self {
-        SingleBuilder { inner: CollectionBuilder::array(Index::from(1)).map(Placement::OnPe(pe)) }
+        SingleBuilder { inner: CollectionBuilder::array(Index::from(1)).map(Placement::OnPe(pe)), anywhere: false }
+    }
+    pub(crate) fn anywhere() -> Self {
+        SingleBuilder { inner: CollectionBuilder::array(Index::from(1)), anywhere: true }
+    }
+    /// The builder of the one-element array, on its PE.
+    fn placed(mut self) -> CollectionBuilder<T> {
+        if self.anywhere {
+            let pe = with_pe(|pe| {
+                let k = pe.placed_anywhere.get();
+                pe.placed_anywhere.set(k + 1);
+                (pe.id + 1 + k % pe.shared.num_pes()) % pe.shared.num_pes()
+            });
+            self.inner.placement = Placement::OnPe(pe);
+        }
+        self.inner
     }
     /// Creates the chare.
     #[track_caller]
     pub fn create(self, init: T::Init) -> Proxy<T> {
-        self.inner.create(init).elem(0)
+        self.placed().create(init).elem(0)
     }
     /// Creates the chare; the future is fulfilled once it is constructed.
     #[track_caller]
     pub fn create_awaitable(self, init: T::Init) -> impl std::future::Future<Output = Proxy<T>> {
-        let f = self.inner.create_awaitable(init);
+        let f = self.placed().create_awaitable(init);
         async move { f.await.elem(0) }
     }
 }
@@ -545,6 +699,8 @@ pub(crate) struct CollDesc {
     at_sync: bool,
     balancer: Option<String>,
     dynamic: Option<usize>,
+    /// A subset group's PEs.
+    members: Option<Vec<u32>>,
 }
 
 impl CollInfo {
@@ -577,6 +733,7 @@ impl CollInfo {
             at_sync: self.at_sync,
             balancer: self.balancer.map(|b| b.name().to_string()),
             dynamic: self.dynamic,
+            members: self.members.as_ref().map(|m| m.to_vec()),
         }
     }
 }
@@ -618,7 +775,14 @@ impl CollDesc {
                 && self.dims.len() <= crate::index::MAX_DIMS
                 && self.dims.iter().all(|&d| d > 0)
                 && total.is_some_and(|t| t <= u32::MAX as usize);
-            if !ok_shape || self.npes != npes || self.dynamic.is_some_and(|r| r >= npes) {
+            // A subset group's PEs: sorted, each once, PEs of the job.
+            let ok_members = self.members.as_ref().is_none_or(|m| {
+                self.kind == CollKind::Group
+                    && !m.is_empty()
+                    && m.windows(2).all(|w| w[0] < w[1])
+                    && m.last().is_some_and(|&p| (p as usize) < npes)
+            });
+            if !ok_shape || !ok_members || self.npes != npes || self.dynamic.is_some_and(|r| r >= npes) {
                 return Err(format!("malformed description of collection {}", self.id));
             }
             let info = Arc::new(CollInfo {
@@ -636,6 +800,7 @@ impl CollDesc {
                     None => None,
                 },
                 dynamic: self.dynamic.filter(|_| self.kind == CollKind::Array),
+                members: self.members.map(Into::into),
             });
             colls.insert(info.id, info.clone());
             Ok(info)
@@ -674,5 +839,18 @@ mod duplicate_creation {
             Err(JobError::Usage { message, .. }) => assert!(message.contains("created twice"), "{message}"),
             other => panic!("expected a usage error, got {other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod group_pes {
+    use super::check_group_pes;
+
+    #[test]
+    fn a_subset_groups_pes_are_checked() {
+        assert_eq!(check_group_pes(&[3, 1], 4), Ok(()));
+        assert_eq!(check_group_pes(&[], 4), Err("the list of PEs is empty".to_string()));
+        assert_eq!(check_group_pes(&[0, 2, 0], 4), Err("PE 0 is listed twice".to_string()));
+        assert_eq!(check_group_pes(&[1, 4], 4), Err("PE 4 does not exist: the job has 4 PEs".to_string()));
     }
 }

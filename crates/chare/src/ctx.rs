@@ -121,6 +121,15 @@ impl Rt {
         SingleBuilder::new(pe)
     }
 
+    /// Starts building a single chare of `T` on a PE the runtime picks
+    /// (Charm4Py's `Chare(W, onPE=-1)`): round-robin from the calling PE,
+    /// so the `k`-th chare created this way on PE `p` goes to PE
+    /// `(p + 1 + k) mod P` (see [`SingleBuilder`]). `proxy.pe()` tells
+    /// where it went.
+    pub fn chare_anywhere<T: Chare>(&self) -> SingleBuilder<T> {
+        SingleBuilder::anywhere()
+    }
+
     /// Broadcasts read-only data to every PE; the future completes when every
     /// PE has it. Read it anywhere with [`Rt::readonly`].
     pub fn set_readonly<T: Serialize + DeserializeOwned + Send + Sync + 'static>(&self, value: T) -> Future<()> {
@@ -502,7 +511,7 @@ impl<T: Chare> Ctx<T> {
         let info = &self.rt.info;
         let root = info.reduction_root();
         // None: the check mode found a partial that cannot travel (the job ends).
-        if let Some(mut c) = Contribution::new(info.id, seq, info.total, root, self.index(), value, op, d) {
+        if let Some(mut c) = Contribution::new(info.id, seq, info.count(), root, self.index(), value, op, d) {
             // The root may hold no element: keep the combiner (see `reduction::hand_off`).
             c.keep = info.migratable || info.dynamic.is_some();
             with_pe(|pe| reduction::contribute_local(pe, c));

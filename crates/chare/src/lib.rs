@@ -363,6 +363,7 @@
 // attachments) is still compiled and unit-tested, but nothing calls it.
 #![cfg_attr(not(feature = "mpi"), allow(dead_code))]
 
+pub mod branch;
 mod buffer;
 mod channel;
 mod collection;
@@ -395,6 +396,7 @@ mod value;
 
 extern crate self as chare;
 
+pub use crate::branch::LocalBranchError;
 pub use crate::buffer::{Buffer, Plain, SharedBuffer};
 pub use crate::channel::{Channel, Recv};
 pub use crate::collection::{CollInfo, CollectionBuilder, Placement, SingleBuilder};

@@ -165,6 +165,9 @@ pub(crate) trait AnyCell {
     /// The chare, out of its table, on its way to another PE. Fails (and
     /// gives the cell back) if something still holds it.
     fn depart(self: Rc<Self>) -> Result<Box<dyn Migrant>, Rc<dyn AnyCell>>;
+    /// The cell as `Any`, to get its type back (a group's local branch,
+    /// [`crate::branch`]).
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// A chare between two PEs.
@@ -192,6 +195,10 @@ pub(crate) trait Migrant: Send {
 /// task is dropped: the cell outlives every task that borrows it, by
 /// construction. A cell leaves its PE ([`AnyCell::depart`]) only when its
 /// table's reference is the only one, so never while anything borrows it.
+/// Outside reentrant tasks' own polls, whatever borrows `obj` holds a
+/// reference to the cell besides the table's for the borrow's duration (the
+/// invariant of [`crate::scheduler::ChareTable`]); a group's local branch
+/// ([`crate::branch`]) relies on it.
 pub(crate) struct ChareCell<T: Chare> {
     obj: UnsafeCell<T>,
     ctx: Ctx<T>,
@@ -533,6 +540,10 @@ impl<T: Chare> AnyCell for ChareCell<T> {
             Ok(cell) => Ok(Box::new(cell)),
             Err(rc) => Err(rc),
         }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 

@@ -100,7 +100,19 @@ impl CollRef {
 
     pub(crate) fn broadcast_payload(&self, body: Payload, clone: fn(&dyn Value) -> Payload) {
         let coll = self.info.id;
-        let pes = self.info.pes();
+        if let Some(members) = &self.info.members {
+            // A subset group: only its PEs hold an element (and would
+            // otherwise keep the broadcast waiting for a creation that
+            // never comes).
+            let (last, rest) = members.split_last().expect("a subset group has a PE");
+            return with_pe(|pe| {
+                for &to in rest {
+                    pe.post(to as usize, Msg::Broadcast { coll, body: clone(&*body) });
+                }
+                pe.post(*last as usize, Msg::Broadcast { coll, body });
+            });
+        }
+        let pes = self.info.pe_range();
         let last = pes.end - 1;
         with_pe(|pe| {
             for to in pes.start..last {
@@ -123,14 +135,19 @@ impl CollRef {
                     "the element count of dynamic array {} changes: len() and a broadcast's `_ret` are not available (use a reduction)",
                     self.info.chare
                 );
-                self.info.total
+                self.info.count()
             }
         }
     }
 
-    /// A section's members (sorted row-major positions); None for a whole collection.
+    /// The positions of the elements a broadcast reaches (sorted row-major
+    /// positions) when they are not `0..len()`: a section's members, or a
+    /// subset group's PEs. None for a whole collection otherwise.
     pub(crate) fn section_members(&self) -> Option<Arc<[u32]>> {
-        self.section.as_ref().map(|s| Arc::from(s.members.as_slice()))
+        match &self.section {
+            Some(s) => Some(Arc::from(s.members.as_slice())),
+            None => self.info.members.clone(),
+        }
     }
 
     /// Whether the collection (section) has no element (a collection never
@@ -229,12 +246,14 @@ impl<T: Chare> CollectionProxy<T> {
     pub(crate) fn from_raw(raw: CollRef) -> Self {
         CollectionProxy { bcast: T::Broadcast::from_raw(raw), _t: PhantomData }
     }
-    /// Proxy to element `ix`; panics if `ix` is outside the collection.
+    /// Proxy to element `ix`; panics if `ix` is outside the collection (or,
+    /// in a group on a subset of the PEs, is not one of its PEs).
     #[track_caller]
     pub fn elem(&self, ix: impl Into<Index>) -> Proxy<T> {
         Proxy::from_raw(self.bcast.raw().elem(ix.into()))
     }
-    /// Number of elements. Panics for a dynamic array (see [`crate::dynamic`]).
+    /// Number of elements (a group on a subset of the PEs: its PE count).
+    /// Panics for a dynamic array (see [`crate::dynamic`]).
     #[track_caller]
     pub fn len(&self) -> usize {
         self.bcast.raw().len()
@@ -251,10 +270,18 @@ impl<T: Chare> CollectionProxy<T> {
         self.bcast.raw()
     }
     /// All element indices in row-major order (a dynamic array: every index
-    /// of its shape, whether an element exists there or not).
+    /// of its shape, whether an element exists there or not; a group on a
+    /// subset of the PEs: its PEs).
     pub fn indices(&self) -> impl Iterator<Item = Index> + '_ {
         let dims = self.dims();
-        (0..self.coll_ref().info.total).map(move |l| Index::from_linear(l, dims))
+        self.coll_ref().info.positions().map(move |l| Index::from_linear(l, dims))
+    }
+
+    /// The PEs of a group created with
+    /// [`on_pes`](crate::CollectionBuilder::on_pes), sorted; None for a
+    /// group on every PE and for other collections.
+    pub fn group_pes(&self) -> Option<Vec<usize>> {
+        self.coll_ref().info.members.as_ref().map(|m| m.iter().map(|&p| p as usize).collect())
     }
 }
 
@@ -366,6 +393,7 @@ fn resolve_wire_section<E: serde::de::Error>(
         if !ix.within(&info.dims) {
             return Err(E::custom(format!("index [{ix}] outside collection {}", info.id)));
         }
+        info.member(ix).map_err(E::custom)?;
     }
     Ok((info, w.index, w.section.map(Arc::new)))
 }

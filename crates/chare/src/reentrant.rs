@@ -263,8 +263,11 @@ impl Drop for LentGuard<'_> {
 pub(crate) struct ReState<M> {
     /// Live reentrant tasks (their [`Reentrant`] handles).
     tasks: Cell<u32>,
-    /// What a reentrant task borrows right now.
+    /// What a reentrant task (or [`crate::branch`]) borrows right now.
     lent: Cell<Lent>,
+    /// A reentrant task of the chare is being polled: its code runs (see
+    /// [`crate::branch`], which refuses the chare's own code).
+    polling: Cell<bool>,
     /// Counts changes of the state: entries that ran, `with` calls.
     version: Cell<u64>,
     /// Tasks to wake once the state changed since the version they saw:
@@ -280,6 +283,7 @@ impl<M> Default for ReState<M> {
         ReState {
             tasks: Cell::new(0),
             lent: Cell::new(Lent::No),
+            polling: Cell::new(false),
             version: Cell::new(0),
             wakers: RefCell::default(),
             held: RefCell::default(),
@@ -298,6 +302,20 @@ impl<M> ReState<M> {
     #[inline]
     pub(crate) fn lent(&self) -> bool {
         self.lent.get() != Lent::No
+    }
+
+    /// Whether a reentrant task of the chare is being polled.
+    pub(crate) fn polling(&self) -> bool {
+        self.polling.get()
+    }
+
+    /// Marks the state lent to a group's local branch ([`crate::branch`],
+    /// which checked that it is not lent now) until the guard drops:
+    /// `Reentrant::with` and `wait_until` predicates refuse it meanwhile.
+    pub(crate) fn lend_to_branch(&self) -> LentGuard<'_> {
+        debug_assert!(!self.lent());
+        self.lent.set(Lent::Mut);
+        LentGuard(&self.lent)
     }
 
     /// The state may have changed.
@@ -391,7 +409,18 @@ impl<T: Chare> Future for Gated<T> {
             with_pe(|pe| pe.note_wait(WaitOn::Exclusive));
             return Poll::Pending;
         }
+        cell.re().polling.set(true);
+        let _polled = PollGuard(&cell.re().polling);
         self.fut.as_mut().poll(cx)
+    }
+}
+
+/// Clears [`ReState`]'s `polling` flag when a poll ends (also by a panic).
+struct PollGuard<'a>(&'a Cell<bool>);
+
+impl Drop for PollGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
     }
 }
 

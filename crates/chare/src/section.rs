@@ -92,7 +92,9 @@ impl SectionInfo {
     pub(crate) fn check(&self, info: &CollInfo) -> Result<(), String> {
         let sorted = self.members.windows(2).all(|w| w[0] < w[1]);
         let inside = self.members.last().is_none_or(|&l| (l as usize) < info.total);
-        if !sorted || !inside || self.root >= info.npes.max(1) {
+        // A group on a subset of the PEs: members among its elements.
+        let elements = info.members.as_ref().is_none_or(|m| self.members.iter().all(|l| m.binary_search(l).is_ok()));
+        if !sorted || !inside || !elements || self.root >= info.npes.max(1) {
             return Err(format!("malformed section {} of collection {}", self.id, info.id));
         }
         Ok(())
@@ -253,7 +255,8 @@ impl<T: Chare> CollectionProxy<T> {
 
     /// The section of the elements whose index satisfies `keep`.
     pub fn section_where(&self, mut keep: impl FnMut(Index) -> bool) -> Section<T> {
-        let members = self.indices().enumerate().filter(|(_, ix)| keep(*ix)).map(|(l, _)| l as u32).collect();
+        let info = &self.coll_ref().info;
+        let members = self.indices().filter(|ix| keep(*ix)).map(|ix| info.addr_of(&ix).lin).collect();
         Section::of(self, members)
     }
 
@@ -293,9 +296,10 @@ impl<T: Chare> CollectionProxy<T> {
     /// returns `n` or more is in none.
     pub fn split(&self, n: usize, mut which: impl FnMut(Index) -> usize) -> Vec<Section<T>> {
         let mut parts: Vec<Vec<u32>> = vec![Vec::new(); n];
-        for (l, ix) in self.indices().enumerate() {
+        let info = &self.coll_ref().info;
+        for ix in self.indices() {
             if let Some(p) = parts.get_mut(which(ix)) {
-                p.push(l as u32);
+                p.push(info.addr_of(&ix).lin);
             }
         }
         parts.into_iter().map(|m| Section::of(self, m)).collect()
@@ -415,6 +419,7 @@ mod tests {
             at_sync: false,
             balancer: None,
             dynamic: None,
+            members: None,
         }
     }
 

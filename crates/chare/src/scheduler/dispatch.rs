@@ -10,6 +10,15 @@
 //! the job), never a silent replacement. A cell leaves the table for another
 //! PE only when no entry of it runs ([`ChareTable::remove_if_idle`]) and its
 //! table reference is the only one.
+//!
+//! Invariant: code that borrows a chare's state holds a reference to its
+//! cell besides the table's for as long as the borrow lasts: a delivery
+//! clones the cell out of the table before running an entry (and the
+//! `when` conditions and deferred calls that follow it), a task's slot keeps
+//! one, and the run loop holds the slot's while it tells a chare that a task
+//! finished or stepped. Never call into a cell through the table's own
+//! reference. A group's local branch ([`crate::branch`]) counts on it to
+//! see, without a flag on this path, that the state is free.
 
 use crate::collection::LocalColl;
 use crate::message::{Addr, CollId, Incoming, Msg};

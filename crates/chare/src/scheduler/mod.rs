@@ -165,6 +165,9 @@ pub(crate) struct Pe {
     pub qd: QdState,
     /// The task pool's jobs owned here and credits ([`crate::pool`]).
     pub pool: crate::pool::PoolState,
+    /// Single chares created here with the runtime choosing their PE
+    /// ([`crate::collection::SingleBuilder`]).
+    pub placed_anywhere: Cell<usize>,
 }
 
 thread_local! {
@@ -215,6 +218,7 @@ impl Pe {
             readonly_bytes: RefCell::default(),
             qd: QdState::default(),
             pool: Default::default(),
+            placed_anywhere: Cell::new(0),
         }
     }
 

@@ -23,6 +23,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod branches;
 pub mod channels;
 pub mod collections;
 pub mod dynamic;
@@ -37,6 +38,7 @@ pub mod reductions;
 pub mod reentrant;
 pub mod sections;
 pub mod services;
+pub mod subsets;
 
 /// Every scenario, by area. Calls `$m! { area: name, name, ...; area: ...; }`
 /// so that harnesses can generate one test per scenario and [`all`] can list
@@ -135,6 +137,17 @@ macro_rules! for_each_scenario {
                 start_quiescence_can_end_the_job,
                 a_reduction_to_exit_ends_the_job,
                 every_pe_is_on_the_one_host;
+            subsets:
+                a_broadcast_to_a_subset_group_reaches_each_member_once,
+                a_reduction_over_a_subset_group_sums_exactly_its_members,
+                elem_outside_a_subset_group_is_a_one_line_error,
+                a_subset_group_with_a_pe_listed_twice_is_refused,
+                a_subset_group_on_a_missing_pe_is_refused,
+                chares_placed_anywhere_spread_round_robin_from_their_creator;
+            branches:
+                local_branch_reads_and_mutates_the_element_and_later_messages_see_it,
+                local_branch_is_refused_while_the_element_is_in_use,
+                local_branch_from_the_elements_own_entry_is_a_one_line_error;
         }
     };
 }
