@@ -270,6 +270,11 @@ pub struct Ctx<T: Chare> {
     resume_on_arrival: Cell<bool>,
     /// The element is to be deleted once no entry of it runs.
     deleting: Cell<bool>,
+    /// This element's collection, lent by [`Ctx::proxy`]: made once, so
+    /// that `ctx.proxy().elem(i)` clones the collection's `Arc` once, not
+    /// twice (each clone and drop is an atomic read-modify-write on a count
+    /// that every PE sending to the collection writes).
+    proxy: CollectionProxy<T>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -283,12 +288,14 @@ impl<T: Chare> Deref for Ctx<T> {
 impl<T: Chare> Ctx<T> {
     pub(crate) fn new(info: Arc<CollInfo>, index: Index) -> Ctx<T> {
         let me = info.addr_of(&index);
+        let proxy = CollectionProxy::from_raw(crate::proxy::CollRef { info: info.clone(), section: None });
         Ctx {
             rt: Rt { me, index, info },
             red_seq: Cell::new(0),
             move_to: Cell::new(None),
             resume_on_arrival: Cell::new(false),
             deleting: Cell::new(false),
+            proxy,
             _t: PhantomData,
         }
     }
@@ -393,9 +400,11 @@ impl<T: Chare> Ctx<T> {
         }
     }
 
-    /// Proxy to this element's whole collection (Charm4Py's `thisProxy`).
-    pub fn proxy(&self) -> CollectionProxy<T> {
-        CollectionProxy::from_raw(crate::proxy::CollRef { info: self.rt.info.clone(), section: None })
+    /// Proxy to this element's whole collection (Charm4Py's `thisProxy`),
+    /// lent: `ctx.proxy().elem(i).m(..)` and `ctx.proxy().m(..)` need no
+    /// copy of it; `.clone()` gives one to keep or send.
+    pub fn proxy(&self) -> &CollectionProxy<T> {
+        &self.proxy
     }
 
     /// Proxy to this element.
