@@ -104,7 +104,9 @@ macro_rules! for_each_scenario {
                 pool_tasks_run_on_every_pe_including_the_callers,
                 a_panicking_pool_task_reaches_the_caller,
                 an_unregistered_task_is_refused_between_processes,
-                calls_are_answered_while_a_pool_chunk_runs;
+                calls_are_answered_while_a_pool_chunk_runs,
+                pool_map_each_gives_one_future_per_item,
+                idle_pes_steal_the_long_tasks_of_a_running_chunk;
             migration:
                 a_migration_storm_loses_reorders_and_duplicates_nothing,
                 rotate_moves_every_element_once_per_step,
