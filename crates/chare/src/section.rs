@@ -72,7 +72,11 @@ impl SectionInfo {
     fn new(info: &CollInfo, mut members: Vec<u32>) -> SectionInfo {
         members.sort_unstable();
         members.dedup();
-        let root = members.first().map_or(0, |&l| info.pe_of(&Index::from_linear(l as usize, &info.dims)));
+        // A dynamic array's sections reduce at the array's root, which
+        // knows which members were deleted (see `crate::dynamic`).
+        let root = info.dynamic.unwrap_or_else(|| {
+            members.first().map_or(0, |&l| info.pe_of(&Index::from_linear(l as usize, &info.dims)))
+        });
         SectionInfo { id: new_id(), root, members, per_pe: Default::default() }
     }
 

@@ -131,7 +131,8 @@ macro_rules! for_each_scenario {
             dynamic:
                 inserted_and_deleted_elements_join_and_leave_broadcasts_and_reductions,
                 insertion_and_deletion_with_messages_in_flight,
-                elements_inserted_on_a_chosen_pe_get_their_calls_through_their_home;
+                elements_inserted_on_a_chosen_pe_get_their_calls_through_their_home,
+                a_section_reduction_completes_without_its_deleted_members;
             services:
                 start_quiescence_calls_an_entry_method_at_quiescence,
                 start_quiescence_can_end_the_job,
