@@ -85,6 +85,7 @@ macro_rules! for_each_scenario {
                 allreduce_gives_every_contributor_the_result;
             failures:
                 deadlock_is_reported_with_what_each_task_waits_on,
+                a_deadlock_report_lists_the_held_when_calls,
                 panic_in_an_entry_method_names_pe_chare_index_and_entry,
                 a_panic_ends_the_job_while_another_pe_is_busy,
                 a_misuse_is_reported_at_the_users_line,
