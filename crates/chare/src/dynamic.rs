@@ -49,6 +49,11 @@
 //!   also when the element is being inserted again: calls sent after
 //!   `done_inserting().await` reach the new element;
 //! * deleting an element twice, or one that does not exist, does nothing.
+//! * a deleted element leaves the reductions of the sections it is a member
+//!   of: reduction k of a section counts the members not deleted before
+//!   contributing to k (the sections reduce at the array's root; see
+//!   [`crate::section`]); inserting it again does not bring it back into a
+//!   section built before.
 
 use crate::collection::{CollDesc, CollInfo};
 use crate::ctx::Ctx;
