@@ -35,6 +35,14 @@ pub struct PoolArgs {
     /// Fixed chunk size (default: the pool's guided sizes).
     #[arg(long)]
     pub chunk: Option<usize>,
+    /// An imbalanced map: the first `--heavy` tasks take `--heavy-us` each
+    /// (with guided chunks they all go to PE 1 in the first chunk; only
+    /// stealing, `CHARE_POOL_STEAL`, spreads them).
+    #[arg(long, default_value_t = 0)]
+    pub heavy: usize,
+    /// Work of each heavy task, microseconds.
+    #[arg(long, default_value_t = 1000.0)]
+    pub heavy_us: f64,
 }
 
 chare::task! {
@@ -56,8 +64,11 @@ pub fn check(a: &PoolArgs) -> Result<(), String> {
     if a.tasks == 0 || a.pes == 0 || a.reps == 0 || a.chunk == Some(0) {
         return Err("--tasks, --pes, --reps and --chunk must be positive".into());
     }
-    if !(a.task_us > 0.0 && a.task_us.is_finite()) {
-        return Err("--task-us must be a positive number".into());
+    if !(a.task_us > 0.0 && a.task_us.is_finite()) || !(a.heavy_us > 0.0 && a.heavy_us.is_finite()) {
+        return Err("--task-us and --heavy-us must be positive numbers".into());
+    }
+    if a.heavy > a.tasks {
+        return Err(format!("--heavy {} is more than --tasks {}", a.heavy, a.tasks));
     }
     Ok(())
 }
@@ -65,18 +76,21 @@ pub fn check(a: &PoolArgs) -> Result<(), String> {
 /// Runs the benchmark; the report's text (empty on ranks other than 0).
 pub fn run(a: &PoolArgs) -> Result<String, String> {
     let (tasks, task_us, reps, chunk) = (a.tasks, a.task_us, a.reps, a.chunk);
+    let (heavy, heavy_us) = (a.heavy, a.heavy_us);
     let load = load_average();
     let out = run_chare_job(a.pes, move |rt| {
         Box::pin(async move {
             let rate = calibrate();
             let steps = (task_us * rate).round() as u64;
-            let items = vec![steps; tasks];
+            let mut items = vec![steps; tasks];
+            items[..heavy].fill((heavy_us * rate).round() as u64);
             let pool = match chunk {
                 Some(c) => rt.pool().chunk_size(c),
                 None => rt.pool(),
             };
             let mut runs = Vec::with_capacity(reps);
             let mut per_pe = vec![0usize; rt.num_pes()];
+            let mut heavy_per_pe = vec![0usize; rt.num_pes()];
             for _ in 0..reps {
                 let t = Instant::now();
                 for &s in &items {
@@ -87,15 +101,18 @@ pub fn run(a: &PoolArgs) -> Result<String, String> {
                 let ran = pool.map(work, items.clone()).await;
                 let par = t.elapsed().as_secs_f64();
                 assert_eq!(ran.len(), tasks);
-                for pe in ran {
+                for (i, pe) in ran.into_iter().enumerate() {
                     per_pe[pe as usize] += 1;
+                    if i < heavy {
+                        heavy_per_pe[pe as usize] += 1;
+                    }
                 }
                 runs.push(Rep { seq, par });
             }
-            (rt.num_pes(), rt.layer(), rate, runs, per_pe)
+            (rt.num_pes(), rt.layer(), rate, runs, per_pe, heavy_per_pe)
         })
     })?;
-    let RankResult::Root((pes, layer, rate, runs, per_pe)) = out else { return Ok(String::new()) };
+    let RankResult::Root((pes, layer, rate, runs, per_pe, heavy_per_pe)) = out else { return Ok(String::new()) };
     let mut s = String::new();
     let chunking = chunk.map_or("guided".to_string(), |c| format!("fixed {c}"));
     let _ = writeln!(
@@ -104,6 +121,11 @@ pub fn run(a: &PoolArgs) -> Result<String, String> {
          chunks {chunking}, {reps} repetitions",
         task_us * rate
     );
+    if heavy > 0 {
+        let _ = writeln!(s, "# imbalanced: the first {heavy} tasks take {heavy_us} us each");
+    }
+    let steal = std::env::var("CHARE_POOL_STEAL").unwrap_or_else(|_| "on (default)".into());
+    let _ = writeln!(s, "# CHARE_POOL_STEAL: {steal}");
     let _ = writeln!(s, "# load average before: {load} (other work on the machine lowers the efficiency)");
     let _ = writeln!(s, "rep  sequential_s  parallel_s  efficiency");
     for (i, r) in runs.iter().enumerate() {
@@ -132,6 +154,10 @@ pub fn run(a: &PoolArgs) -> Result<String, String> {
         .map(|(pe, n)| format!("PE {pe}: {:.1} %", 100.0 * *n as f64 / (tasks * reps) as f64))
         .collect();
     let _ = writeln!(s, "tasks per PE: {}", shares.join(", "));
+    if heavy > 0 {
+        let shares: Vec<String> = heavy_per_pe.iter().enumerate().map(|(pe, n)| format!("PE {pe}: {n}")).collect();
+        let _ = writeln!(s, "heavy tasks per PE (all repetitions): {}", shares.join(", "));
+    }
     Ok(s)
 }
 
@@ -140,7 +166,7 @@ mod tests {
     use super::*;
 
     fn args(tasks: usize, pes: usize) -> PoolArgs {
-        PoolArgs { tasks, task_us: 1.0, pes, reps: 2, chunk: None }
+        PoolArgs { tasks, task_us: 1.0, pes, reps: 2, chunk: None, heavy: 0, heavy_us: 1.0 }
     }
 
     #[test]
@@ -148,6 +174,7 @@ mod tests {
         assert!(check(&args(0, 2)).is_err());
         assert!(check(&PoolArgs { task_us: f64::NAN, ..args(10, 2) }).is_err());
         assert!(check(&PoolArgs { chunk: Some(0), ..args(10, 2) }).is_err());
+        assert!(check(&PoolArgs { heavy: 11, ..args(10, 2) }).is_err());
         assert!(check(&args(10, 2)).is_ok());
     }
 

@@ -15,6 +15,7 @@
 //! | print each balancing step's report to stderr | | `CHARE_LB_VERBOSE` | `0`/`1` (`no`/`yes`, `false`/`true`) | 0 |
 //! | append each balancing step's report to a file | | `CHARE_LB_LOG` | a file path (not empty) | none |
 //! | largest MPI message; longer ones go in parts (for tests of that path) | | `CHARE_MPI_CHUNK` | 1 to 1073741824 bytes (1 GiB); larger or not a number: 1 GiB | 1 GiB |
+//! | task pool: idle PEs steal half of a running chunk ([`crate::pool`]; off only to measure what stealing brings) | | `CHARE_POOL_STEAL` | `0`/`off`/`false`/`no` turn it off, anything else leaves it on | on |
 //!
 //! A value outside its range, or one that is not a number, ends the program
 //! (in [`run`](crate::run)) before any PE starts, with one line naming the
@@ -52,6 +53,13 @@ pub(crate) fn mpi_chunk_bytes() -> usize {
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&c| c > 0)
         .map_or(MAX, |c| c.min(MAX))
+}
+
+/// Whether the task pool's idle PEs steal work (`CHARE_POOL_STEAL`). Read
+/// once per process by the pool; like `CHARE_HUGEPAGES` it has no invalid
+/// values (it is a measuring switch, not a setting of the job).
+pub(crate) fn pool_steal() -> bool {
+    !matches!(std::env::var("CHARE_POOL_STEAL").as_deref(), Ok("0" | "off" | "OFF" | "false" | "no"))
 }
 
 /// What an idle PE does while it has nothing to run.

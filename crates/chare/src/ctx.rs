@@ -507,6 +507,9 @@ impl<T: Chare> Ctx<T> {
             let info = &self.rt.info;
             if info.migratable || info.dynamic.is_some() {
                 c.keep = true;
+                if seq == 0 && info.dynamic.is_some() {
+                    c.dyn_section = Some((info.id, section.info().clone()));
+                }
                 with_pe(|pe| reduction::contribute_direct(pe, c));
             } else {
                 with_pe(|pe| reduction::contribute_combined(pe, c, sec.members_on(info, pe.id)));

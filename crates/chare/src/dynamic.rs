@@ -49,6 +49,11 @@
 //!   also when the element is being inserted again: calls sent after
 //!   `done_inserting().await` reach the new element;
 //! * deleting an element twice, or one that does not exist, does nothing.
+//! * a deleted element leaves the reductions of the sections it is a member
+//!   of: reduction k of a section counts the members not deleted before
+//!   contributing to k (the sections reduce at the array's root; see
+//!   [`crate::section`]); inserting it again does not bring it back into a
+//!   section built before.
 
 use crate::collection::{CollDesc, CollInfo};
 use crate::ctx::Ctx;
@@ -60,6 +65,7 @@ use crate::object::{Chare, ChareCell};
 use crate::proxy::CollectionProxy;
 use crate::route::Outgoing;
 use crate::scheduler::{with_pe, Pe};
+use crate::section::SectionInfo;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -79,6 +85,9 @@ pub(crate) struct DynRoot {
     placed: rustc_hash::FxHashMap<u32, usize>,
     /// One more than the newest reduction completed.
     next: u64,
+    /// Deleted elements: per section they contributed to, how many
+    /// contributions they made to it (a section not listed: none).
+    left_sections: rustc_hash::FxHashMap<u32, Vec<(CollId, u64)>>,
 }
 
 impl DynRoot {
@@ -90,6 +99,21 @@ impl DynRoot {
     /// Whether reduction `k` with `count` contributions is complete.
     pub(crate) fn ready(&self, k: u64, count: usize) -> bool {
         !self.open && count >= self.expected(k)
+    }
+
+    /// How many contributions reduction `k` of section `sec` (of this
+    /// array) needs: one per member, except the members deleted before
+    /// contributing to it.
+    pub(crate) fn section_expected(&self, sec: &SectionInfo, k: u64) -> usize {
+        let gone = self
+            .left_sections
+            .iter()
+            .filter(|(lin, made)| {
+                sec.members.binary_search(lin).is_ok()
+                    && made.iter().find(|m| m.0 == sec.id).map_or(0, |m| m.1) <= k
+            })
+            .count();
+        sec.members.len() - gone
     }
 
     /// Reduction `k` completed.
@@ -137,13 +161,14 @@ fn root_insert(pe: &Pe, info: &CollInfo, lin: u32, on: Option<usize>) -> Option<
 }
 
 /// An insertion or deletion took effect: the phase may close.
-fn root_applied(pe: &Pe, coll: CollId, left: Option<(u32, Option<u64>)>) {
+fn root_applied(pe: &Pe, coll: CollId, left: Option<(u32, Option<u64>)>, sections: Vec<(CollId, u64)>) {
     let closed = with_root(pe, coll, |r| {
         r.pending = r.pending.saturating_sub(1);
         if let Some((lin, end)) = left {
             // Never inserted, or deleted twice (no `end`): nothing changes.
             if let (Some(end), Some(span)) = (end, r.spans.iter_mut().rev().find(|s| s.0 == lin && s.2.is_none())) {
                 span.2 = Some(end);
+                r.left_sections.insert(lin, sections);
             }
         }
         close_if_done(r)
@@ -191,7 +216,7 @@ pub(crate) fn insert_local<T: Chare>(pe: &Pe, info: Arc<CollInfo>, lin: u32, ini
         pe.deliver_entry(addr, item);
     }
     if let Some(root) = info.dynamic {
-        pe.post(root, DynWire::Applied { coll: info.id, left: None });
+        pe.post(root, DynWire::Applied { coll: info.id, left: None, sections: Vec::new() });
     }
 }
 
@@ -201,9 +226,15 @@ fn destroy_local(pe: &Pe, coll: CollId, lin: u32) {
         return pe.fail_usage(format!("deletion of an element of collection {coll}, which is not a dynamic array"));
     };
     let addr = Addr { coll, lin };
+    let mut sections = Vec::new();
     let end = match pe.chares.remove_if_idle(&addr) {
         Some(cell) => {
             let end = cell.red_seq();
+            // Its contributions to sections: its stream counters towards
+            // the sections' pseudo-addresses (`section::seq_key`).
+            if let Some(row) = pe.streams.rows.borrow().get(&addr) {
+                sections = row.iter().filter(|(to, _)| to.lin == u32::MAX).map(|(to, &n)| (to.coll, n as u64)).collect();
+            }
             pe.chares.left(addr, end);
             if let Some(local) = pe.chares.colls.borrow_mut().get_mut(&coll) {
                 local.deleted.insert(lin);
@@ -220,7 +251,7 @@ fn destroy_local(pe: &Pe, coll: CollId, lin: u32) {
             None => None,
         },
     };
-    pe.post(root, DynWire::Applied { coll, left: Some((lin, end)) });
+    pe.post(root, DynWire::Applied { coll, left: Some((lin, end)), sections });
 }
 
 /// The element at `addr`, asked to be deleted while an entry of it ran, is
@@ -261,8 +292,8 @@ pub(crate) enum DynWire {
     Placed { coll: CollId, lin: u32, pe: usize },
     /// To the root: an insertion (`left: None`) or deletion took effect
     /// (the element, and the first reduction it did not contribute to; none
-    /// if it did not exist).
-    Applied { coll: CollId, left: Option<(u32, Option<u64>)> },
+    /// if it did not exist; per section it contributed to, how many times).
+    Applied { coll: CollId, left: Option<(u32, Option<u64>)>, sections: Vec<(CollId, u64)> },
     /// To the root: close the insertion phase, then reply.
     Done { coll: CollId, reply: Reply },
 }
@@ -331,8 +362,8 @@ impl DynWire {
                 destroy_local(pe, coll, lin);
                 Ok(())
             }
-            DynWire::Applied { coll, left } => {
-                root_applied(pe, coll, left);
+            DynWire::Applied { coll, left, sections } => {
+                root_applied(pe, coll, left, sections);
                 Ok(())
             }
             DynWire::Done { coll, reply } => {

@@ -34,6 +34,9 @@ pub enum JobError {
     Deadlock {
         /// One line per waiting task: PE, chare, index, entry, what it awaits.
         waiting: Vec<String>,
+        /// One line per chare and entry with calls held by an unmet `when`
+        /// condition: PE, chare, index, entry, how many.
+        held: Vec<String>,
     },
     /// The runtime found a misuse it cannot recover from (a future fulfilled
     /// twice, a message to an element that does not exist, ...).
@@ -82,13 +85,17 @@ impl fmt::Display for JobError {
                 }
             }
             JobError::Abort { pe, message } => write!(f, "PE {pe}: abort: {message}"),
-            JobError::Deadlock { waiting } => {
+            JobError::Deadlock { waiting, held } => {
                 write!(
                     f,
-                    "deadlock: every PE is idle and no message is in flight, but {} task(s) still wait:",
+                    "deadlock: every PE is idle and no message is in flight, but {} task(s) still wait",
                     waiting.len()
                 )?;
-                for w in waiting {
+                if !held.is_empty() {
+                    write!(f, " and {} chare entr(ies) hold calls whose `when` condition is false", held.len())?;
+                }
+                f.write_str(":")?;
+                for w in waiting.iter().chain(held) {
                     write!(f, "\n  {w}")?;
                 }
                 Ok(())

@@ -183,11 +183,13 @@
 //! PE included, and gives the results in input order; `map_async` gives a
 //! [`Future`] of `Result<Vec<R>, EntryError>` instead (a task's panic is
 //! the `Err`, and the job goes on; `map` raises it again where it is
-//! awaited); `task(f, x)` runs one task; `chunk_size(n)` fixes the chunks
+//! awaited); `map_each` gives one future per item (Charm4Py's
+//! `multi_future=True`), for [`iwait`]; `task(f, x)` runs one task; `chunk_size(n)` fixes the chunks
 //! (default: large chunks first, smaller ones at the end). Tasks are not
 //! chares: the PE that calls `map` hands out chunks of items, on demand, to
 //! the PEs with room (at most two chunks each; see the `pool` module's
-//! protocol), one message per chunk; a chunk runs as a task of its PE that
+//! protocol), one message per chunk, and once all are sent an idle PE
+//! steals half of a chunk running elsewhere; a chunk runs as a task of its PE that
 //! gives way every millisecond, so the PE's other messages and tasks run in
 //! between (tasks themselves are plain functions: they cannot await). A
 //! task is a function of one argument

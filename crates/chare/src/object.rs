@@ -168,6 +168,9 @@ pub(crate) trait AnyCell {
     /// The cell as `Any`, to get its type back (a group's local branch,
     /// [`crate::branch`]).
     fn as_any(&self) -> &dyn std::any::Any;
+    /// Its `when` calls held now, for a deadlock report: one line per
+    /// entry (`Chare[index].entry: n call(s) held ...`), oldest first.
+    fn held_when(&self) -> Vec<String>;
 }
 
 /// A chare between two PEs.
@@ -480,6 +483,25 @@ impl<T: Chare> AnyCell for ChareCell<T> {
 
     fn red_seq(&self) -> u64 {
         self.ctx.red_seq()
+    }
+
+    fn held_when(&self) -> Vec<String> {
+        if !T::WHEN {
+            return Vec::new();
+        }
+        let mut per_entry: Vec<(&'static str, usize)> = Vec::new();
+        for m in self.re.held.borrow().iter() {
+            let name = T::entry_name(m);
+            match per_entry.iter_mut().find(|e| e.0 == name) {
+                Some(e) => e.1 += 1,
+                None => per_entry.push((name, 1)),
+            }
+        }
+        let index = self.ctx.index();
+        per_entry
+            .into_iter()
+            .map(|(entry, n)| format!("{}[{index}].{entry}: {n} call(s) held, their `when` condition false", T::NAME))
+            .collect()
     }
 
     fn request_delete(&self) {

@@ -41,7 +41,38 @@
 //! 4. When every item's result is in, the owner fulfils the job's future
 //!    with the results in input order; on the first panic, with the
 //!    `EntryError` at once, and drops the items not yet sent (results of
-//!    chunks still running are discarded when they arrive).
+//!    chunks still running are discarded when they arrive). A `map_each`
+//!    job (and a single `task`) has one future per item instead: each is
+//!    fulfilled when the results that hold it arrive, and a panic fails its
+//!    own item only (the chunk sends the results before it, then the
+//!    panic, and goes on with the next item: both messages `Close::Open`).
+//!
+//! # Stealing
+//!
+//! Credits balance chunks of similar cost; they cannot help once every item
+//! has been sent and one PE is left with a chunk of long items (a `map`
+//! whose first items are the expensive ones: its first chunk holds a
+//! quarter of the items on 2 PEs). Then the idle PEs steal:
+//!
+//! 5. The owner counts, per PE, the parts of its work that PE holds
+//!    (`PoolState::held`): chunks sent and not closed, stolen parts, steal
+//!    requests for it not answered. A part's last results close it
+//!    (`Close::Credit` for a chunk, `Close::Stolen` for a stolen part).
+//! 6. When a part of PE `t` closes, no job of the owner has items left to
+//!    send, and `t` holds nothing more, the owner sends a steal request for
+//!    `t` to the PE holding the most parts (any PE, the owner and PE 0
+//!    included), counting it as a part of `t`.
+//! 7. The asked PE takes, of the chunks of that owner's work running there
+//!    (between two time slices: requests are messages), the one with the
+//!    most items not run; if it has two or more, it sends the last half to
+//!    `t` as a stolen part, whose results go straight to the owner (by
+//!    position, like any chunk's). Otherwise it answers `StealNone` and the
+//!    owner uncounts the request; `t` stays idle (no retry).
+//!
+//! Requests stop with the work: one follows only the close of a part, and
+//! a thief has at most one out, so a finished job leaves no message behind
+//! and quiescence and deadlock detection see the pool idle.
+//! `CHARE_POOL_STEAL=0` turns stealing off (to measure it).
 //!
 //! The owner's own chunks are messages to itself: they run between other
 //! messages, so the owner's scheduler (and the task awaiting the job)
@@ -63,6 +94,7 @@ use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 /// Chunks of one owner's work a PE may have queued or running.
@@ -95,7 +127,14 @@ impl Pool {
         T: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.submit(f, items.into_iter().collect(), false)
+        let items: Vec<T> = items.into_iter().collect();
+        let done = Future::<Result<Vec<R>, EntryError>>::new_here(1);
+        if items.is_empty() {
+            done.raw().set_any(Box::new(Ok::<Vec<R>, EntryError>(Vec::new())));
+        } else {
+            self.submit(f, items, Done::All(done.raw()));
+        }
+        done
     }
 
     /// `f(item)` for every item, run on the PEs, in input order: await it.
@@ -117,6 +156,26 @@ impl Pool {
         }
     }
 
+    /// Charm4Py's `map_async(f, items, multi_future=True)`: one future per
+    /// item, each fulfilled as soon as its result is in (with its value, or
+    /// its task's panic as an [`EntryError`]: a panic fails only its own
+    /// item), so the caller can take results as they finish with
+    /// [`iwait`](crate::iwait) or all of them with
+    /// [`wait_all`](crate::wait_all). The items are scheduled as `map`'s.
+    pub fn map_each<F, T, R>(&self, f: F, items: impl IntoIterator<Item = T>) -> Vec<Future<Result<R, EntryError>>>
+    where
+        F: Fn(T) -> R + Clone + Send + 'static,
+        T: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let items: Vec<T> = items.into_iter().collect();
+        let futs: Vec<Future<Result<R, EntryError>>> = (0..items.len()).map(|_| Future::new_here(1)).collect();
+        if !items.is_empty() {
+            self.submit(f, items, Done::Each(futs.iter().map(Future::raw).collect()));
+        }
+        futs
+    }
+
     /// One task `f(arg)` on whichever PE has room; the future gets its
     /// result or its panic.
     pub fn task<F, T, R>(&self, f: F, arg: T) -> Future<Result<R, EntryError>>
@@ -125,25 +184,20 @@ impl Pool {
         T: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.submit(f, vec![arg], true)
+        self.map_each(f, std::iter::once(arg)).pop().expect("one item, one future")
     }
 
-    fn submit<F, T, R, V>(&self, f: F, items: Vec<T>, single: bool) -> Future<V>
+    /// Queues a job of `items` (not empty) on this PE.
+    fn submit<F, T, R>(&self, f: F, items: Vec<T>, done: Done)
     where
         F: Fn(T) -> R + Clone + Send + 'static,
         T: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
-        V: Serialize + DeserializeOwned + Send + 'static,
     {
-        let done = Future::<V>::new_here(1);
         let (task, name) = match registered().get(&TypeId::of::<F>()) {
             Some(t) => (Some(t.0), t.1.path),
             None => (None, std::any::type_name::<F>()),
         };
-        if items.is_empty() {
-            done.raw().set_any(Box::new(Ok::<Vec<R>, EntryError>(Vec::new())));
-            return done;
-        }
         let job = MapJob {
             f,
             task,
@@ -153,11 +207,9 @@ impl Pool {
             next: 0,
             parts: BTreeMap::new(),
             chunk: self.chunk,
-            single,
-            done: done.raw(),
+            done,
         };
         with_pe(|pe| pe.pool_submit(Box::new(job)));
-        done
     }
 }
 
@@ -188,7 +240,9 @@ pub struct PoolWork<'a> {
     job: u64,
     start: u64,
     items: Encoded,
-    task: &'static str,
+    task: &'static TaskFn,
+    close: Close,
+    each: bool,
 }
 
 /// [`TaskFn::key`] of `f`.
@@ -201,14 +255,18 @@ pub fn task_key<F: 'static>(_f: &F) -> TypeId {
 #[doc(hidden)]
 pub fn run_work<F, T, R>(f: F, w: PoolWork<'_>)
 where
-    F: Fn(T) -> R + Send + 'static,
-    T: DeserializeOwned + Send + 'static,
-    R: Serialize + Send + 'static,
+    F: Fn(T) -> R + Clone + Send + 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
+    R: Serialize + DeserializeOwned + Send + 'static,
 {
-    let PoolWork { pe, owner, job, start, items, task } = w;
+    let PoolWork { pe, owner, job, start, items, task, close, each } = w;
     match items.decode::<Vec<T>>() {
-        Ok(items) => Running::new(f, task, owner, job, start, items).start(pe),
-        Err(e) => pe.fail_usage(format!("pool task {task}: {e}")),
+        Ok(items) => {
+            let id = Some(crate::registry::stable_id(task.path));
+            let head = Head { owner, job, task: id, name: task.path, close, each };
+            Running::new(f, head, start, items).start(pe)
+        }
+        Err(e) => pe.fail_usage(format!("pool task {}: {e}", task.path)),
     }
 }
 
@@ -238,13 +296,39 @@ pub(crate) fn task_paths() -> impl Iterator<Item = &'static str> {
 /// chunk is a series of time slices, each one message.
 const SLICE: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// What a chunk is, apart from its items: shared by the chunk and the parts
+/// stolen from it.
+#[derive(Clone, Copy)]
+struct Head {
+    owner: usize,
+    job: u64,
+    /// The registered task's id (None: unregistered, this process only).
+    task: Option<u64>,
+    /// The task's path (or type), for errors.
+    name: &'static str,
+    /// What the owner counts when the chunk's last results arrive.
+    close: Close,
+    /// `map_each`: a panic fails its item only, the chunk goes on.
+    each: bool,
+}
+
+/// What a results message ends at the owner (see the module docs, Stealing).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Close {
+    /// Nothing: more results of the same chunk follow (`map_each` after a
+    /// panic).
+    Open,
+    /// A chunk sent by the owner: the PE gets its credit back.
+    Credit,
+    /// A stolen part: no credit (none was taken).
+    Stolen,
+}
+
 /// A chunk being run on its PE: the items left and the results so far.
 struct Running<F, T, R> {
     f: F,
-    task: &'static str,
-    owner: usize,
-    job: u64,
-    /// Position of the chunk's first item in the job.
+    head: Head,
+    /// Position in the job of `out`'s first result (then of the next item).
     start: u64,
     items: std::vec::IntoIter<T>,
     out: Vec<R>,
@@ -252,26 +336,45 @@ struct Running<F, T, R> {
 
 impl<F, T, R> Running<F, T, R>
 where
-    F: Fn(T) -> R + Send + 'static,
-    T: Send + 'static,
-    R: Serialize + Send + 'static,
+    F: Fn(T) -> R + Clone + Send + 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
+    R: Serialize + DeserializeOwned + Send + 'static,
 {
-    fn new(f: F, task: &'static str, owner: usize, job: u64, start: u64, items: Vec<T>) -> Self {
+    fn new(f: F, head: Head, start: u64, items: Vec<T>) -> Self {
         let out = Vec::with_capacity(items.len());
-        Running { f, task, owner, job, start, items: items.into_iter(), out }
+        Running { f, head, start, items: items.into_iter(), out }
     }
 
     /// Runs the chunk as a task of this PE that yields after every time
-    /// slice: the PE's messages and its other tasks run in between.
+    /// slice: the PE's messages and its other tasks run in between. While
+    /// it runs, the chunk is in the PE's `running` list, where a steal
+    /// request finds it.
     fn start(self, pe: &Pe) {
-        let desc = TaskDesc { chare: "pool", index: Index::from(self.start as usize), entry: self.task, catch: None };
+        let desc =
+            TaskDesc { chare: "pool", index: Index::from(self.start as usize), entry: self.head.name, catch: None };
+        let me = Rc::new(RefCell::new(self));
+        let entry: Rc<dyn Split> = me.clone();
+        pe.pool.running.borrow_mut().push(entry);
         let task = async move {
-            let mut me = self;
-            while !with_pe(|pe| me.slice(pe)) {
+            while !with_pe(|pe| me.borrow_mut().slice(pe)) {
                 YieldNow(false).await;
             }
+            with_pe(|pe| {
+                let mut running = pe.pool.running.borrow_mut();
+                let at = running.iter().position(|r| std::ptr::addr_eq(Rc::as_ptr(r), Rc::as_ptr(&me)));
+                running.swap_remove(at.expect("a running chunk is in the list"));
+            });
         };
         pe.spawn(Box::pin(task), None, desc, crate::scheduler::TaskKind::Entry);
+    }
+
+    /// Posts the results so far (from `start`) to the owner.
+    fn post(&mut self, pe: &Pe, close: Close) {
+        let out = std::mem::take(&mut self.out);
+        let n = out.len() as u64;
+        let h = self.head;
+        pe.post(h.owner, ResultsMsg { from: pe.id, job: h.job, start: self.start, out: Ok(out), close });
+        self.start += n;
     }
 
     /// Runs items for one time slice; true when the chunk is over (its
@@ -280,13 +383,28 @@ where
     fn slice(&mut self, pe: &Pe) -> bool {
         let t0 = std::time::Instant::now();
         let (mut stride, mut since, mut last) = (1u32, 0u32, std::time::Duration::ZERO);
+        let h = self.head;
         while let Some(x) = self.items.next() {
             let i = self.start + self.out.len() as u64;
-            match pe.catch_task(self.task, i, || (self.f)(x)) {
+            match pe.catch_task(h.name, i, || (self.f)(x)) {
                 Ok(r) => self.out.push(r),
                 Err(e) => {
-                    pe.post(self.owner, ResultsMsg::<R> { from: pe.id, job: self.job, start: self.start, out: Err(e) });
-                    return true;
+                    // `map_each`: the results before it, then the panic for
+                    // its item alone, and the chunk goes on after it. `map`:
+                    // the panic ends the chunk (and the job).
+                    let close = if h.each {
+                        if !self.out.is_empty() {
+                            self.post(pe, Close::Open);
+                        }
+                        Close::Open
+                    } else {
+                        h.close
+                    };
+                    pe.post(h.owner, ResultsMsg::<R> { from: pe.id, job: h.job, start: i, out: Err(e), close });
+                    if !h.each {
+                        return true;
+                    }
+                    self.start = i + 1;
                 }
             }
             since += 1;
@@ -306,8 +424,46 @@ where
             }
             last = now;
         }
-        let out = std::mem::take(&mut self.out);
-        pe.post(self.owner, ResultsMsg { from: pe.id, job: self.job, start: self.start, out: Ok(out) });
+        self.post(pe, h.close);
+        true
+    }
+}
+
+/// A running chunk as a steal request sees it, without its types.
+trait Split {
+    /// The owner of its job, and how many of its items have not run; None
+    /// while it runs (a steal request never arrives then: pool tasks do not
+    /// take messages).
+    fn left(&self) -> Option<(usize, usize)>;
+    /// Sends the last half of the items not run to PE `thief`, as a part
+    /// with its own results (`Close::Stolen`); false if it cannot go there
+    /// (an unregistered task to another process).
+    fn split(&self, pe: &Pe, thief: usize) -> bool;
+}
+
+impl<F, T, R> Split for RefCell<Running<F, T, R>>
+where
+    F: Fn(T) -> R + Clone + Send + 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
+    R: Serialize + DeserializeOwned + Send + 'static,
+{
+    fn left(&self) -> Option<(usize, usize)> {
+        self.try_borrow().ok().map(|r| (r.head.owner, r.items.len()))
+    }
+
+    fn split(&self, pe: &Pe, thief: usize) -> bool {
+        let Ok(mut r) = self.try_borrow_mut() else { return false };
+        let h = r.head;
+        if h.task.is_none() && (!pe.machine.is_local() || pe.shared.cfg.check_serde) {
+            return false;
+        }
+        let mut rest: Vec<T> = r.items.by_ref().collect();
+        let keep = rest.len() - rest.len() / 2;
+        let stolen = rest.split_off(keep);
+        let at = r.start + (r.out.len() + keep) as u64;
+        r.items = rest.into_iter();
+        let head = Head { close: Close::Stolen, ..h };
+        pe.post(thief, WorkMsg { head, start: at, f: r.f.clone(), _r: PhantomData, items: stolen });
         true
     }
 }
@@ -327,12 +483,17 @@ impl std::future::Future for YieldNow {
     }
 }
 
-/// One PE's pool: the jobs it owns and its credits with every PE.
+/// One PE's pool: the jobs it owns, its credits with every PE, and the
+/// chunks running here (of any owner).
 #[derive(Default)]
 pub(crate) struct PoolState {
     /// Per PE, chunks of this PE's work it may still be sent (see
     /// [`CREDITS`]); empty until the first job.
     credits: RefCell<Vec<u32>>,
+    /// Per PE, the parts of this PE's work it holds: chunks sent (not
+    /// closed), stolen parts, and steal requests made for it and not
+    /// answered. 0: the PE has none of this owner's work, a thief.
+    held: RefCell<Vec<u32>>,
     /// Where the search for the PE with the most credits starts.
     cursor: Cell<usize>,
     next_job: Cell<u64>,
@@ -341,6 +502,9 @@ pub(crate) struct PoolState {
     jobs: RefCell<FxHashMap<u64, Box<dyn Job>>>,
     /// Jobs with items not sent yet, oldest first.
     queue: RefCell<VecDeque<u64>>,
+    /// Chunks running on this PE, whoever owns them: what a steal request
+    /// splits. Removed when the chunk is over.
+    running: RefCell<Vec<Rc<dyn Split>>>,
 }
 
 /// A job as its owner sees it, without its types.
@@ -351,8 +515,9 @@ trait Job {
     fn chunk(&self) -> Option<usize>;
     /// Sends the next `len` items to PE `to`.
     fn send(&mut self, pe: &Pe, to: usize, job: u64, len: usize);
-    /// The results of the chunk that started at `start`; true when the job
-    /// is over (complete, or failed).
+    /// The results of the items from position `start` (a panic: of the
+    /// item at `start` for `map_each`); true when the job is over
+    /// (complete, or failed).
     fn arrive(&mut self, pe: &Pe, start: u64, out: Chunk) -> bool;
 }
 
@@ -361,6 +526,16 @@ trait Job {
 enum Chunk {
     Obj(Box<dyn Any + Send>),
     Bytes(Encoded),
+}
+
+/// Where a job's results go.
+enum Done {
+    /// `map_async`: the future gets all results in input order, or the
+    /// first panic.
+    All(RawFuture),
+    /// `map_each`, `task`: one future per item, fulfilled as its result
+    /// arrives.
+    Each(Vec<RawFuture>),
 }
 
 struct MapJob<F, T, R> {
@@ -374,12 +549,10 @@ struct MapJob<F, T, R> {
     next: u64,
     /// Results not in yet.
     missing: usize,
-    /// Results by the position of their chunk's first item.
+    /// Results by the position of their first item (`Done::All` only).
     parts: BTreeMap<u64, Vec<R>>,
     chunk: Option<usize>,
-    /// One task (`Pool::task`): the future gets its result, not a `Vec`.
-    single: bool,
-    done: RawFuture,
+    done: Done,
 }
 
 impl<F, T, R> Job for MapJob<F, T, R>
@@ -400,19 +573,9 @@ where
         let items: Vec<T> = self.items.by_ref().take(len).collect();
         let start = self.next;
         self.next += items.len() as u64;
-        pe.post(
-            to,
-            WorkMsg {
-                owner: pe.id,
-                job,
-                start,
-                f: self.f.clone(),
-                _r: PhantomData,
-                task: self.task,
-                name: self.name,
-                items,
-            },
-        );
+        let each = matches!(self.done, Done::Each(_));
+        let head = Head { owner: pe.id, job, task: self.task, name: self.name, close: Close::Credit, each };
+        pe.post(to, WorkMsg { head, start, f: self.f.clone(), _r: PhantomData, items });
     }
 
     fn arrive(&mut self, pe: &Pe, start: u64, out: Chunk) -> bool {
@@ -432,8 +595,24 @@ where
                 }
             },
         };
-        match out {
-            Ok(v) => {
+        match (&self.done, out) {
+            (Done::Each(futs), out) => {
+                let start = start as usize;
+                match out {
+                    Ok(v) => {
+                        self.missing = self.missing.saturating_sub(v.len());
+                        for (f, r) in futs[start..start + v.len()].iter().zip(v) {
+                            f.set_any(Box::new(Ok::<R, EntryError>(r)));
+                        }
+                    }
+                    Err(e) => {
+                        self.missing = self.missing.saturating_sub(1);
+                        futs[start].set_any(Box::new(Err::<R, EntryError>(e)));
+                    }
+                }
+                self.missing == 0
+            }
+            (Done::All(done), Ok(v)) => {
                 self.missing = self.missing.saturating_sub(v.len());
                 self.parts.insert(start, v);
                 if self.missing > 0 {
@@ -443,24 +622,14 @@ where
                 for (_, v) in std::mem::take(&mut self.parts) {
                     all.extend(v);
                 }
-                if self.single {
-                    match all.pop() {
-                        Some(r) => self.done.set_any(Box::new(Ok::<R, EntryError>(r))),
-                        None => pe.fail_usage(format!("pool task {}: no result", self.name)),
-                    }
-                } else {
-                    self.done.set_any(Box::new(Ok::<Vec<R>, EntryError>(all)));
-                }
+                done.set_any(Box::new(Ok::<Vec<R>, EntryError>(all)));
+                true
             }
-            Err(e) => {
-                if self.single {
-                    self.done.set_any(Box::new(Err::<R, EntryError>(e)));
-                } else {
-                    self.done.set_any(Box::new(Err::<Vec<R>, EntryError>(e)));
-                }
+            (Done::All(done), Err(e)) => {
+                done.set_any(Box::new(Err::<Vec<R>, EntryError>(e)));
+                true
             }
         }
-        true
     }
 }
 
@@ -486,6 +655,7 @@ impl Pe {
             let left = job.left();
             let len = job.chunk().unwrap_or_else(|| left.div_ceil(2 * npes)).clamp(1, left);
             p.credits.borrow_mut()[to] -= 1;
+            p.held.borrow_mut()[to] += 1;
             job.send(self, to, id, len);
             if job.left() == 0 {
                 p.queue.borrow_mut().pop_front();
@@ -500,6 +670,7 @@ impl Pe {
         let mut credits = p.credits.borrow_mut();
         if credits.is_empty() {
             *credits = vec![CREDITS; npes];
+            *p.held.borrow_mut() = vec![0; npes];
             p.cursor.set((self.id + 1) % npes);
         }
         let from = p.cursor.get();
@@ -516,11 +687,18 @@ impl Pe {
         best
     }
 
-    /// Results of a chunk of job `id` from PE `from`.
-    fn pool_results(&self, from: usize, id: u64, start: u64, out: Chunk) {
+    /// Results of job `id` from PE `from`, from position `start`.
+    fn pool_results(&self, from: usize, id: u64, start: u64, out: Chunk, close: Close) {
         let p = &self.pool;
-        if let Some(c) = p.credits.borrow_mut().get_mut(from) {
-            *c += 1;
+        if close != Close::Open {
+            if let Some(h) = p.held.borrow_mut().get_mut(from) {
+                *h -= 1;
+            }
+        }
+        if close == Close::Credit {
+            if let Some(c) = p.credits.borrow_mut().get_mut(from) {
+                *c += 1;
+            }
         }
         let job = p.jobs.borrow_mut().remove(&id);
         // No job: it failed earlier, these results are not wanted.
@@ -531,42 +709,102 @@ impl Pe {
                 p.jobs.borrow_mut().insert(id, job);
             }
         }
-        self.pool_dispatch();
+        if close != Close::Open {
+            self.pool_dispatch();
+            self.pool_steal_for(from);
+        }
+    }
+
+    /// PE `thief` has none of this owner's work left and there is none to
+    /// send: asks the PE holding the most parts of it for half of a running
+    /// chunk. At most one request per thief is out (it counts as a part
+    /// `thief` holds), and a request follows only the end of a part, so
+    /// requests stop when the owner's work does.
+    fn pool_steal_for(&self, thief: usize) {
+        let p = &self.pool;
+        if !steal_enabled() || !p.queue.borrow().is_empty() {
+            return;
+        }
+        let mut held = p.held.borrow_mut();
+        if held.get(thief) != Some(&0) {
+            return;
+        }
+        let npes = held.len();
+        let victim = (1..npes).map(|k| (thief + k) % npes).filter(|&v| held[v] > 0).max_by_key(|&v| held[v]);
+        if let Some(victim) = victim {
+            held[thief] += 1;
+            drop(held);
+            self.post(victim, StealMsg { owner: self.id, thief });
+        }
+    }
+
+    /// A steal request from `owner` for `thief`: the running chunk of
+    /// `owner`'s work with the most items not run gives half of them, if it
+    /// has two or more; otherwise the owner is told (the request is over).
+    fn pool_steal(&self, owner: usize, thief: usize) {
+        if self.shared.stopping() {
+            return;
+        }
+        let best = {
+            let running = self.pool.running.borrow();
+            running
+                .iter()
+                .filter_map(|r| r.left().filter(|&(o, n)| o == owner && n >= 2).map(|(_, n)| (n, r.clone())))
+                .max_by_key(|(n, _)| *n)
+        };
+        let given = best.is_some_and(|(_, r)| r.split(self, thief));
+        if !given {
+            self.post(owner, StealNone { thief });
+        }
+    }
+
+    /// The steal request made for `thief` found nothing to split.
+    fn pool_steal_none(&self, thief: usize) {
+        if let Some(h) = self.pool.held.borrow_mut().get_mut(thief) {
+            *h -= 1;
+        }
     }
 }
 
-/// A chunk of a job, to the PE that runs it.
+/// Whether idle PEs steal (`CHARE_POOL_STEAL`, default on; off only to
+/// measure what stealing brings).
+fn steal_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(crate::config::pool_steal)
+}
+
+/// A chunk of a job, or a part stolen from one, to the PE that runs it.
 struct WorkMsg<F, T, R> {
-    owner: usize,
-    job: u64,
+    head: Head,
     start: u64,
     f: F,
     _r: PhantomData<fn() -> R>,
-    task: Option<u64>,
-    name: &'static str,
     items: Vec<T>,
 }
 
 impl<F, T, R> Outgoing for WorkMsg<F, T, R>
 where
-    F: Fn(T) -> R + Send + 'static,
+    F: Fn(T) -> R + Clone + Send + 'static,
     T: Serialize + DeserializeOwned + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
 {
     fn into_msg(self) -> Msg {
-        let WorkMsg { owner, job, start, f, name, items, .. } = self;
-        Msg::Control(Box::new(move |pe: &Pe| Running::new(f, name, owner, job, start, items).start(pe)))
+        let WorkMsg { head, start, f, items, .. } = self;
+        Msg::Control(Box::new(move |pe: &Pe| Running::new(f, head, start, items).start(pe)))
     }
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
-        let Some(task) = self.task else { return Err(not_registered(self.name)) };
-        crate::value::encode_into(&self.items, out).map_err(|e| format!("pool task {}: {e}", self.name))?;
-        Ok(Wire::Pool(Box::new(PoolHead::Work { job: self.job, start: self.start, task })))
+        let h = self.head;
+        let Some(task) = h.task else { return Err(not_registered(h.name)) };
+        crate::value::encode_into(&self.items, out).map_err(|e| format!("pool task {}: {e}", h.name))?;
+        let head = PoolHead::Work { owner: h.owner, job: h.job, start: self.start, task, close: h.close, each: h.each };
+        Ok(Wire::Pool(Box::new(head)))
     }
     fn checked(mut self) -> Result<Self, String> {
-        if self.task.is_none() {
-            return Err(not_registered(self.name));
+        if self.head.task.is_none() {
+            return Err(not_registered(self.head.name));
         }
-        self.items = crate::value::round_trip(&self.items).map_err(|e| format!("pool task {}: {e}", self.name))?;
+        self.items =
+            crate::value::round_trip(&self.items).map_err(|e| format!("pool task {}: {e}", self.head.name))?;
         Ok(self)
     }
 }
@@ -578,22 +816,54 @@ fn not_registered(name: &str) -> String {
     )
 }
 
-/// A chunk's results, to the job's owner.
+/// Results of a chunk (or of part of one), to the job's owner.
 struct ResultsMsg<R> {
     from: usize,
     job: u64,
     start: u64,
     out: Result<Vec<R>, EntryError>,
+    close: Close,
 }
 
 impl<R: Serialize + Send + 'static> Outgoing for ResultsMsg<R> {
     fn into_msg(self) -> Msg {
-        let ResultsMsg { from, job, start, out } = self;
-        Msg::Control(Box::new(move |pe: &Pe| pe.pool_results(from, job, start, Chunk::Obj(Box::new(out)))))
+        let ResultsMsg { from, job, start, out, close } = self;
+        Msg::Control(Box::new(move |pe: &Pe| pe.pool_results(from, job, start, Chunk::Obj(Box::new(out)), close)))
     }
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
         crate::value::encode_into(&self.out, out).map_err(|e| format!("pool results: {e}"))?;
-        Ok(Wire::Pool(Box::new(PoolHead::Results { job: self.job, start: self.start })))
+        Ok(Wire::Pool(Box::new(PoolHead::Results { job: self.job, start: self.start, close: self.close })))
+    }
+}
+
+/// A steal request, from a work's owner to the PE it asks.
+struct StealMsg {
+    owner: usize,
+    thief: usize,
+}
+
+impl Outgoing for StealMsg {
+    fn into_msg(self) -> Msg {
+        let StealMsg { owner, thief } = self;
+        Msg::Control(Box::new(move |pe: &Pe| pe.pool_steal(owner, thief)))
+    }
+    fn encode(&self, _out: &mut Vec<u8>) -> Result<Wire, String> {
+        Ok(Wire::Pool(Box::new(PoolHead::Steal { thief: self.thief })))
+    }
+}
+
+/// The answer to a steal request that found nothing, to the owner.
+struct StealNone {
+    thief: usize,
+}
+
+impl Outgoing for StealNone {
+    fn into_msg(self) -> Msg {
+        let thief = self.thief;
+        Msg::Control(Box::new(move |pe: &Pe| pe.pool_steal_none(thief)))
+    }
+    fn encode(&self, _out: &mut Vec<u8>) -> Result<Wire, String> {
+        Ok(Wire::Pool(Box::new(PoolHead::StealNone { thief: self.thief })))
     }
 }
 
@@ -601,21 +871,29 @@ impl<R: Serialize + Send + 'static> Outgoing for ResultsMsg<R> {
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) enum PoolHead {
     /// Run registered task `task` on the items from position `start` of
-    /// the sender's job `job`.
-    Work { job: u64, start: u64, task: u64 },
-    /// Results of the chunk of the receiver's job `job` from position `start`.
-    Results { job: u64, start: u64 },
+    /// PE `owner`'s job `job` (a stolen part comes from another PE than
+    /// its owner).
+    Work { owner: usize, job: u64, start: u64, task: u64, close: Close, each: bool },
+    /// Results of the receiver's job `job` from position `start`.
+    Results { job: u64, start: u64, close: Close },
+    /// The sender (an owner) asks for part of a running chunk of its work,
+    /// for PE `thief`.
+    Steal { thief: usize },
+    /// The steal request for `thief` found nothing.
+    StealNone { thief: usize },
 }
 
 impl PoolHead {
     /// Handles the message from PE `from` (MPI layer).
     pub(crate) fn handle(self, pe: &Pe, from: usize, body: Encoded) {
         match self {
-            PoolHead::Work { job, start, task } => match by_id(task) {
-                Some(t) => (t.run)(PoolWork { pe, owner: from, job, start, items: body, task: t.path }),
+            PoolHead::Work { owner, job, start, task, close, each } => match by_id(task) {
+                Some(task) => (task.run)(PoolWork { pe, owner, job, start, items: body, task, close, each }),
                 None => pe.fail_usage(format!("PE {from} sent a pool task that is not registered here")),
             },
-            PoolHead::Results { job, start } => pe.pool_results(from, job, start, Chunk::Bytes(body)),
+            PoolHead::Results { job, start, close } => pe.pool_results(from, job, start, Chunk::Bytes(body), close),
+            PoolHead::Steal { thief } => pe.pool_steal(from, thief),
+            PoolHead::StealNone { thief } => pe.pool_steal_none(thief),
         }
     }
 }

@@ -23,6 +23,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::any::Any;
 use std::marker::PhantomData;
+use std::sync::Arc;
+use crate::section::SectionInfo;
 
 /// A reduction operation over values of type `V`. Partials and results are
 /// serialisable: on the MPI layer they travel between processes.
@@ -332,6 +334,10 @@ pub(crate) struct Contribution {
     pub keep: bool,
     /// The PE in another process this part came from.
     src: Option<usize>,
+    /// A member's first contribution to a section of a dynamic array: the
+    /// array and the section's members, for the root (the array's root),
+    /// which counts the members not deleted ([`crate::dynamic`]).
+    pub dyn_section: Option<(CollId, Arc<crate::section::SectionInfo>)>,
 }
 
 /// A contribution as it travels between processes.
@@ -346,6 +352,7 @@ pub(crate) struct WireContribution {
     partial: Vec<u8>,
     delivery: WireDelivery,
     keep: bool,
+    dyn_section: Option<(CollId, crate::section::SectionInfo)>,
 }
 
 impl Contribution {
@@ -374,6 +381,7 @@ impl Contribution {
             delivery,
             keep: false,
             src: None,
+            dyn_section: None,
         })
     }
 
@@ -401,6 +409,7 @@ impl Contribution {
             partial,
             delivery,
             keep: self.keep,
+            dyn_section: self.dyn_section.as_ref().map(|(a, s)| (*a, SectionInfo::clone(s))),
         })
     }
 
@@ -408,6 +417,7 @@ impl Contribution {
         Contribution {
             keep: w.keep,
             src: Some(from),
+            dyn_section: w.dyn_section.map(|(a, s)| (a, Arc::new(s))),
             coll: w.coll,
             seq: w.seq,
             count: w.count,
@@ -517,6 +527,10 @@ pub(crate) struct ReductionTable {
     kept: FxHashMap<(CollId, u64), (Box<dyn Combiner>, Delivery)>,
     /// On the root of a dynamic array: its membership ([`crate::dynamic`]).
     pub(crate) dynamic: FxHashMap<CollId, crate::dynamic::DynRoot>,
+    /// On the root of a dynamic array: the sections of it whose reductions
+    /// it combines, by section id: the array and the members (learnt from
+    /// the members' first contributions).
+    dyn_sections: FxHashMap<CollId, (CollId, Arc<SectionInfo>)>,
 }
 
 /// An element of this PE contributes.
@@ -579,6 +593,7 @@ pub(crate) fn contribute_combined(pe: &Pe, c: Contribution, here: usize) {
                 delivery: p.delivery,
                 keep: false,
                 src: None,
+                dyn_section: None,
             };
             pe.post(part.root, Msg::Reduce(Box::new(part)));
         }
@@ -627,6 +642,7 @@ fn flush_if_complete(pe: &Pe, key: (CollId, u64)) {
         delivery,
         keep: p.keep,
         src: None,
+        dyn_section: None,
     };
     pe.post(part.root, Msg::Reduce(Box::new(part)));
 }
@@ -642,10 +658,13 @@ pub(crate) fn recheck(pe: &Pe, coll: CollId) {
 }
 
 /// The root receives a PE's partial.
-pub(crate) fn receive(pe: &Pe, c: Contribution) {
+pub(crate) fn receive(pe: &Pe, mut c: Contribution) {
     let key = (c.coll, c.seq);
     let r = {
         let mut t = pe.reductions.borrow_mut();
+        if let Some(s) = c.dyn_section.take() {
+            t.dyn_sections.entry(c.coll).or_insert(s);
+        }
         let p = t.root.entry(key).or_insert_with(|| Pending::new(&c));
         p.add(c)
     };
@@ -658,7 +677,12 @@ pub(crate) fn receive(pe: &Pe, c: Contribution) {
 /// The root checks again the reductions of `coll` it holds (a dynamic
 /// array's membership or insertion phase changed).
 pub(crate) fn recheck_root(pe: &Pe, coll: CollId) {
-    let mut keys: Vec<(CollId, u64)> = pe.reductions.borrow().root.keys().filter(|k| k.0 == coll).copied().collect();
+    let keys: Vec<(CollId, u64)> = {
+        let t = pe.reductions.borrow();
+        let of_coll = |id: CollId| id == coll || t.dyn_sections.get(&id).is_some_and(|s| s.0 == coll);
+        t.root.keys().filter(|k| of_coll(k.0)).copied().collect()
+    };
+    let mut keys = keys;
     keys.sort_unstable();
     for key in keys {
         try_finish(pe, key);
@@ -677,7 +701,15 @@ fn try_finish(pe: &Pe, key: (CollId, u64)) {
                 true
             }
             Some(_) => false,
-            None => p.count >= p.total,
+            // A section of a dynamic array: its members not deleted before
+            // contributing to it.
+            None => match t.dyn_sections.get(&key.0) {
+                Some((array, sec)) => match t.dynamic.get(array) {
+                    Some(d) => p.count >= d.section_expected(sec, key.1),
+                    None => p.count >= p.total,
+                },
+                None => p.count >= p.total,
+            },
         };
         if !complete {
             return;

@@ -9,7 +9,8 @@
 //! sends no message; handles are cheap to clone and travel in messages.
 //! Members are indices: in a section of a dynamic array, a member not
 //! inserted yet gets its calls once inserted, a deleted one drops them, and
-//! a section reduction needs a contribution from every member.
+//! a section reduction needs a contribution from every member not deleted
+//! before contributing to it (see below).
 //!
 //! Multicast protocol:
 //! 1. elements of a non-migratable collection: the sender groups the members
@@ -37,6 +38,13 @@
 //!    combiner) on the MPI layer: the contributors keep their combiner and
 //!    target, as a migratable collection's PEs do, and the reduction is
 //!    handed off to one of them.
+//!
+//! A section of a dynamic array reduces at the **array's root** (not the
+//! PE of its first member), which knows the deletions: each member's first
+//! contribution carries the section's members, a deleted element's PE
+//! reports how many contributions it made to each section (its stream
+//! counters), and reduction k completes with one contribution per member
+//! not deleted before contributing to k ([`crate::dynamic::DynRoot`]).
 
 use crate::collection::CollInfo;
 use crate::erased::Erased;
@@ -72,7 +80,11 @@ impl SectionInfo {
     fn new(info: &CollInfo, mut members: Vec<u32>) -> SectionInfo {
         members.sort_unstable();
         members.dedup();
-        let root = members.first().map_or(0, |&l| info.pe_of(&Index::from_linear(l as usize, &info.dims)));
+        // A dynamic array's sections reduce at the array's root, which
+        // knows which members were deleted (see `crate::dynamic`).
+        let root = info.dynamic.unwrap_or_else(|| {
+            members.first().map_or(0, |&l| info.pe_of(&Index::from_linear(l as usize, &info.dims)))
+        });
         SectionInfo { id: new_id(), root, members, per_pe: Default::default() }
     }
 

@@ -76,8 +76,8 @@ pub(crate) enum Wire {
     QdReply { round: u64, counts: [u64; 3], busy: bool },
     /// Deadlock: report your waiting tasks.
     ReportRequest,
-    /// Waiting tasks of one PE.
-    ReportReply(Vec<String>),
+    /// Waiting tasks and held `when` calls of one PE.
+    ReportReply { tasks: Vec<String>, held: Vec<String> },
     /// The job ends with this code.
     Exit { code: i32 },
     /// A chunk of pool tasks or its results (the body; see [`crate::pool`]).
@@ -347,7 +347,7 @@ impl Wire {
                 Msg::System(Box::new(move |pe| pe.wave_reply(from, round, counts, busy)))
             }
             Wire::ReportRequest => Msg::System(Box::new(move |pe| pe.report_request(from))),
-            Wire::ReportReply(lines) => Msg::System(Box::new(move |pe| pe.report_lines(lines))),
+            Wire::ReportReply { tasks, held } => Msg::System(Box::new(move |pe| pe.report_lines(tasks, held))),
             Wire::Exit { code } => Msg::System(Box::new(move |pe| pe.exit_from_remote(code))),
             Wire::Pool(head) => Msg::Control(Box::new(move |pe| head.handle(pe, from, body))),
         }

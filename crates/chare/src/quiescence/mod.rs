@@ -80,6 +80,8 @@ pub(crate) struct QdState {
     /// A deadlock report is being collected (PE 0): no more looks.
     reporting: Cell<bool>,
     report: RefCell<Vec<String>>,
+    /// The held `when` calls of the PEs that answered (PE 0).
+    report_held: RefCell<Vec<String>>,
     reports_in: Cell<usize>,
 }
 
@@ -214,17 +216,22 @@ impl Pe {
 
     /// Deadlock: a PE reports its waiting tasks to PE `from`.
     pub(crate) fn report_request(&self, from: usize) {
-        self.send_system(from, Wire::ReportReply(self.waiting_tasks()));
+        let held = self.chares.held_when().into_iter().map(|h| format!("PE {}: {h}", self.id)).collect();
+        self.send_system(from, Wire::ReportReply { tasks: self.waiting_tasks(), held });
     }
 
-    /// PE 0 gets one PE's waiting tasks; the last one ends the job.
-    pub(crate) fn report_lines(&self, lines: Vec<String>) {
-        self.qd.report.borrow_mut().extend(lines);
+    /// PE 0 gets one PE's waiting tasks and held `when` calls; the last
+    /// one ends the job.
+    pub(crate) fn report_lines(&self, tasks: Vec<String>, held: Vec<String>) {
+        self.qd.report.borrow_mut().extend(tasks);
+        self.qd.report_held.borrow_mut().extend(held);
         self.qd.reports_in.set(self.qd.reports_in.get() + 1);
         if self.qd.reports_in.get() == self.shared.num_pes() {
-            let mut lines = std::mem::take(&mut *self.qd.report.borrow_mut());
-            lines.sort();
-            self.shared.finish(Err(JobError::Deadlock { waiting: lines }));
+            let mut waiting = std::mem::take(&mut *self.qd.report.borrow_mut());
+            waiting.sort();
+            let mut held = std::mem::take(&mut *self.qd.report_held.borrow_mut());
+            held.sort();
+            self.shared.finish(Err(JobError::Deadlock { waiting, held }));
         }
     }
 

@@ -45,6 +45,15 @@ pub(crate) struct ChareTable {
 }
 
 impl ChareTable {
+    /// The `when` calls held by the chares here (deadlock report), in
+    /// address order.
+    pub(crate) fn held_when(&self) -> Vec<String> {
+        let cells = self.cells.borrow();
+        let mut addrs: Vec<&Addr> = cells.keys().collect();
+        addrs.sort_unstable_by_key(|a| (a.coll, a.lin));
+        addrs.into_iter().flat_map(|a| cells[a].held_when()).collect()
+    }
+
     pub(crate) fn cell(&self, addr: &Addr) -> Option<Rc<dyn AnyCell>> {
         self.cells.borrow().get(addr).cloned()
     }

@@ -217,3 +217,50 @@ pub fn elements_inserted_on_a_chosen_pe_get_their_calls_through_their_home() -> 
         })
     })
 }
+
+/// A deleted member leaves its sections' reductions: a reduction completes
+/// with the members not deleted before contributing to it, whether the
+/// member was deleted after contributing to earlier reductions, before
+/// contributing to any, or while the reduction waited for it.
+pub fn a_section_reduction_completes_without_its_deleted_members() -> Scenario {
+    Scenario::new(&[1, 2, 3, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let a = rt.array::<Node>(8).create_empty();
+            for i in 0..8u64 {
+                a.insert(i as usize, (i,));
+            }
+            a.done_inserting().await;
+            let sum = |sec: &Section<Node>| {
+                let f = rt.future();
+                sec.section_sum(sec.clone(), f.clone());
+                f
+            };
+            // Deleted after contributing to reduction 0.
+            let s1 = a.section([1, 2, 5, 6]);
+            assert_eq!(sum(&s1).await, 1 + 2 + 5 + 6);
+            a.delete(5);
+            a.done_inserting().await;
+            assert_eq!(sum(&s1).await, 1 + 2 + 6);
+            assert_eq!(sum(&s1).await, 1 + 2 + 6);
+            // Deleted before contributing to any.
+            let s2 = a.section([0, 3, 7]);
+            a.delete(7);
+            a.done_inserting().await;
+            assert_eq!(sum(&s2).await, 3);
+            // Deleted while the reduction waits for it: the two others have
+            // contributed, then the deletion completes it.
+            let s3 = a.section([0, 4, 6]);
+            let f = rt.future();
+            a.elem(0).section_sum(s3.clone(), f.clone());
+            a.elem(6).section_sum(s3.clone(), f.clone());
+            a.delete(4);
+            assert_eq!(f.await, 6);
+            a.done_inserting().await;
+            assert_eq!(sum(&s3).await, 6);
+            // A section whose members are all deleted has nothing to reduce;
+            // the whole array still reduces over the 5 left.
+            let (g, s) = reduce_all(&rt, &a).await;
+            assert_eq!((g.len(), s), (5, 1 + 2 + 3 + 6));
+        })
+    })
+}

@@ -199,3 +199,29 @@ pub fn abort_ends_the_job_with_its_message() -> Scenario {
         })
     })
 }
+
+/// A job that deadlocks with `when` calls held lists them in the report:
+/// PE, chare, index, entry and how many calls wait, beside the tasks.
+pub fn a_deadlock_report_lists_the_held_when_calls() -> Scenario {
+    Scenario::new(
+        &[1, 2, 4],
+        Expect::Deadlock(&[
+            "1 task(s) still wait and 2 chare entr(ies) hold calls whose `when` condition is false",
+            "main[0].main waits on future",
+            "Stepper[0].at: 3 call(s) held, their `when` condition false",
+            "Stepper[0].ordered: 1 call(s) held, their `when` condition false",
+        ]),
+        |rt| {
+            Box::pin(async move {
+                let s = rt.chare::<super::reentrant::Stepper>(rt.num_pes() - 1).create(());
+                for step in [3, 4, 5] {
+                    s.at(step, "never".into());
+                }
+                s.ordered(7);
+                s.at(0, "runs".into());
+                assert_eq!(s.log_ret().await, vec!["runs@0"]);
+                rt.future::<()>().await;
+            })
+        },
+    )
+}

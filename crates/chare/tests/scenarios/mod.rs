@@ -87,6 +87,7 @@ macro_rules! for_each_scenario {
                 allreduce_gives_every_contributor_the_result;
             failures:
                 deadlock_is_reported_with_what_each_task_waits_on,
+                a_deadlock_report_lists_the_held_when_calls,
                 panic_in_an_entry_method_names_pe_chare_index_and_entry,
                 a_panic_ends_the_job_while_another_pe_is_busy,
                 a_misuse_is_reported_at_the_users_line,
@@ -106,7 +107,9 @@ macro_rules! for_each_scenario {
                 pool_tasks_run_on_every_pe_including_the_callers,
                 a_panicking_pool_task_reaches_the_caller,
                 an_unregistered_task_is_refused_between_processes,
-                calls_are_answered_while_a_pool_chunk_runs;
+                calls_are_answered_while_a_pool_chunk_runs,
+                pool_map_each_gives_one_future_per_item,
+                idle_pes_steal_the_long_tasks_of_a_running_chunk;
             migration:
                 a_migration_storm_loses_reorders_and_duplicates_nothing,
                 rotate_moves_every_element_once_per_step,
@@ -131,7 +134,8 @@ macro_rules! for_each_scenario {
             dynamic:
                 inserted_and_deleted_elements_join_and_leave_broadcasts_and_reductions,
                 insertion_and_deletion_with_messages_in_flight,
-                elements_inserted_on_a_chosen_pe_get_their_calls_through_their_home;
+                elements_inserted_on_a_chosen_pe_get_their_calls_through_their_home,
+                a_section_reduction_completes_without_its_deleted_members;
             services:
                 start_quiescence_calls_an_entry_method_at_quiescence,
                 start_quiescence_can_end_the_job,

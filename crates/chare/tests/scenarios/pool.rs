@@ -204,3 +204,83 @@ pub fn calls_are_answered_while_a_pool_chunk_runs() -> Scenario {
         })
     })
 }
+
+/// Runs of [`heavy_first`] in this process.
+static HEAVY_FIRST_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+chare::task! {
+    /// `(x, PE)`: 5 ms of work if `x < heavy`, none otherwise.
+    pub fn heavy_first((x, heavy): (u32, u32)) -> (u32, usize) {
+        HEAVY_FIRST_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if x < heavy {
+            let t0 = std::time::Instant::now();
+            while t0.elapsed() < std::time::Duration::from_millis(5) {
+                std::hint::spin_loop();
+            }
+        }
+        (x, chare::current_pe())
+    }
+}
+
+/// `map_each` (Charm4Py's `multi_future=True`): one future per item, each
+/// with its own result; a panic fails its item only, the others still get
+/// theirs; `iwait` yields every item once, `wait_all` gives them in input
+/// order; an empty list gives no futures.
+pub fn pool_map_each_gives_one_future_per_item() -> Scenario {
+    Scenario::new(&[1, 2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let items: Vec<u32> = (1000..3000).collect();
+            let want = |x: u32| if x == 1234 { None } else { Some(x + 1) };
+            let futs = rt.pool().chunk_size(50).map_each(fails_on_1234, items.clone());
+            assert_eq!(futs.len(), items.len());
+            let mut seen = vec![0u32; items.len()];
+            let mut it = iwait(futs);
+            while let Some((i, r)) = it.next().await {
+                seen[i] += 1;
+                match r {
+                    Ok(v) => assert_eq!(Some(v), want(items[i]), "item {i}"),
+                    Err(e) => {
+                        assert_eq!(items[i], 1234, "only 1234 fails: {e}");
+                        assert_eq!((e.chare.as_str(), e.index.as_str()), ("pool", "234"));
+                        assert_eq!(e.message, "task 1234 refuses");
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "every item once");
+            // Guided chunks, `wait_all`: equals a sequential map.
+            let got = wait_all(rt.pool().map_each(mix, 0..20_000u64)).await;
+            let got: Vec<u64> = got.into_iter().map(Result::unwrap).collect();
+            assert_eq!(got, (0..20_000).map(mix).collect::<Vec<_>>());
+            assert!(rt.pool().map_each(mix, Vec::new()).is_empty());
+        })
+    })
+}
+
+/// Stealing: a `map` whose first chunk (sent to PE 1) holds every long
+/// task. Credits cannot move them (every item is sent at once); only an
+/// idle PE stealing half of PE 1's running chunk can run some of them
+/// elsewhere. Every task runs once, results in input order.
+pub fn idle_pes_steal_the_long_tasks_of_a_running_chunk() -> Scenario {
+    Scenario::new(&[2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let n = 400u32;
+            // The guided first chunk: n / (2 x PEs) items, to PE 1.
+            let heavy = n.div_ceil(2 * rt.num_pes() as u32);
+            let runs0 = HEAVY_FIRST_RUNS.load(std::sync::atomic::Ordering::Relaxed);
+            let got = rt.pool().map(heavy_first, (0..n).map(|x| (x, heavy))).await;
+            assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>());
+            if rt.layer() == "local" {
+                let runs = HEAVY_FIRST_RUNS.load(std::sync::atomic::Ordering::Relaxed) - runs0;
+                assert_eq!(runs, n as usize, "every task runs once");
+            }
+            let mut pes: Vec<usize> = got[..heavy as usize].iter().map(|r| r.1).collect();
+            pes.sort_unstable();
+            pes.dedup();
+            assert!(pes.len() > 1, "the long tasks all ran on PE {pes:?}: nothing was stolen");
+            // The same with one future per item.
+            let each = wait_all(rt.pool().map_each(heavy_first, (0..n).map(|x| (x, heavy)))).await;
+            let each: Vec<(u32, usize)> = each.into_iter().map(Result::unwrap).collect();
+            assert_eq!(each.iter().map(|r| r.0).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>());
+        })
+    })
+}
