@@ -45,10 +45,10 @@ chare::task! {
 }
 
 chare::task! {
-    /// 250 us of work.
-    pub fn quarter_ms(x: u32) -> u32 {
+    /// 1 ms of work (by the clock: as long on a loaded machine).
+    pub fn one_ms(x: u32) -> u32 {
         let t0 = std::time::Instant::now();
-        while t0.elapsed() < std::time::Duration::from_micros(250) {
+        while t0.elapsed() < std::time::Duration::from_millis(1) {
             std::hint::spin_loop();
         }
         x
@@ -184,14 +184,17 @@ pub fn an_unregistered_task_is_refused_between_processes() -> Scenario {
 }
 
 /// A PE runs a long chunk in time slices: calls to its chares are answered
-/// meanwhile. 4000 tasks of 250 us on 2 PEs: the first chunks are 1000
-/// tasks (250 ms); a ping to each PE returns in far less (the bound, 100
-/// ms, leaves room for a loaded machine).
+/// meanwhile. 4000 tasks of 1 ms (by the clock) on 2 PEs: the first chunks
+/// are 1000 tasks, at least 1 s each whatever the load; a PE that ran a
+/// chunk to its end before answering would keep a ping waiting that long.
+/// Answered between slices, pings return in well under 500 ms even on a
+/// loaded 2-core machine (134 ms was the worst seen with 4 jobs running),
+/// so the bound separates the two behaviours without timing the runtime.
 pub fn calls_are_answered_while_a_pool_chunk_runs() -> Scenario {
     Scenario::new(&[2], Expect::Ok, |rt| {
         Box::pin(async move {
             let g = rt.group::<Pinger>().create_awaitable(()).await;
-            let work = rt.pool().map_async(quarter_ms, 0..4000u32);
+            let work = rt.pool().map_async(one_ms, 0..4000u32);
             let mut worst = std::time::Duration::ZERO;
             for i in 0..20u32 {
                 let t = std::time::Instant::now();
@@ -199,7 +202,7 @@ pub fn calls_are_answered_while_a_pool_chunk_runs() -> Scenario {
                 worst = worst.max(t.elapsed());
             }
             assert!(!work.is_ready(), "the map ended before the pings: the check proves nothing");
-            assert!(worst < std::time::Duration::from_millis(100), "a ping took {worst:?} while chunks ran");
+            assert!(worst < std::time::Duration::from_millis(500), "a ping took {worst:?} while chunks ran");
             assert_eq!(work.await.unwrap(), (0..4000).collect::<Vec<_>>());
         })
     })
