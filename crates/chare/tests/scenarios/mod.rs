@@ -37,6 +37,7 @@ pub mod reductions;
 pub mod reentrant;
 pub mod sections;
 pub mod services;
+pub mod timers;
 
 /// Every scenario, by area. Calls `$m! { area: name, name, ...; area: ...; }`
 /// so that harnesses can generate one test per scenario and [`all`] can list
@@ -135,6 +136,13 @@ macro_rules! for_each_scenario {
                 start_quiescence_can_end_the_job,
                 a_reduction_to_exit_ends_the_job,
                 every_pe_is_on_the_one_host;
+            timers:
+                a_sleeping_entry_lets_other_entries_of_its_pe_run,
+                a_sleep_lasts_at_least_its_delay,
+                scheduled_callables_run_in_deadline_order,
+                a_job_waiting_only_on_a_timer_completes,
+                quiescence_waits_for_pending_timers,
+                stats_count_a_known_message_pattern;
         }
     };
 }
