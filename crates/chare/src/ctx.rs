@@ -214,6 +214,11 @@ impl Rt {
         crate::Sleep::until(crate::timer::deadline_after(delay))
     }
 
+    /// [`Rt::sleep`] until `deadline` (at once if it has passed).
+    pub fn sleep_until(&self, deadline: std::time::Instant) -> crate::Sleep {
+        crate::Sleep::until(deadline)
+    }
+
     /// Runs `f` on the calling PE `delay` from now (Charm4Py's
     /// `charm.scheduleCallableAfter(f, secs, args)`: capture the arguments
     /// in the closure). It runs between two messages, as an entry method

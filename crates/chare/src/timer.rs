@@ -97,6 +97,14 @@ impl Timers {
         self.fired.get()
     }
 
+    /// Drops every timer (at the job's end, on the PE's thread).
+    pub(crate) fn clear(&self) {
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        self.heap.borrow_mut().clear();
+        self.earliest.set(None);
+        drop(pending);
+    }
+
     fn refresh_earliest(&self, heap: &BinaryHeap<Reverse<(Instant, u64)>>) {
         self.earliest.set(heap.peek().map(|Reverse((t, _))| *t));
     }
