@@ -10,6 +10,7 @@
 //! | `ring` | channels between neighbours in a 1-D ring |
 //! | `farm` | master-worker: a master hands out tasks to a group of workers on demand |
 //! | `coroutines` | Charm4Py's coroutines: a reentrant entry driving iterations, `when` conditions, `wait_until` |
+//! | `timeouts` | timers: replies awaited until a deadline (`sleep_until`), services that `sleep`, a heartbeat (`schedule_after`), `print_stats` |
 //!
 //! Run one with `cargo run -p chare-examples --release --bin pi -- --pes 4`
 //! (or `+p4`, or `CHARE_PES=4`). Every example prints the same output for

@@ -296,3 +296,15 @@ fn balance() {
         assert!(out.contains(&format!("({balancer})")), "{out}");
     }
 }
+
+/// `timeouts`: the services answering in 0 and 20 ms make the 150 ms
+/// deadline, those answering in 400 ms miss it and answer later; every
+/// reply is `x * x` of its request `i + 1`.
+#[test]
+fn timeouts() {
+    let out = run_all_pes(env!("CARGO_BIN_EXE_timeouts"));
+    let want = "service 0: 1\nservice 1: 4\nservice 3: 16\nservice 4: 25\n\
+                service 2: missed the deadline, then answered 9\n\
+                service 5: missed the deadline, then answered 36\n";
+    assert_eq!(out, want);
+}

@@ -37,6 +37,7 @@ fn every_example_prints_the_same_on_both_layers() {
         env!("CARGO_BIN_EXE_coroutines"),
         env!("CARGO_BIN_EXE_sections"),
         env!("CARGO_BIN_EXE_dynamic"),
+        env!("CARGO_BIN_EXE_timeouts"),
         // `farm` prints timings: see `farm_does_every_task_once_on_both_layers`.
     ];
     for exe in exes {

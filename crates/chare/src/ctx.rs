@@ -208,6 +208,60 @@ impl Rt {
         with_pe(|pe| pe.spawn(Box::pin(task), None, desc, crate::scheduler::TaskKind::Entry));
     }
 
+    /// A future that completes `delay` from now (Charm4Py's `charm.sleep`
+    /// in a coroutine). Awaiting it suspends only the awaiting task: the PE
+    /// handles other messages and runs other entry methods meanwhile (in an
+    /// exclusive `async` entry the chare itself stays held; in a
+    /// `#[entry(reentrant)]` one its other entries run too). It completes
+    /// no earlier than `delay` from now.
+    ///
+    /// A pending sleep counts as work to come: the job is not quiescent,
+    /// and not deadlocked, while it waits (see [`Rt::schedule_after`]).
+    /// Panics if `delay` overflows the clock.
+    #[track_caller]
+    pub fn sleep(&self, delay: std::time::Duration) -> crate::Sleep {
+        crate::Sleep::until(crate::timer::deadline_after(delay))
+    }
+
+    /// [`Rt::sleep`] until `deadline` (at once if it has passed).
+    pub fn sleep_until(&self, deadline: std::time::Instant) -> crate::Sleep {
+        crate::Sleep::until(deadline)
+    }
+
+    /// Runs `f` on the calling PE `delay` from now (Charm4Py's
+    /// `charm.scheduleCallableAfter(f, secs, args)`: capture the arguments
+    /// in the closure). It runs between two messages, as an entry method
+    /// does, no earlier than `delay` from now; closures whose delays end at
+    /// the same instant run in the order they were scheduled. A panic in
+    /// `f` ends the job (reported as `timer[0].schedule_after`).
+    ///
+    /// Quiescence detection waits for pending timers (unlike Charm++'s): a
+    /// PE holding one is not idle, so `wait_quiescence` completes after the
+    /// closure ran, and a job whose only work left is a timer waits for it
+    /// instead of being reported as deadlocked. Panics if `delay` overflows
+    /// the clock.
+    #[track_caller]
+    pub fn schedule_after(&self, delay: std::time::Duration, f: impl FnOnce() + 'static) {
+        crate::timer::schedule_after(delay, Box::new(f));
+    }
+
+    /// Statistics of every PE (Charm4Py's `charm.printStats()`): messages
+    /// sent and handled, chares, suspended tasks, timers, migrations and
+    /// balancing steps, each PE's taken when it handles the request. See
+    /// [`crate::Stats`]; [`Rt::print_stats`] prints them.
+    pub fn stats(&self) -> impl std::future::Future<Output = crate::Stats> {
+        let all = crate::stats::gather();
+        async move { crate::Stats { pes: all.await } }
+    }
+
+    /// Prints [`Rt::stats`] as a table on stdout, one row per PE and a total.
+    pub fn print_stats(&self) -> impl std::future::Future<Output = ()> {
+        let stats = self.stats();
+        async move {
+            print!("{}", stats.await);
+        }
+    }
+
     /// The load-balancing steps taken so far, oldest first (kept on PE 0,
     /// where the main task runs; empty on other PEs). See [`crate::lb`].
     pub fn lb_steps(&self) -> Vec<crate::lb::LbStep> {

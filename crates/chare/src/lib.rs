@@ -393,6 +393,8 @@ mod route;
 mod scheduler;
 mod section;
 mod ser_error;
+mod stats;
+mod timer;
 mod unwind;
 mod value;
 
@@ -417,6 +419,8 @@ pub use crate::reduction::{
 };
 pub use crate::reentrant::{Reentrant, WaitUntil};
 pub use crate::section::Section;
+pub use crate::stats::{PeStats, Stats};
+pub use crate::timer::Sleep;
 pub use chare_macros::{chare, entry, message};
 /// The serde that message types derive through ([`message`] uses it), so a
 /// program needs no `serde` dependency of its own.

@@ -74,6 +74,8 @@ pub(crate) enum Wire {
     QdProbe { round: u64 },
     /// Answer to a wave: (sent, handled, activity) and whether work is queued.
     QdReply { round: u64, counts: [u64; 3], busy: bool },
+    /// Answer with your statistics into this gathering reply (see [`crate::stats`]).
+    Stats(Reply),
     /// Deadlock: report your waiting tasks.
     ReportRequest,
     /// Waiting tasks and held `when` calls of one PE.
@@ -341,6 +343,7 @@ impl Wire {
                 pe.readonly_bytes.borrow_mut().insert(key, value);
                 Reply::send_opt(Some(done), ());
             })),
+            Wire::Stats(reply) => Msg::Control(Box::new(move |pe| crate::stats::StatsRequest(reply).answer(pe))),
             Wire::QdRegister(f) => Msg::Control(Box::new(move |pe| pe.qd.waiters.borrow_mut().push(f))),
             Wire::QdProbe { round } => Msg::System(Box::new(move |pe| pe.qd_probe(from, round))),
             Wire::QdReply { round, counts, busy } => {

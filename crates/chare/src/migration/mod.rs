@@ -79,6 +79,7 @@ impl Pe {
         self.locations.learn(addr, Where { pe: to as u32, version });
         let bytes = migrant.size();
         self.lb_moved(addr, bytes);
+        self.stats.departed();
         self.post(to, Moving::Object { migrant, bag, version, red_seq, resume, load });
     }
 
@@ -105,6 +106,7 @@ impl Pe {
         }
         self.chares.joined(addr, a.red_seq, a.version);
         self.locations.arrived(&addr);
+        self.stats.arrived();
         let home = info.pe_of(&info.index_of(&addr));
         if home != self.id {
             self.post(home, Located { addr, at: Where { pe: self.id as u32, version: a.version } });

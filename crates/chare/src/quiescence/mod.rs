@@ -4,7 +4,8 @@
 //! counted messages it handled (`handled`), and bumps `activity` whenever it
 //! leaves idle. The quiescence protocol's own messages ([`Msg::System`]) are
 //! not counted. The job is quiescent when every PE is idle, nothing is queued,
-//! sent == handled summed over PEs, and two consecutive looks saw the same
+//! no timer is pending (a pending timer is work to come, see
+//! [`crate::timer`]), sent == handled summed over PEs, and two consecutive looks saw the same
 //! sums (so no PE did anything between them).
 //!
 //! How PE 0 looks, while idle, every `qd_interval`:
@@ -52,6 +53,10 @@ pub(crate) struct QdCounters {
     pub(crate) handled: AtomicU64,
     pub(crate) activity: AtomicU64,
     pub(crate) idle: AtomicBool,
+    /// Timers pending on the PE (written when one is added, fires or is
+    /// cancelled, never per message): a PE holding one is not quiescent
+    /// ([`crate::timer`]).
+    pub(crate) timers: AtomicU64,
 }
 
 impl QdCounters {

@@ -58,6 +58,11 @@ impl ChareTable {
         self.cells.borrow().get(addr).cloned()
     }
 
+    /// How many chares live on this PE (for statistics).
+    pub(crate) fn len(&self) -> usize {
+        self.cells.borrow().len()
+    }
+
     /// Whether the element at `addr` lives on this PE.
     pub(crate) fn holds(&self, addr: &Addr) -> bool {
         self.cells.borrow().contains_key(addr)

@@ -6,6 +6,11 @@
 //! `CHARE_SPIN_US`, then park. An MPI rank never parks: MPI needs polling.
 //! PE 0 also looks for quiescence every `qd_interval` while idle.
 //!
+//! Timers ([`crate::timer`]): a park ends by the earliest pending deadline
+//! at the latest, and a PE whose deadline has passed does not park. An MPI
+//! rank with a pending timer leaves its MPI-only spin (below) so that every
+//! round of its loop looks at the clock.
+//!
 //! The clock is read only every 256 idle rounds: reading it on every round
 //! would cost as much as handling a message.
 
@@ -75,8 +80,9 @@ impl Idle {
                 // delays noticing a message by half of that on average.
                 // Nothing else can bring work meanwhile: the PE's own queue
                 // is empty and only this thread uses the runtime.
+                // A pending timer needs the loop's clock look every round.
                 #[cfg(feature = "mpi")]
-                while (self.rounds + 1) & 255 != 0 && !pe.machine.mpi().arrived() {
+                while (self.rounds + 1) & 255 != 0 && !pe.timers.armed() && !pe.machine.mpi().arrived() {
                     self.rounds += 1;
                 }
             }
@@ -100,7 +106,12 @@ impl Idle {
             IdlePolicy::SpinThenPark => now.duration_since(since) >= self.spin,
         };
         if park {
-            let timeout = if self.looks_for_quiescence { self.qd_interval } else { Duration::from_millis(50) };
+            let mut timeout = if self.looks_for_quiescence { self.qd_interval } else { Duration::from_millis(50) };
+            if let Some(deadline) = pe.timers.earliest() {
+                // Due already: the next round fires it.
+                let Some(left) = deadline.checked_duration_since(now).filter(|d| !d.is_zero()) else { return };
+                timeout = timeout.min(left);
+            }
             if let Some(m) = pe.machine.local() {
                 let shared = &pe.shared;
                 m.park(pe.id, timeout, || shared.stopping());

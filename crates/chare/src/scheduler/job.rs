@@ -152,10 +152,13 @@ fn run_pe(shared: Arc<Shared>, id: usize, main: Option<BoxedMain>, machine: Mach
 }
 
 impl Pe {
-    /// Drops tasks before chares (tasks may borrow their chare), then what
-    /// is still queued.
+    /// Drops tasks before chares (tasks may borrow their chare), then
+    /// closures of timers that never fired (while this is still the
+    /// thread's PE: their captures may use the runtime as they drop), then
+    /// what is still queued.
     fn shutdown(&self) {
         self.tasks.clear();
+        self.timers.clear();
         self.chares.clear();
         self.locations.clear();
         while self.machine.next(self.id).is_some() {}

@@ -112,11 +112,12 @@ impl Shared {
     }
 
     /// (sent, handled, activity) summed over PEs, or None if a PE is busy
-    /// (local layer; see [`crate::quiescence`]).
+    /// or holds a timer (local layer; see [`crate::quiescence`] and
+    /// [`crate::timer`]).
     pub(crate) fn qd_snapshot(&self) -> Option<[u64; 3]> {
         let mut sum = [self.extern_sent.load(Ordering::SeqCst), 0, 0];
         for q in self.qd.iter() {
-            if !q.idle.load(Ordering::SeqCst) {
+            if !q.idle.load(Ordering::SeqCst) || q.timers.load(Ordering::SeqCst) != 0 {
                 return None;
             }
             let c = q.counts();
@@ -168,6 +169,10 @@ pub(crate) struct Pe {
     /// Single chares created here with the runtime choosing their PE
     /// ([`crate::collection::SingleBuilder`]).
     pub placed_anywhere: Cell<usize>,
+    /// Sleeps and scheduled closures ([`crate::timer`]).
+    pub timers: crate::timer::Timers,
+    /// Counts kept for [`crate::Stats`] off the message path ([`crate::stats`]).
+    pub stats: crate::stats::StatCounters,
 }
 
 thread_local! {
@@ -219,6 +224,8 @@ impl Pe {
             qd: QdState::default(),
             pool: Default::default(),
             placed_anywhere: Cell::new(0),
+            timers: Default::default(),
+            stats: Default::default(),
         }
     }
 
@@ -226,9 +233,10 @@ impl Pe {
         &self.shared.qd[self.id]
     }
 
-    /// Whether work is queued on this PE: messages or ready tasks.
+    /// Whether work is queued on this PE: messages, ready tasks, or timers
+    /// (pending work for quiescence detection; see [`crate::timer`]).
     pub(crate) fn busy(&self) -> bool {
-        self.machine.has_queued(self.id) || self.tasks.has_ready()
+        self.machine.has_queued(self.id) || self.tasks.has_ready() || self.timers.pending() > 0
     }
 
     /// Ends the job because of a misuse found by the runtime.

@@ -7,6 +7,10 @@
 //! 2. poll the tasks that are ready now (woken by those messages or earlier);
 //! 3. if neither found work: the idle policy ([`super::idle`]).
 //!
+//! Before step 1, while a timer is pending ([`crate::timer`]), the loop
+//! reads the clock and fires the timers that are due; with none pending
+//! this is one branch per round and no clock read.
+//!
 //! Fairness: a PE has one queue, in arrival order, for every source: its own
 //! messages to itself, other PEs' messages (local layer: pushed into the
 //! same inbox), and messages from other processes (MPI layer: moved into the
@@ -39,6 +43,14 @@ impl Pe {
                 break;
             }
             let mut worked = false;
+            if self.timers.armed() {
+                let due = self.take_due_timers();
+                if !due.is_empty() {
+                    idle.active(self);
+                    worked = true;
+                    self.run_timers(due);
+                }
+            }
             for _ in 0..BATCH {
                 let counted = match &self.machine {
                     // One message from MPI per message handled (see

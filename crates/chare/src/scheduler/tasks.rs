@@ -131,6 +131,11 @@ impl TaskTable {
         self.ready.borrow_mut().pop_front()
     }
 
+    /// Tasks started and not finished (for statistics: a walk of the table).
+    pub(crate) fn live(&self) -> usize {
+        self.slots.borrow().iter().filter(|t| t.live).count()
+    }
+
     /// Drops every task (before any chare: tasks may borrow their chare).
     pub(crate) fn clear(&self) {
         let slots = std::mem::take(&mut *self.slots.borrow_mut());

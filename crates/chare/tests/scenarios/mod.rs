@@ -39,6 +39,7 @@ pub mod reentrant;
 pub mod sections;
 pub mod services;
 pub mod subsets;
+pub mod timers;
 
 /// Every scenario, by area. Calls `$m! { area: name, name, ...; area: ...; }`
 /// so that harnesses can generate one test per scenario and [`all`] can list
@@ -152,6 +153,13 @@ macro_rules! for_each_scenario {
                 local_branch_reads_and_mutates_the_element_and_later_messages_see_it,
                 local_branch_is_refused_while_the_element_is_in_use,
                 local_branch_from_the_elements_own_entry_is_a_one_line_error;
+            timers:
+                a_sleeping_entry_lets_other_entries_of_its_pe_run,
+                a_sleep_lasts_at_least_its_delay,
+                scheduled_callables_run_in_deadline_order,
+                a_job_waiting_only_on_a_timer_completes,
+                quiescence_waits_for_pending_timers,
+                stats_count_a_known_message_pattern;
         }
     };
 }
