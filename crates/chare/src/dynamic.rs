@@ -109,8 +109,7 @@ impl DynRoot {
             .left_sections
             .iter()
             .filter(|(lin, made)| {
-                sec.members.binary_search(lin).is_ok()
-                    && made.iter().find(|m| m.0 == sec.id).map_or(0, |m| m.1) <= k
+                sec.members.binary_search(lin).is_ok() && made.iter().find(|m| m.0 == sec.id).map_or(0, |m| m.1) <= k
             })
             .count();
         sec.members.len() - gone
@@ -233,7 +232,8 @@ fn destroy_local(pe: &Pe, coll: CollId, lin: u32) {
             // Its contributions to sections: its stream counters towards
             // the sections' pseudo-addresses (`section::seq_key`).
             if let Some(row) = pe.streams.rows.borrow().get(&addr) {
-                sections = row.iter().filter(|(to, _)| to.lin == u32::MAX).map(|(to, &n)| (to.coll, n as u64)).collect();
+                sections =
+                    row.iter().filter(|(to, _)| to.lin == u32::MAX).map(|(to, &n)| (to.coll, n as u64)).collect();
             }
             pe.chares.left(addr, end);
             if let Some(local) = pe.chares.colls.borrow_mut().get_mut(&coll) {

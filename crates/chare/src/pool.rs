@@ -803,8 +803,7 @@ where
         if self.head.task.is_none() {
             return Err(not_registered(self.head.name));
         }
-        self.items =
-            crate::value::round_trip(&self.items).map_err(|e| format!("pool task {}: {e}", self.head.name))?;
+        self.items = crate::value::round_trip(&self.items).map_err(|e| format!("pool task {}: {e}", self.head.name))?;
         Ok(self)
     }
 }

@@ -17,6 +17,7 @@ use crate::index::Index;
 use crate::message::{CollId, Msg};
 use crate::proxy::Callback;
 use crate::scheduler::Pe;
+use crate::section::SectionInfo;
 use crate::value::Body;
 use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
@@ -24,7 +25,6 @@ use serde::Serialize;
 use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use crate::section::SectionInfo;
 
 /// A reduction operation over values of type `V`. Partials and results are
 /// serialisable: on the MPI layer they travel between processes.

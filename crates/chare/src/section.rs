@@ -82,9 +82,9 @@ impl SectionInfo {
         members.dedup();
         // A dynamic array's sections reduce at the array's root, which
         // knows which members were deleted (see `crate::dynamic`).
-        let root = info.dynamic.unwrap_or_else(|| {
-            members.first().map_or(0, |&l| info.pe_of(&Index::from_linear(l as usize, &info.dims)))
-        });
+        let root = info
+            .dynamic
+            .unwrap_or_else(|| members.first().map_or(0, |&l| info.pe_of(&Index::from_linear(l as usize, &info.dims))));
         SectionInfo { id: new_id(), root, members, per_pe: Default::default() }
     }
 

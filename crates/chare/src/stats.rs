@@ -212,7 +212,9 @@ mod tests {
         let text = s.to_string();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
-        assert!(lines[0].split_whitespace().eq(["PE", "sent", "handled", "chares", "tasks", "timers", "fired", "moved", "out", "moved", "in", "LB", "steps"]));
+        assert!(lines[0].split_whitespace().eq([
+            "PE", "sent", "handled", "chares", "tasks", "timers", "fired", "moved", "out", "moved", "in", "LB", "steps"
+        ]));
         assert!(lines[3].split_whitespace().eq(["all", "13", "13", "1", "0", "0", "2", "0", "0", "0"]));
         // Columns are aligned: every line has the same length.
         assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{text}");

@@ -120,6 +120,7 @@ impl ChareTable {
 
 impl Pe {
     /// Handles one message. Every message of the PE's queue comes here.
+    #[inline]
     pub(crate) fn handle(&self, msg: Msg) {
         match msg {
             Msg::Entry { to, body } => self.deliver_entry(to, Incoming::Obj(body)),
@@ -223,32 +224,37 @@ impl Pe {
         }
     }
 
+    #[inline]
     pub(crate) fn deliver_entry(&self, to: Addr, item: Incoming) {
         match self.chares.cell(&to) {
             Some(cell) => cell.deliver(&cell, self, item),
-            None => {
-                let dynamic = self
-                    .chares
-                    .colls
-                    .borrow()
-                    .get(&to.coll)
-                    .map(|c| (c.dynamic, c.deleted.contains(&to.lin), c.placed.get(&to.lin).copied()));
-                if let Some((true, deleted, placed)) = dynamic {
-                    // A dynamic array's element: inserted on another PE (the
-                    // message goes on there), deleted here (it is dropped),
-                    // or not inserted yet (it waits).
-                    if let Some(pe) = placed {
-                        self.post(pe, crate::dynamic::Forwarded { to, body: item });
-                    } else if !deleted {
-                        self.chares.pending.borrow_mut().entry(to).or_default().push(item);
-                    }
-                } else if self.chares.created(to.coll) {
-                    let name = self.describe(&to);
-                    self.fail_usage(format!("message to {name}, which does not exist on this PE"));
-                } else {
-                    self.chares.pending.borrow_mut().entry(to).or_default().push(item);
-                }
+            None => self.deliver_entry_elsewhere(to, item),
+        }
+    }
+
+    /// An entry call for an element not in this PE's table (cold).
+    #[cold]
+    fn deliver_entry_elsewhere(&self, to: Addr, item: Incoming) {
+        let dynamic = self
+            .chares
+            .colls
+            .borrow()
+            .get(&to.coll)
+            .map(|c| (c.dynamic, c.deleted.contains(&to.lin), c.placed.get(&to.lin).copied()));
+        if let Some((true, deleted, placed)) = dynamic {
+            // A dynamic array's element: inserted on another PE (the message
+            // goes on there), deleted here (it is dropped), or not inserted
+            // yet (it waits).
+            if let Some(pe) = placed {
+                self.post(pe, crate::dynamic::Forwarded { to, body: item });
+            } else if !deleted {
+                self.chares.pending.borrow_mut().entry(to).or_default().push(item);
             }
+        } else if self.chares.created(to.coll) {
+            let name = self.describe(&to);
+            self.fail_usage(format!("message to {name}, which does not exist on this PE"));
+        } else {
+            self.chares.pending.borrow_mut().entry(to).or_default().push(item);
         }
     }
 
