@@ -281,7 +281,26 @@ fn y_range(c: &LineChart<'_>) -> (f64, f64) {
     } else {
         let (vlo, vhi) = log_range(values());
         let (clo, chi) = log_range(values().chain(pts().flat_map(|p| [p.y.lo, p.y.hi])));
-        (clo.max(vlo / 3.0), chi.min(vhi * 3.0))
+        let (lo, hi) = (clo.max(vlo / 3.0), chi.min(vhi * 3.0));
+        (decade_start(lo, hi), hi)
+    }
+}
+
+/// Where a log axis from `lo` to `hi` starts: at `lo`, or down at the power
+/// of ten below it when the range holds fewer than two powers of ten. The
+/// axis labels the powers of ten in its range and the multiples after them
+/// (2, 3, .. 9 times), never the values before the first one: a range of
+/// 1.2 to 22 would be labelled 10 and 20 only, starting at 1 it gets 1, 2,
+/// .. 9, 10, 20.
+fn decade_start(lo: f64, hi: f64) -> f64 {
+    if !(lo > 0.0 && hi > lo) {
+        return lo;
+    }
+    let first = lo.log10().ceil();
+    if 10f64.powf(first + 1.0) <= hi {
+        lo
+    } else {
+        10f64.powf(lo.log10().floor())
     }
 }
 
@@ -557,6 +576,17 @@ mod tests {
         let d = std::env::temp_dir().join(format!("chare-paper-plot-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    /// A log axis within one decade starts at the power of ten below it
+    /// (so it gets labels); one holding two powers of ten stays as it is.
+    #[test]
+    fn short_log_ranges_start_at_a_decade() {
+        assert_eq!(decade_start(1.2, 22.0), 1.0);
+        assert_eq!(decade_start(0.15, 0.9), 0.1);
+        assert_eq!(decade_start(0.09, 50.0), 0.09);
+        assert_eq!(decade_start(3.0, 100.0), 3.0);
+        assert_eq!(decade_start(0.0, 1.0), 0.0);
     }
 
     fn est(v: f64, spread: f64) -> Estimate {
