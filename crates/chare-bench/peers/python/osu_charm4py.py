@@ -22,32 +22,15 @@ touches the last and sends the ack; bandwidth = size x window x iterations
 second. Each size runs RUNS times; the median is reported and every run
 listed in trailing `#` lines.
 """
-import argparse
-import statistics
 import sys
 import time
 
 import numpy as np
 from charm4py import charm, Chare, Group, Channel, coro
 
+import osu_common
 import peerlib
-
-MIB = 1 << 20
-LATENCY_LARGE_SIZE = MIB
-BANDWIDTH_SMALL_SIZE = 8 * 1024
-ACK_BYTES = 4
-
-
-def sizes(lo, hi):
-    out, s = [], lo
-    while s <= hi:
-        out.append(s)
-        s *= 2
-    return out
-
-
-def touch(buf):
-    return int(buf[0]) + int(buf[-1])
+from osu_common import ACK_BYTES, touch
 
 
 class Ping(Chare):
@@ -94,63 +77,26 @@ class Ping(Chare):
 
 
 def main(args):
-    ap = argparse.ArgumentParser(prog='osu_charm4py.py', description=__doc__.split('\n\n')[0])
-    ap.add_argument('benchmark', choices=['latency', 'bandwidth'])
-    ap.add_argument('--min-size', type=int, default=1)
-    ap.add_argument('--max-size', type=int, default=4 * MIB)
-    ap.add_argument('--iters', type=int, default=None, help='latency: 1000, bandwidth: 100')
-    ap.add_argument('--warmup', type=int, default=None, help='latency: 60, bandwidth: 10')
-    ap.add_argument('--window', type=int, default=64)
-    ap.add_argument('--runs', type=int, default=1)
-    ap.add_argument('--format', choices=['csv', 'table'], default='table')
-    a = ap.parse_args([x for x in args[1:] if not x.startswith('+')])
-    is_bw = a.benchmark == 'bandwidth'
-    iters = a.iters if a.iters is not None else (100 if is_bw else 1000)
-    warmup = a.warmup if a.warmup is not None else (10 if is_bw else 60)
-    if a.min_size < 1 or a.min_size > a.max_size or iters < 1 or a.runs < 1 or a.window < 1 or warmup < 0:
-        ap.error('sizes, --iters, --runs and --window must be positive, --min-size <= --max-size')
+    own = [x for x in args[1:] if not x.startswith('+')]
+    a, is_bw, iters, warmup = osu_common.parse('osu_charm4py.py', __doc__.split('\n\n')[0], own)
     if charm.numPes() != 2:
         print(f'osu_charm4py: runs on exactly 2 PEs, got {charm.numPes()} (use +p2)', file=sys.stderr)
         charm.exit(2)
         return
-    plan = []
-    for size in sizes(a.min_size, a.max_size):
-        if is_bw:
-            n = iters * 10 if size <= BANDWIDTH_SMALL_SIZE else iters
-        else:
-            n = max(iters // 2, 1) if size > LATENCY_LARGE_SIZE else iters
-        plan.append((size, n))
+    plan = osu_common.plan(a, is_bw, iters)
     g = Group(Ping)
     done = charm.Future()
     g.run(is_bw, plan, warmup, a.window, a.runs, done)
-    results = done.get()
-    rows, footer = [], []
-    for (size, n), elapsed in zip(plan, results):
-        if is_bw:
-            per_run = [size * a.window * n / e / 1e6 for e in elapsed]
-            rows.append([str(size), str(n), str(a.window), f'{statistics.median(per_run):.2f}'])
-            footer.append(f'runs size_bytes={size} bandwidth_mb_s=' + ','.join(f'{v:.2f}' for v in per_run))
-        else:
-            per_run = [e / (2.0 * n) * 1e6 for e in elapsed]
-            one_way = statistics.median(per_run)
-            rows.append([str(size), str(n), f'{one_way:.3f}', f'{size / one_way:.2f}'])
-            footer.append(f'runs size_bytes={size} one_way_us=' + ','.join(f'{v:.3f}' for v in per_run))
-    header = [
-        f'chare-bench {a.benchmark} (OSU-style)',
-        'command: ' + ' '.join(['osu_charm4py.py'] + [x for x in args[1:] if not x.startswith('+')]),
+    results = list(zip(plan, done.get()))
+    head = [
+        'command: ' + ' '.join(['osu_charm4py.py'] + own),
         'model: charm4py',
         'layer: charm',
         'pes: 2',
         'via: channel',
-        f'iterations: {iters} (latency: half above 1 MiB; bandwidth: 10x up to 8 KiB), warmup {warmup}',
-        f'runs: {a.runs} (median reported)',
-    ] + peerlib.machine_lines(2) + [
-        'units: microseconds (us), MB/s = 10^6 bytes per second',
-        'versions: ' + peerlib.versions([peerlib.charm4py_version()]),
     ]
-    columns = (['size_bytes', 'iterations', 'window', 'bandwidth_mb_s'] if is_bw
-               else ['size_bytes', 'iterations', 'one_way_us', 'bandwidth_mb_s'])
-    sys.stdout.write(peerlib.render(header, columns, rows, footer if a.runs > 1 else [], a.format))
+    tail = ['versions: ' + peerlib.versions([peerlib.charm4py_version()])]
+    sys.stdout.write(osu_common.output(a, is_bw, iters, warmup, results, head, tail))
     sys.stdout.flush()
     charm.exit()
 
