@@ -232,15 +232,16 @@ impl Rt {
             return in_use("an entry of it is running: its own code called local_branch");
         }
         let _lent = re.lend_to_branch();
-        // SAFETY: no reference to the state exists: no exclusive task holds
+        // Why no other reference to the state exists: no exclusive task holds
         // it (`busy` is false), no reentrant task borrows it (not lent, none
         // being polled), and no entry, `when` condition or hook of it runs
         // (each would hold a reference to the cell besides the table's and
         // the reentrant tasks' slots, and there is none). While `f` runs,
         // none can start: entries start only from the PE's loop, not from
         // user code, and the lending flag and our reference make `with` and
-        // a nested `local_branch` fail. `cell` (held until we return) keeps
-        // the object alive and in place.
+        // a nested `local_branch` fail.
+        // SAFETY: by the above, this is the only reference to the object
+        // while `f` runs; `cell` (held until we return) keeps it in place.
         let obj: &mut G = unsafe { &mut *typed.obj_ptr() };
         Ok(f(obj))
     }

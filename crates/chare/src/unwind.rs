@@ -99,27 +99,19 @@ impl Pe {
     #[cold]
     fn fail_panic(&self, desc: TaskDesc, payload: Box<dyn Any + Send>) {
         let (location, backtrace) = take_site();
-        if let Some(catch) = desc.catch {
-            let err = EntryError {
-                pe: self.id,
-                chare: desc.chare.to_string(),
-                index: desc.index.to_string(),
-                entry: desc.entry.to_string(),
-                message: panic_message(&*payload),
-                location,
-            };
-            return catch.deliver(self, err);
-        }
-        let err = JobError::Panic {
+        let err = EntryError {
             pe: self.id,
             chare: desc.chare.to_string(),
             index: desc.index.to_string(),
             entry: desc.entry.to_string(),
             message: panic_message(&*payload),
             location,
-            backtrace,
         };
-        self.shared.finish(Err(err));
+        if let Some(catch) = desc.catch {
+            return catch.deliver(self, err);
+        }
+        let EntryError { pe, chare, index, entry, message, location } = err;
+        self.shared.finish(Err(JobError::Panic { pe, chare, index, entry, message, location, backtrace }));
     }
 }
 
