@@ -62,6 +62,13 @@ pub(crate) fn pool_steal() -> bool {
     !matches!(std::env::var("CHARE_POOL_STEAL").as_deref(), Ok("0" | "off" | "OFF" | "false" | "no"))
 }
 
+/// Whether the MPI layer coalesces small messages to one rank into one MPI
+/// message (`CHARE_MPI_COALESCE`; see `machine::mpi::endpoint`). A
+/// measuring switch like `CHARE_POOL_STEAL`: no invalid values.
+pub(crate) fn mpi_coalesce() -> bool {
+    !matches!(std::env::var("CHARE_MPI_COALESCE").as_deref(), Ok("0" | "off" | "OFF" | "false" | "no"))
+}
+
 /// What an idle PE does while it has nothing to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IdlePolicy {

@@ -14,7 +14,7 @@
 //!    the same chare is suspended.
 
 use crate::erased::Erased;
-use crate::machine::wire::Wire;
+use crate::machine::wire::{Head, Wire};
 use crate::reduction::Contribution;
 use crate::route::Outgoing;
 use crate::scheduler::Pe;
@@ -158,9 +158,14 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Outgoing for EntryCall<T>
         Msg::Entry { to: self.to, body: Erased::new(self.msg) }
     }
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
-        crate::value::encode_into(&self.msg, out)
-            .map(|()| Wire::Entry { to: self.to })
-            .map_err(|e| format!("entry {}.{}: {e}", self.chare, (self.entry)(&self.msg)))
+        self.encode_head(out).map(|_| Wire::Entry { to: self.to })
+    }
+    #[inline]
+    fn encode_head(&self, out: &mut Vec<u8>) -> Result<Head, String> {
+        match crate::value::encode_into(&self.msg, out) {
+            Ok(()) => Ok(Head::Entry(self.to)),
+            Err(e) => Err(format!("entry {}.{}: {e}", self.chare, (self.entry)(&self.msg))),
+        }
     }
     fn checked(mut self) -> Result<Self, String> {
         self.msg = crate::value::round_trip(&self.msg)
@@ -181,9 +186,14 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Outgoing for ChannelValue
         Msg::Channel { key: self.key, body: Erased::new(self.value) }
     }
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String> {
-        crate::value::encode_into(&self.value, out)
-            .map(|()| Wire::Channel { key: self.key })
-            .map_err(|e| format!("{}: {e}", self.key))
+        self.encode_head(out).map(|_| Wire::Channel { key: self.key })
+    }
+    #[inline]
+    fn encode_head(&self, out: &mut Vec<u8>) -> Result<Head, String> {
+        match crate::value::encode_into(&self.value, out) {
+            Ok(()) => Ok(Head::Channel(self.key)),
+            Err(e) => Err(format!("{}: {e}", self.key)),
+        }
     }
     fn checked(mut self) -> Result<Self, String> {
         self.value = crate::value::round_trip(&self.value).map_err(|e| format!("{}: {e}", self.key))?;

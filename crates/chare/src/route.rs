@@ -24,7 +24,7 @@
 
 use crate::collection::CollInfo;
 use crate::index::Index;
-use crate::machine::wire::Wire;
+use crate::machine::wire::{Head, Wire};
 use crate::message::Msg;
 use crate::scheduler::Pe;
 
@@ -48,6 +48,13 @@ pub(crate) trait Outgoing: Sized + 'static {
     /// routing header, for another process. The `Buffer`s inside are
     /// collected by the caller as attachments.
     fn encode(&self, out: &mut Vec<u8>) -> Result<Wire, String>;
+    /// As [`Self::encode`], giving the routing header as the MPI machine
+    /// writes it. The hot kinds (entry calls, channel values) give their
+    /// [`Head`] directly, without building a `Wire`.
+    #[inline]
+    fn encode_head(&self, out: &mut Vec<u8>) -> Result<Head, String> {
+        self.encode(out).map(Head::from)
+    }
     /// The message with its value passed through the wire format and back
     /// (`CHARE_CHECK_SERDE`, within the process). Messages without a typed
     /// value of the user's come back as they are.

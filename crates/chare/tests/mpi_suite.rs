@@ -115,3 +115,17 @@ fn large_messages_cross_in_chunks() {
         run_mpi_with(name, &[("CHARE_MPI_CHUNK", "4096")]);
     }
 }
+
+/// Small messages to one rank are coalesced (see the MPI endpoint); the
+/// scenarios that stress ordering and delivery once more with every message
+/// sent on its own.
+#[test]
+fn messages_without_coalescing() {
+    for name in [
+        "small_and_large_values_keep_their_order",
+        "random_messages_arrive_exactly_once",
+        "a_call_from_another_pe_is_not_starved_by_a_busy_local_ping_pong",
+    ] {
+        run_mpi_with(name, &[("CHARE_MPI_COALESCE", "0")]);
+    }
+}

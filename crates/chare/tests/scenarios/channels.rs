@@ -154,14 +154,29 @@ pub fn buffers_in_broadcasts_reach_every_element() -> Scenario {
     })
 }
 
-/// Length of the `k`-th value of `Mixer`: every third one far above MPI's
-/// eager limit once serialised, the others tiny.
+/// Length of the `k`-th value of `Mixer`, in `u32`s: tiny ones (the MPI
+/// layer coalesces them), some of 1,200 bytes once serialised (above the
+/// coalescing limit, below MPI's eager limit: sent on their own, after what
+/// was held), and every sixth far above the eager limit.
 fn mixed_len(k: u32) -> usize {
-    if k % 3 == 1 {
-        20_000
-    } else {
-        k as usize % 5
+    match k % 6 {
+        1 => 20_000,
+        4 => 300,
+        _ => k as usize % 5,
     }
+}
+
+/// The `Buffer` sent with the `k`-th value: every seventh large enough to
+/// travel as an attachment (its own MPI message after its value's), the
+/// others small (inside their message).
+fn mixed_buffer(k: u32) -> Buffer<u8> {
+    let len = if k % 7 == 3 { 5_000 } else { k as usize % 3 };
+    Buffer::from((0..len).map(|i| (i as u32 ^ k) as u8).collect::<Vec<u8>>())
+}
+
+fn check_buffer(k: u32, b: &Buffer<u8>) {
+    let want = mixed_buffer(k);
+    assert!(b[..] == want[..], "the buffer of value {k} differs ({} bytes, {} sent)", b.len(), want.len());
 }
 
 pub struct Mixer {
@@ -180,17 +195,18 @@ impl Mixer {
     #[entry]
     async fn mix(&self, ctx: &Ctx<Self>, n: u32) -> u32 {
         let me = ctx.index().i();
-        let ch: Channel<(u32, Vec<u32>)> = ctx.channel_to(&ctx.proxy().elem(1 - me));
+        let ch: Channel<(u32, Vec<u32>, Buffer<u8>)> = ctx.channel_to(&ctx.proxy().elem(1 - me));
         if me == 0 {
             for k in 0..n {
                 let len = mixed_len(k);
-                ch.send((k, (0..len as u32).map(|x| x ^ k).collect()));
+                ch.send((k, (0..len as u32).map(|x| x ^ k).collect(), mixed_buffer(k)));
             }
             0
         } else {
             for k in 0..n {
-                let (got, v) = ch.recv().await;
+                let (got, v, b) = ch.recv().await;
                 assert_eq!(got, k, "value {got} arrived where {k} was sent");
+                check_buffer(k, &b);
                 let len = mixed_len(k);
                 assert!(v.len() == len && v.iter().enumerate().all(|(i, x)| *x == i as u32 ^ k), "value {k}");
             }
@@ -205,15 +221,16 @@ impl Mixer {
         let peer = ctx.proxy().elem(1);
         for k in 0..n {
             let len = mixed_len(k);
-            peer.take(k, (0..len as u32).collect());
+            peer.take(k, (0..len as u32).collect(), mixed_buffer(k));
         }
         peer.taken_ret().await
     }
 
     /// Must be called with k = 0, 1, 2, ... in that order.
     #[entry]
-    fn take(&mut self, k: u32, v: Vec<u32>) {
+    fn take(&mut self, k: u32, v: Vec<u32>, b: Buffer<u8>) {
         assert_eq!(k, self.taken, "call {k} arrived where {} was sent", self.taken);
+        check_buffer(k, &b);
         assert_eq!(v.len(), mixed_len(k));
         self.taken += 1;
     }
@@ -224,14 +241,17 @@ impl Mixer {
     }
 }
 
-/// Small and large values (large ones serialised, well above MPI's eager
-/// limit) on one channel, and entry calls of both sizes from one chare to
-/// another, arrive in send order.
+/// Small, medium and large values (large ones serialised, well above MPI's
+/// eager limit), with `Buffer`s small and large (attachments), on one
+/// channel, and entry calls of the same from one chare to another, arrive in
+/// send order and intact.
 pub fn small_and_large_values_keep_their_order() -> Scenario {
     Scenario::new(&[1, 2, 4], Expect::Ok, |rt| {
         Box::pin(async move {
             let m = rt.array::<Mixer>(2).create(());
-            assert_eq!(m.elem(0).call_mixed_ret(60).await, 60);
+            let (a, b) = (m.elem(0).mix_ret(120), m.elem(1).mix_ret(120));
+            assert_eq!((a.await, b.await), (0, 120));
+            assert_eq!(m.elem(0).call_mixed_ret(120).await, 120);
         })
     })
 }

@@ -100,7 +100,7 @@ impl MpiMachine {
 
     #[inline]
     pub(crate) fn has_queued(&self) -> bool {
-        !self.queue.borrow().is_empty()
+        !self.queue.borrow().is_empty() || self.ep.borrow().in_batch()
     }
 
     /// Sends `msg` to PE `to` in another process. The `Buffer`s and
@@ -110,10 +110,10 @@ impl MpiMachine {
     pub(crate) fn send<M: Outgoing>(&self, to: usize, msg: M) -> Result<(), String> {
         let mut out = self.ep.borrow_mut().take_buffer();
         out.resize(HEAD_ROOM, 0);
-        let (w, att) = crate::buffer::collecting(|| msg.encode(&mut out));
-        let wire = w?;
+        let (h, att) = crate::buffer::collecting(|| msg.encode_head(&mut out));
+        let head = h?;
         let descs = att.iter().map(|a| AttDesc { bytes: a.bytes as u64, align: a.align as u32 }).collect();
-        let (bytes, start) = put_frame(&Frame { att: descs, wire }, out)?;
+        let (bytes, start) = put_frame(&Frame { att: descs, head }, out)?;
         let slices = att.iter().map(|a| (a.ptr, a.bytes)).collect();
         // The attachments' memory lives in their owners, kept until the
         // sends complete.
@@ -127,7 +127,7 @@ impl MpiMachine {
 
     /// Sends a message of the runtime's own protocols (no body).
     pub(crate) fn send_system(&self, to: usize, w: Wire) -> Result<(), String> {
-        let (bytes, start) = put_frame(&Frame { att: Vec::new(), wire: w }, vec![0; HEAD_ROOM])?;
+        let (bytes, start) = put_frame(&Frame { att: Vec::new(), head: w.into() }, vec![0; HEAD_ROOM])?;
         self.ep.borrow_mut().send(to, bytes, start, Vec::new(), None);
         Ok(())
     }
@@ -179,7 +179,7 @@ impl MpiMachine {
                 att.push(raw);
             }
         }
-        Ok(Some(frame.wire.into_arrived(from, Encoded { bytes, att })))
+        Ok(Some(frame.head.into_arrived(from, Encoded { bytes, att })))
     }
 
     /// Records that the job's end came from another PE.
