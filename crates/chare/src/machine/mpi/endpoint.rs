@@ -13,20 +13,24 @@
 //!   and the message's length) followed by the message itself on tag 1,
 //!   which the receiver takes (`MPI_Mprobe` + `MPI_Mrecv`, into a vector of
 //!   its size) when the notice arrives.
-//! * Coalescing: a message of at most [`COALESCE_MAX`] bytes without
-//!   attachments is not handed to MPI at once but held in the destination's
-//!   outbox; the outboxes are handed over when the PE next looks at MPI
-//!   (`arrived`, which the run loop calls before each message it handles and
-//!   in every idle round) or when a message that is not held goes to the same
-//!   rank (so the order between two ranks never changes). One held message
-//!   goes as it was; several go as one MPI message, a *batch*: [`BATCH`],
-//!   then each message as its length (u32, little-endian) and its bytes, at
-//!   most `EAGER` bytes in all. So the messages one entry method or one step
-//!   of a task sends to a rank cost one `MPI_Isend` and one receive, and a
-//!   lone reply (a ping-pong) goes out before the PE's next look at MPI, as
-//!   before. The receiver hands a batch's messages out one at a time, in
-//!   order, from the eager buffer (posted again after the batch's last).
-//!   `CHARE_MPI_COALESCE=0` sends every message on its own (to measure it).
+//! * Coalescing: the first message to a rank after the PE's last look at
+//!   MPI goes at once; the next ones of at most [`COALESCE_MAX`] bytes
+//!   without attachments are held in the rank's outbox, which goes when it
+//!   holds [`BATCH_RELEASE`] bytes, when the PE next looks at MPI (`arrived`,
+//!   which the run loop calls before each message it handles and in every
+//!   idle round), or before a message to that rank that is not held (so the
+//!   order between two ranks never changes). One held message goes as it
+//!   was; several go as one MPI message, a *batch*: [`BATCH`], then each
+//!   message as its length (u32, little-endian) and its bytes, at most
+//!   `EAGER` bytes in all. So a burst of small messages from one entry method
+//!   or one step of a task to a rank costs a few `MPI_Isend`s and receives
+//!   instead of one each; a lone message (a reply, a halo to each neighbour)
+//!   is not delayed. What is held waits for the end of the entry or task step
+//!   that sent it: an entry that sends a burst to one rank and then computes
+//!   for long delays all but the first and those already released. The
+//!   receiver hands a batch's messages out one at a time, in order, from the
+//!   eager buffer (posted again after the batch's last).
+//!   `CHARE_MPI_COALESCE=0` sends every message on its own.
 //! * Any size: MPI counts are `int`, so a message or attachment longer than
 //!   the chunk size (1 GiB; `CHARE_MPI_CHUNK` for tests) travels as
 //!   consecutive messages of at most that many bytes on its tag, received
@@ -85,8 +89,12 @@ const BATCH_RELEASE: usize = 512;
 /// Messages to one rank held for coalescing.
 #[derive(Default)]
 enum Outbox {
+    /// Nothing went to the rank since the PE's last look at MPI: the next
+    /// message goes at once.
     #[default]
     Empty,
+    /// A message went at once since the last look; the next ones are held.
+    Sent,
     /// One message: `bytes[start..]`, as it would have been sent.
     One(Vec<u8>, usize),
     /// A batch being built (`BATCH`, then length-prefixed messages).
@@ -277,9 +285,11 @@ impl MpiEndpoint {
         let len = bytes.len() - start;
         match std::mem::take(&mut self.outbox[to]) {
             Outbox::Empty => {
-                self.outbox[to] = Outbox::One(bytes, start);
+                self.send_header(to, bytes, start);
+                self.outbox[to] = Outbox::Sent;
                 self.held.push(to);
             }
+            Outbox::Sent => self.outbox[to] = Outbox::One(bytes, start),
             Outbox::One(first, s0) if 1 + 8 + (first.len() - s0) + len <= EAGER => {
                 let mut b = self.take_buffer();
                 b.push(BATCH);
@@ -293,8 +303,8 @@ impl MpiEndpoint {
                 put_framed(&mut b, &bytes[start..]);
                 self.recycle(bytes);
                 if b.len() >= BATCH_RELEASE {
-                    self.held.retain(|&r| r != to);
                     self.send_header(to, b, 0);
+                    self.outbox[to] = Outbox::Sent;
                 } else {
                     self.outbox[to] = Outbox::Batch(b);
                 }
@@ -309,7 +319,7 @@ impl MpiEndpoint {
 
     fn send_held(&mut self, to: usize, held: Outbox) {
         match held {
-            Outbox::Empty => {}
+            Outbox::Empty | Outbox::Sent => {}
             Outbox::One(b, s) => self.send_header(to, b, s),
             Outbox::Batch(b) => self.send_header(to, b, 0),
         }
@@ -318,11 +328,11 @@ impl MpiEndpoint {
     /// Hands what `to`'s outbox holds to MPI (before a message that is not
     /// held, which must not overtake it).
     fn release(&mut self, to: usize) {
-        if matches!(self.outbox[to], Outbox::Empty) {
+        if matches!(self.outbox[to], Outbox::Empty | Outbox::Sent) {
             return;
         }
-        let held = std::mem::take(&mut self.outbox[to]);
-        self.held.retain(|&r| r != to);
+        // Still listed in `held`: `Sent` until the next look.
+        let held = std::mem::replace(&mut self.outbox[to], Outbox::Sent);
         self.send_held(to, held);
     }
 
