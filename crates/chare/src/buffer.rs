@@ -367,13 +367,19 @@ fn serialize_plain<T: Plain, S: Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     let bytes = std::mem::size_of_val(v);
-    let index = OUT.with(|o| {
-        o.borrow_mut().as_mut().filter(|_| bytes >= ATTACH_MIN).map(|list| {
-            let (owner, ptr) = owned();
-            list.push(OutAttachment { ptr, bytes, align: std::mem::align_of::<T>(), owner });
-            (list.len() - 1) as u32
+    // Small buffers go inline whatever the encoding: no look at the
+    // thread-local list (the hot path of small messages).
+    let index = if bytes < ATTACH_MIN {
+        None
+    } else {
+        OUT.with(|o| {
+            o.borrow_mut().as_mut().map(|list| {
+                let (owner, ptr) = owned();
+                list.push(OutAttachment { ptr, bytes, align: std::mem::align_of::<T>(), owner });
+                (list.len() - 1) as u32
+            })
         })
-    });
+    };
     match index {
         Some(i) => s.serialize_newtype_variant("BufferWire", 1, "Attached", &i),
         None => s.serialize_newtype_variant("BufferWire", 0, "Inline", &RawBytesRef(as_bytes(v))),

@@ -345,15 +345,12 @@ impl MpiEndpoint {
     }
 
     fn release_all_held(&mut self) {
-        let held = std::mem::take(&mut self.held);
-        for &to in &held {
+        for i in 0..self.held.len() {
+            let to = self.held[i];
             let h = std::mem::take(&mut self.outbox[to]);
             self.send_held(to, h);
         }
-        // Keep the list's memory for the next round.
-        let mut held = held;
-        held.clear();
-        self.held = held;
+        self.held.clear();
     }
 
     /// Sends `data` as consecutive messages of at most `chunk` bytes on
