@@ -89,12 +89,9 @@ const BATCH_RELEASE: usize = 512;
 /// Messages to one rank held for coalescing.
 #[derive(Default)]
 enum Outbox {
-    /// Nothing went to the rank since the PE's last look at MPI: the next
-    /// message goes at once.
+    /// Nothing held.
     #[default]
     Empty,
-    /// A message went at once since the last look; the next ones are held.
-    Sent,
     /// One message: `bytes[start..]`, as it would have been sent.
     One(Vec<u8>, usize),
     /// A batch being built (`BATCH`, then length-prefixed messages).
@@ -141,8 +138,19 @@ pub(crate) struct MpiEndpoint {
     batch: Option<Batch>,
     /// Held messages, by destination rank (see the module docs).
     outbox: Vec<Outbox>,
-    /// The ranks whose outbox holds something.
+    /// The ranks whose outbox holds something (a rank whose full batch went
+    /// and which then held more is listed again: once per 512 bytes sent,
+    /// until the next look empties the list).
     held: Vec<usize>,
+    /// The PE's looks at MPI so far (wrapping), and per rank the look after
+    /// which a message last went to it at once: a rank whose entry equals
+    /// `looks` had one since the last look, so its next ones are held. (A
+    /// counter instead of a flag per rank: nothing to reset at a look, which
+    /// keeps a ping-pong's path as short as without coalescing. After a
+    /// wrap-around a stale entry can at worst hold one message until the next
+    /// look.)
+    looks: u32,
+    sent_at: Vec<u32>,
     /// Whether small messages are held for coalescing (`CHARE_MPI_COALESCE`).
     coalesce: bool,
     /// Polls since the last look at finished sends: those MPI calls each
@@ -207,6 +215,8 @@ impl MpiEndpoint {
             batch: None,
             outbox: (0..size).map(|_| Outbox::Empty).collect(),
             held: Vec::new(),
+            looks: 0,
+            sent_at: vec![u32::MAX; size],
             coalesce: crate::config::mpi_coalesce(),
             polls: 0,
             chunk: crate::config::mpi_chunk_bytes(),
@@ -282,14 +292,17 @@ impl MpiEndpoint {
 
     /// Puts the message `bytes[start..]` into `to`'s outbox.
     fn hold(&mut self, to: usize, bytes: Vec<u8>, start: usize) {
+        if self.sent_at[to] != self.looks && matches!(self.outbox[to], Outbox::Empty) {
+            // The first since the last look: at once.
+            self.sent_at[to] = self.looks;
+            return self.send_header(to, bytes, start);
+        }
         let len = bytes.len() - start;
         match std::mem::take(&mut self.outbox[to]) {
             Outbox::Empty => {
-                self.send_header(to, bytes, start);
-                self.outbox[to] = Outbox::Sent;
+                self.outbox[to] = Outbox::One(bytes, start);
                 self.held.push(to);
             }
-            Outbox::Sent => self.outbox[to] = Outbox::One(bytes, start),
             Outbox::One(first, s0) if 1 + 8 + (first.len() - s0) + len <= EAGER => {
                 let mut b = self.take_buffer();
                 b.push(BATCH);
@@ -303,8 +316,9 @@ impl MpiEndpoint {
                 put_framed(&mut b, &bytes[start..]);
                 self.recycle(bytes);
                 if b.len() >= BATCH_RELEASE {
+                    // Still listed in `held`, now empty: the next message is
+                    // held again (this look's first has gone).
                     self.send_header(to, b, 0);
-                    self.outbox[to] = Outbox::Sent;
                 } else {
                     self.outbox[to] = Outbox::Batch(b);
                 }
@@ -319,7 +333,7 @@ impl MpiEndpoint {
 
     fn send_held(&mut self, to: usize, held: Outbox) {
         match held {
-            Outbox::Empty | Outbox::Sent => {}
+            Outbox::Empty => {}
             Outbox::One(b, s) => self.send_header(to, b, s),
             Outbox::Batch(b) => self.send_header(to, b, 0),
         }
@@ -328,11 +342,12 @@ impl MpiEndpoint {
     /// Hands what `to`'s outbox holds to MPI (before a message that is not
     /// held, which must not overtake it).
     fn release(&mut self, to: usize) {
-        if matches!(self.outbox[to], Outbox::Empty | Outbox::Sent) {
+        self.sent_at[to] = self.looks;
+        if matches!(self.outbox[to], Outbox::Empty) {
             return;
         }
-        // Still listed in `held`: `Sent` until the next look.
-        let held = std::mem::replace(&mut self.outbox[to], Outbox::Sent);
+        // Still listed in `held`, now empty.
+        let held = std::mem::take(&mut self.outbox[to]);
         self.send_held(to, held);
     }
 
@@ -546,8 +561,10 @@ impl MpiEndpoint {
     /// which an idle PE repeats (`scheduler::idle`). Every 16th look that
     /// finds nothing also completes finished sends.
     pub(crate) fn arrived(&mut self) -> bool {
-        // Held messages go before the PE looks for (and waits on) others.
+        // Held messages go before the PE looks for (and waits on) others,
+        // and the next message to any rank goes at once.
         self.release_all();
+        self.looks = self.looks.wrapping_add(1);
         if self.done.is_some() || self.batch.is_some() {
             return true;
         }
