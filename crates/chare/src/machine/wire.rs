@@ -294,6 +294,32 @@ pub(crate) fn split(bytes: &[u8]) -> Result<(Frame, &[u8]), String> {
     Ok((Frame { att, head }, r.0))
 }
 
+/// The hot path of [`split`]: an entry call or a channel value without
+/// attachments, read with one length check. None for anything else (and for
+/// truncated input), which [`split`] reads and checks.
+#[inline]
+pub(crate) fn split_hot(bytes: &[u8]) -> Option<(Head, &[u8])> {
+    fn u32_at<const N: usize>(h: &[u8; N], i: usize) -> u32 {
+        u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]])
+    }
+    match bytes {
+        [KIND_ENTRY, 0, rest @ ..] => {
+            let (h, body) = rest.split_first_chunk::<8>()?;
+            Some((Head::Entry(Addr { coll: u32_at(h, 0), lin: u32_at(h, 4) }), body))
+        }
+        [KIND_CHANNEL, 0, rest @ ..] => {
+            let (h, body) = rest.split_first_chunk::<20>()?;
+            let key = ChanKey {
+                from: Addr { coll: u32_at(h, 0), lin: u32_at(h, 4) },
+                to: Addr { coll: u32_at(h, 8), lin: u32_at(h, 12) },
+                n: u32_at(h, 16),
+            };
+            Some((Head::Channel(key), body))
+        }
+        _ => None,
+    }
+}
+
 /// A message as the MPI machine hands it to the scheduler: entry calls and
 /// channel values (the hot path) as they were decoded, everything else as
 /// the [`Msg`] it stands for. Handed straight to [`crate::scheduler::Pe`]'s
@@ -447,13 +473,49 @@ mod tests {
         }
     }
 
+    fn same_head(a: &Head, b: &Head) -> bool {
+        match (a, b) {
+            (Head::Entry(x), Head::Entry(y)) => x == y,
+            (Head::Channel(x), Head::Channel(y)) => x == y,
+            _ => false,
+        }
+    }
+
+    /// Entry calls and channel values without attachments take the hot
+    /// path, with the header `put_frame` wrote; the rest (attachments, other
+    /// kinds, truncated headers) is left to `split`.
+    #[test]
+    fn the_hot_path_reads_entry_calls_and_channel_values() {
+        let key = ChanKey { from: Addr { coll: 1, lin: 2 }, to: Addr { coll: 3, lin: 4 }, n: 5 };
+        let to = Addr { coll: 7, lin: u32::MAX };
+        for head in [Head::Channel(key), Head::Entry(to)] {
+            let mut out = vec![0u8; HEAD_ROOM];
+            out.extend_from_slice(&[9, 8, 7]);
+            let want = match &head {
+                Head::Channel(k) => Head::Channel(*k),
+                Head::Entry(a) => Head::Entry(*a),
+                _ => unreachable!(),
+            };
+            let (buf, start) = put_frame(&Frame { att: Vec::new(), head }, out).unwrap();
+            let (h, body) = split_hot(&buf[start..]).expect("hot");
+            assert!(same_head(&h, &want) && body == [9, 8, 7]);
+            // Truncated inside the header: not the hot path's to judge.
+            assert!(split_hot(&buf[start..buf.len() - 4]).is_none());
+        }
+        let att = vec![crate::buffer::AttDesc { bytes: 4096, align: 8 }];
+        let (buf, start) = put_frame(&Frame { att, head: Head::Entry(to) }, vec![0u8; HEAD_ROOM]).unwrap();
+        assert!(split_hot(&buf[start..]).is_none());
+        let (buf, start) = put_frame(&Frame { att: Vec::new(), head: Head::Future(3) }, vec![0u8; HEAD_ROOM]).unwrap();
+        assert!(split_hot(&buf[start..]).is_none());
+    }
+
     /// Arbitrary bytes never crash the decoder: they decode or give an error.
     #[test]
     fn decoding_random_bytes_never_panics() {
         let n: usize = std::env::var("CHARE_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         let mut buf = Vec::with_capacity(64);
-        let mut ok = 0usize;
+        let (mut ok, mut hot) = (0usize, 0usize);
         for _ in 0..n {
             x ^= x << 13;
             x ^= x >> 7;
@@ -467,11 +529,20 @@ mod tests {
                 let b = (y >> 56) as u8;
                 buf.push(if b & 0x80 != 0 { b & 0x0f } else { b });
             }
-            if split(&buf).is_ok() {
+            let full = split(&buf);
+            if full.is_ok() {
                 ok += 1;
+            }
+            // The hot path reads exactly what the full reader reads, or
+            // leaves the message to it.
+            if let Some((head, body)) = split_hot(&buf) {
+                hot += 1;
+                let (f, b) = full.expect("a message the hot path reads is valid");
+                assert!(f.att.is_empty() && b == body && same_head(&f.head, &head), "{buf:?}");
             }
         }
         // Some inputs are valid messages: the fuzzer reaches past the tag.
         assert!(ok > 0, "no random input decoded");
+        assert!(n < 1000 || hot > 0, "no random input took the hot path");
     }
 }

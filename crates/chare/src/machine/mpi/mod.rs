@@ -17,7 +17,7 @@
 
 pub(crate) mod endpoint;
 
-use super::wire::{put_frame, split, Arrived, Frame, Wire, HEAD_ROOM};
+use super::wire::{put_frame, split, split_hot, Arrived, Frame, Wire, HEAD_ROOM};
 use crate::buffer::{AttDesc, RawBuf};
 use crate::error::JobError;
 use crate::message::Msg;
@@ -163,7 +163,10 @@ impl MpiMachine {
     fn receive(&self) -> Result<Option<Arrived>, String> {
         // The body is copied out of MPI's receive buffer (inline in
         // `Bytes` when small), the frame decoded in place.
-        let got = self.ep.borrow_mut().try_recv_with(|b| split(b).map(|(f, body)| (f, Bytes::from_slice(body))));
+        let got = self.ep.borrow_mut().try_recv_with(|b| match split_hot(b) {
+            Some((head, body)) => Ok((Frame { att: Vec::new(), head }, Bytes::from_slice(body))),
+            None => split(b).map(|(f, body)| (f, Bytes::from_slice(body))),
+        });
         let Some((from, frame)) = got else { return Ok(None) };
         let (frame, bytes) = frame.map_err(|e| format!("malformed message from PE {from}: {e}"))?;
         let mut att = Vec::new();
