@@ -207,6 +207,33 @@ pub(crate) fn put_frame(frame: &Frame, mut out: Vec<u8>) -> Result<(Vec<u8>, usi
     if frame.att.len() > MAX_ATTACHMENTS {
         return Err(format!("{} Buffers in one message; at most {MAX_ATTACHMENTS} can be sent", frame.att.len()));
     }
+    // The hot path: an entry call or channel value without attachments, its
+    // header written as one array.
+    if frame.att.is_empty() {
+        let mut h = [0u8; 22];
+        let n = match frame.head {
+            Head::Entry(to) => {
+                h[0] = KIND_ENTRY;
+                h[2..6].copy_from_slice(&to.coll.to_le_bytes());
+                h[6..10].copy_from_slice(&to.lin.to_le_bytes());
+                10
+            }
+            Head::Channel(k) => {
+                h[0] = KIND_CHANNEL;
+                h[2..6].copy_from_slice(&k.from.coll.to_le_bytes());
+                h[6..10].copy_from_slice(&k.from.lin.to_le_bytes());
+                h[10..14].copy_from_slice(&k.to.coll.to_le_bytes());
+                h[14..18].copy_from_slice(&k.to.lin.to_le_bytes());
+                h[18..22].copy_from_slice(&k.n.to_le_bytes());
+                22
+            }
+            _ => 0,
+        };
+        if n > 0 {
+            out[HEAD_ROOM - n..HEAD_ROOM].copy_from_slice(&h[..n]);
+            return Ok((out, HEAD_ROOM - n));
+        }
+    }
     let (kind, routing) = kind_of(&frame.head);
     let len = 2 + 9 * frame.att.len() + routing;
     if kind != KIND_OTHER && kind != KIND_OTHER_BODY && len <= HEAD_ROOM {
@@ -499,6 +526,8 @@ mod tests {
             let (buf, start) = put_frame(&Frame { att: Vec::new(), head }, out).unwrap();
             let (h, body) = split_hot(&buf[start..]).expect("hot");
             assert!(same_head(&h, &want) && body == [9, 8, 7]);
+            let (f, body) = split(&buf[start..]).unwrap();
+            assert!(f.att.is_empty() && same_head(&f.head, &want) && body == [9, 8, 7]);
             // Truncated inside the header: not the hot path's to judge.
             assert!(split_hot(&buf[start..buf.len() - 4]).is_none());
         }

@@ -247,15 +247,31 @@ impl MpiEndpoint {
         all
     }
 
-    /// An empty buffer to serialise a message into (one whose send
-    /// completed, when there is one).
-    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
-        self.spare.pop().unwrap_or_else(|| Vec::with_capacity(SPARE_CAPACITY))
+    /// An empty buffer (one whose send completed, when there is one).
+    fn take_buffer(&mut self) -> Vec<u8> {
+        let mut b = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(SPARE_CAPACITY));
+        b.clear();
+        b
     }
 
-    fn recycle(&mut self, mut buf: Vec<u8>) {
+    /// A buffer to serialise a message into: `room` bytes whose values do
+    /// not matter (the frame is written over the part of them that is sent),
+    /// then nothing. A reused buffer keeps its old bytes there rather than
+    /// being zeroed for every message.
+    pub(crate) fn take_buffer_with_room(&mut self, room: usize) -> Vec<u8> {
+        let mut b = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(SPARE_CAPACITY));
+        if b.len() >= room {
+            b.truncate(room);
+        } else {
+            b.resize(room, 0);
+        }
+        b
+    }
+
+    /// Keeps a buffer whose send completed (its contents as they are; see
+    /// the two `take_` functions) for a later message.
+    fn recycle(&mut self, buf: Vec<u8>) {
         if buf.capacity() <= SPARE_MAX && self.spare.len() < SPARES {
-            buf.clear();
             self.spare.push(buf);
         }
     }

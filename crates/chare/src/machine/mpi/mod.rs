@@ -108,8 +108,7 @@ impl MpiMachine {
     /// its attachment owns (see `buffer::OutAttachment`), kept until those
     /// sends complete.
     pub(crate) fn send<M: Outgoing>(&self, to: usize, msg: M) -> Result<(), String> {
-        let mut out = self.ep.borrow_mut().take_buffer();
-        out.resize(HEAD_ROOM, 0);
+        let mut out = self.ep.borrow_mut().take_buffer_with_room(HEAD_ROOM);
         let (h, att) = crate::buffer::collecting(|| msg.encode_head(&mut out));
         let head = h?;
         let descs = att.iter().map(|a| AttDesc { bytes: a.bytes as u64, align: a.align as u32 }).collect();
