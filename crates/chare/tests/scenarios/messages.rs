@@ -176,3 +176,70 @@ pub fn calls_to_a_suspended_chare_wait_until_its_task_finishes() -> Scenario {
         })
     })
 }
+
+/// Makes the file at `path` when it gets a call with `n == 0`: a signal that
+/// needs no message back (the caller's PE may be busy).
+pub struct Signaller;
+
+#[chare]
+impl Signaller {
+    fn new() -> Self {
+        Signaller
+    }
+
+    #[entry]
+    fn ping(&self, path: String, n: u32) {
+        if n == 0 {
+            std::fs::write(&path, b"arrived").expect("the signal file can be written");
+        }
+    }
+}
+
+pub struct Busy;
+
+#[chare]
+impl Busy {
+    fn new() -> Self {
+        Busy
+    }
+
+    /// Sends a burst of three calls to `s`, then computes (waits) until the
+    /// first call's signal file appears, for at most 30 s: true if it did.
+    #[entry]
+    fn send_then_compute(&self, s: Proxy<Signaller>, path: String) -> bool {
+        for n in 0..3 {
+            s.ping(path.clone(), n);
+        }
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_secs(30) {
+            if std::path::Path::new(&path).exists() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        false
+    }
+}
+
+/// A message is not held back while its sender's entry computes: on the MPI
+/// layer the first message to a rank after the PE's last look at MPI goes
+/// at once (the ones after it in a burst may wait for the entry's end, see
+/// the MPI endpoint's coalescing). The receiver signals through a file, as
+/// the sender's PE handles nothing until its entry returns.
+pub fn a_message_is_not_held_while_its_sender_computes() -> Scenario {
+    Scenario::new(&[2, 4], Expect::Ok, |rt| {
+        Box::pin(async move {
+            let path = std::env::temp_dir().join(format!(
+                "chare-signal-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+            ));
+            let path = path.to_string_lossy().into_owned();
+            let busy = rt.chare::<Busy>(0).create_awaitable(()).await;
+            let sig = rt.chare::<Signaller>(rt.num_pes() - 1).create_awaitable(()).await;
+            let seen = busy.send_then_compute_ret(sig, path.clone()).await;
+            let _ = std::fs::remove_file(&path);
+            assert!(seen, "the first call reached its PE only after the sender's entry returned");
+        })
+    })
+}
