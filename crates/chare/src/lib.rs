@@ -145,6 +145,12 @@
 //!   polled at once when no other message waits, otherwise after at most 64
 //!   more messages (so a task receiving a stream takes several values per
 //!   poll).
+//! * On the MPI layer a PE's first message to another process after its
+//!   last look at MPI leaves at once; further small ones (up to 512 bytes,
+//!   without `Buffer` attachments) to that process wait until the entry
+//!   method or task step that sends them ends, or until 512 bytes wait, and
+//!   then travel together as one MPI message. Send order is kept.
+//!   `CHARE_MPI_COALESCE=0` sends every message on its own.
 //! * The job ends when the main task returns, or on `exit`/`abort`, or when
 //!   a reduction (or `start_quiescence`) with target [`ExitJob`]`(code)`
 //!   completes (on its root: what is still in flight is not waited for). A
