@@ -96,7 +96,7 @@ impl Pe {
             m
         };
         match route {
-            Route::Here => self.machine.push_own(self.id, m.into_msg()),
+            Route::Here => self.machine.push_own(m.into_msg()),
             Route::Process => self.machine.send_local(to, m.into_msg()),
             Route::Remote => self.send_remote(to, m),
         }

@@ -1,12 +1,14 @@
 //! The local layer: PEs are threads of one process.
 //!
-//! Each PE owns one inbox, a lock-free multi-producer queue
-//! (`crossbeam_queue::SegQueue`). A message is moved into the queue as the
-//! typed value it is; nothing is serialised or copied beyond the small
-//! envelope. Messages from one sender to one receiver keep their order
-//! because the queue is FIFO and a sender pushes in program order. A PE's
-//! messages to itself join the same inbox (`push_own`), so the PE handles
-//! every message in the order it arrived, whoever sent it.
+//! Each PE owns one inbox, a lock-free multi-producer, single-consumer FIFO
+//! queue ([`inbox`]: a ring of slots whose consumer reads only the slot it
+//! takes next, with a locked spill for bursts beyond the ring). A message is
+//! moved into the queue as the typed value it is; nothing is serialised or
+//! copied beyond the small envelope. Messages from one sender to one
+//! receiver keep their order because the queue is FIFO and a sender pushes
+//! in program order. A PE's messages to itself join the same inbox
+//! (`push_own`), so the PE handles every message in the order it arrived,
+//! whoever sent it. Only the PE's own [`LocalPe`] takes from its inbox.
 //!
 //! Sleep protocol (no lost wake-ups), implemented once in [`Mailbox`]:
 //! 1. an idle PE stores `sleeping = true` (SeqCst), issues a SeqCst fence,
@@ -25,23 +27,25 @@
 //!
 //! # Model checking (loom)
 //!
-//! All atomics, fences, thread handles, `park` and the queue come from the
-//! facade [`sync`]: `std`/`crossbeam` re-exports in a normal build
+//! All atomics, fences, cells, thread handles and `park` (here and in the
+//! inbox) come from the facade [`sync`]: `std` re-exports in a normal build
 //! (zero cost), [loom](https://docs.rs/loom) types under `--cfg loom`, where
-//! parks have no timeout, so a lost wake-up shows up as a loom deadlock. The
+//! parks have no timeout, so a lost wake-up shows up as a loom deadlock, and
+//! the inbox's ring has 2 slots, so the models fill it and spill. The
 //! models are in `loom_tests` at the end of this file and exercise
-//! [`Mailbox<u32>`], the same generic code that [`LocalMachine`] runs with
-//! `Msg`. Run them with:
+//! [`Mailbox<u32>`], the same generic code (inbox included) that
+//! [`LocalMachine`] runs with `Msg`. Run them with:
 //!
 //! ```text
 //! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
 //!     cargo test -p chare --release --lib loom
 //! ```
 //!
-//! The models are small enough to be explored exhaustively (about 107 000
-//! interleavings in all, under 10 s on 2 cores once built);
-//! `LOOM_MAX_PREEMPTIONS=3` bounds the search for a quicker run (about
-//! 4 000, under a second). `LOOM_LOG=info` prints the
+//! The models are explored exhaustively except `loom_take_while_spilling`,
+//! which runs with at most 3 preemptions (exhaustively it would take hours);
+//! all of them take about 80 s on 2 cores once built, most of it
+//! `loom_two_senders`. `LOOM_MAX_PREEMPTIONS=3` bounds every model for a
+//! quicker run (about 10 s). `LOOM_LOG=info` prints the
 //! number of iterations per model (with `-- --nocapture`); `LOOM_LOG=trace
 //! LOOM_LOCATION=1` shows the interleaving of a failure. The separate
 //! `CARGO_TARGET_DIR` keeps the `--cfg loom` build (every crate is rebuilt
@@ -53,18 +57,23 @@
 //! AcqRel (only SeqCst fences get full strength), which is one reason the
 //! protocol is written with explicit fences on both sides.
 
+#[path = "inbox.rs"]
+mod inbox;
 #[path = "sync.rs"]
 mod sync;
 
-use self::sync::{current, fence, park_timeout, AtomicBool, Ordering, Queue, ThreadSlot};
+use self::inbox::Inbox;
+use self::sync::{current, fence, park_timeout, AtomicBool, Ordering, ThreadSlot};
 use crate::message::Msg;
 use crossbeam_utils::CachePadded;
+use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One PE's receiving side, shared with every sender: an inbox plus the
 /// sleep protocol. Generic so that the loom models can run it with `u32`.
 pub(crate) struct Mailbox<T> {
-    inbox: Queue<T>,
+    inbox: Inbox<T>,
     /// True while the PE is parked or about to park (see the sleep protocol).
     sleeping: AtomicBool,
     /// The PE's thread, set once when it starts.
@@ -73,7 +82,7 @@ pub(crate) struct Mailbox<T> {
 
 impl<T> Mailbox<T> {
     pub(crate) fn new() -> Mailbox<T> {
-        Mailbox { inbox: Queue::new(), sleeping: AtomicBool::new(false), thread: ThreadSlot::new() }
+        Mailbox { inbox: Inbox::new(), sleeping: AtomicBool::new(false), thread: ThreadSlot::new() }
     }
 
     /// Records the calling thread as the owner (the one that parks).
@@ -100,10 +109,11 @@ impl<T> Mailbox<T> {
         self.inbox.push(v);
     }
 
-    /// Whether items wait in the inbox.
+    /// Whether an item can be taken now (the owner's view; see
+    /// [`Inbox::has_items`]).
     #[inline]
     pub(crate) fn has_items(&self) -> bool {
-        !self.inbox.is_empty()
+        self.inbox.has_items()
     }
 
     #[cold]
@@ -125,9 +135,13 @@ impl<T> Mailbox<T> {
     }
 
     /// Takes the oldest item.
+    ///
+    /// # Safety
+    /// Only the owner calls it (one consumer; see [`Inbox::pop`]).
     #[inline]
-    pub(crate) fn pop(&self) -> Option<T> {
-        self.inbox.pop()
+    pub(crate) unsafe fn pop(&self) -> Option<T> {
+        // SAFETY: the caller is the only consumer.
+        unsafe { self.inbox.pop() }
     }
 
     /// Parks the owner until an item arrives, `wake` is called or `timeout`
@@ -137,73 +151,111 @@ impl<T> Mailbox<T> {
         self.sleeping.store(true, Ordering::SeqCst);
         // Pairs with the fence in `push` (store `sleeping`; fence; load the
         // queue, against push; fence; load `sleeping`) and with the one in
-        // `wake` (store stop flag; fence; look for the thread). Against
-        // `push`, the SeqCst store and `SegQueue::is_empty`'s SeqCst loads
-        // alone already forbid the lost wake-up in the C++20 model, but the
-        // fence makes that independent of how the queue orders `is_empty`,
-        // it covers the abort predicate's (possibly Relaxed) loads, and it
-        // is what loom can check: loom treats SeqCst accesses as AcqRel and
-        // reports a (false) lost wake-up without it. Idle path only, right
+        // `wake` (store stop flag; fence; look for the thread). The
+        // inbox's own loads are acquire only; the fences make the
+        // store-then-load on each side sequentially consistent. A producer
+        // still writing the slot the owner looks at is seen as "empty"
+        // here: that producer publishes, fences and finds `sleeping` set
+        // (its fence comes after this one, or the owner would have seen the
+        // item), so it wakes the owner. The fence also covers the abort
+        // predicate's (possibly Relaxed) loads. Idle path only, right
         // before a park.
         fence(Ordering::SeqCst);
-        if self.inbox.is_empty() && !abort_sleep() {
+        if !self.inbox.has_items() && !abort_sleep() {
             park_timeout(timeout);
         }
         self.sleeping.store(false, Ordering::SeqCst);
     }
 }
 
-/// All PEs of the process.
+/// All PEs of the process: their mailboxes, shared by every sender.
 pub(crate) struct LocalMachine {
     slots: Box<[CachePadded<Mailbox<Msg>>]>,
+    /// Whether PE *i*'s [`LocalPe`] was handed out (at most once).
+    claimed: Box<[std::sync::atomic::AtomicBool]>,
 }
 
 impl LocalMachine {
     pub(crate) fn new(pes: usize) -> LocalMachine {
         let slots = (0..pes).map(|_| CachePadded::new(Mailbox::new())).collect();
-        LocalMachine { slots }
+        let claimed = (0..pes).map(|_| std::sync::atomic::AtomicBool::new(false)).collect();
+        LocalMachine { slots, claimed }
     }
 
-    /// Records the calling thread as PE `pe`'s thread (for wake-ups).
-    pub(crate) fn register_thread(&self, pe: usize) {
-        self.slots[pe].register_thread();
+    /// PE `pe`'s side of the machine: the only handle that takes from its
+    /// inbox. Handed out once per PE; a second claim is an internal error.
+    pub(crate) fn claim(self: &Arc<Self>, pe: usize) -> LocalPe {
+        let first = !self.claimed[pe].swap(true, std::sync::atomic::Ordering::AcqRel);
+        assert!(first, "internal error: PE {pe}'s inbox claimed twice");
+        LocalPe { machine: self.clone(), me: pe, single_thread: PhantomData }
     }
 
-    /// Moves `msg` into PE `to`'s inbox and wakes it if it sleeps.
+    /// Moves `msg` into PE `to`'s inbox and wakes it if it sleeps (from
+    /// any thread).
     #[inline]
     pub(crate) fn send(&self, to: usize, msg: Msg) {
         self.slots[to].push(msg);
-    }
-
-    /// Queues a message of PE `me` to itself, in arrival order with the
-    /// messages of other PEs (one queue: no source can starve another).
-    #[inline]
-    pub(crate) fn push_own(&self, me: usize, msg: Msg) {
-        self.slots[me].push_own(msg);
-    }
-
-    /// Whether messages wait in PE `me`'s inbox.
-    #[inline]
-    pub(crate) fn has_queued(&self, me: usize) -> bool {
-        self.slots[me].has_items()
     }
 
     /// Wakes PE `pe` whatever it is doing (used at shutdown).
     pub(crate) fn wake_pe(&self, pe: usize) {
         self.slots[pe].wake();
     }
+}
 
-    /// Takes the oldest message of PE `me`'s inbox.
+/// One PE's handle on the local machine: sends to any PE, and is the one
+/// consumer of its own inbox. Not `Clone` and not `Sync` (only one exists
+/// per PE, see [`LocalMachine::claim`], and one thread at a time uses it),
+/// which is what makes taking from the inbox sound.
+pub(crate) struct LocalPe {
+    machine: Arc<LocalMachine>,
+    me: usize,
+    single_thread: PhantomData<std::cell::Cell<()>>,
+}
+
+impl LocalPe {
     #[inline]
-    pub(crate) fn try_recv(&self, me: usize) -> Option<Msg> {
-        self.slots[me].pop()
+    fn own(&self) -> &Mailbox<Msg> {
+        &self.machine.slots[self.me]
     }
 
-    /// Parks PE `me` until a message arrives, `wake_pe` is called or
+    /// Records the calling thread as this PE's thread (for wake-ups).
+    pub(crate) fn register_thread(&self) {
+        self.own().register_thread();
+    }
+
+    /// Moves `msg` into PE `to`'s inbox and wakes it if it sleeps.
+    #[inline]
+    pub(crate) fn send(&self, to: usize, msg: Msg) {
+        self.machine.send(to, msg);
+    }
+
+    /// Queues a message of this PE to itself, in arrival order with the
+    /// messages of other PEs (one queue: no source can starve another).
+    #[inline]
+    pub(crate) fn push_own(&self, msg: Msg) {
+        self.own().push_own(msg);
+    }
+
+    /// Whether messages wait in this PE's inbox.
+    #[inline]
+    pub(crate) fn has_queued(&self) -> bool {
+        self.own().has_items()
+    }
+
+    /// Takes the oldest message of this PE's inbox.
+    #[inline]
+    pub(crate) fn try_recv(&self) -> Option<Msg> {
+        // SAFETY: one `LocalPe` per PE exists (`claim`), it is not `Sync`,
+        // and only it takes from its PE's inbox: one consumer.
+        unsafe { self.own().pop() }
+    }
+
+    /// Parks this PE until a message arrives, `wake_pe` is called or
     /// `timeout` passes, unless `abort_sleep` says not to (checked after
     /// announcing the sleep).
-    pub(crate) fn park(&self, me: usize, timeout: Duration, abort_sleep: impl Fn() -> bool) {
-        self.slots[me].park(timeout, abort_sleep);
+    pub(crate) fn park(&self, timeout: Duration, abort_sleep: impl Fn() -> bool) {
+        self.own().park(timeout, abort_sleep);
     }
 }
 
@@ -221,10 +273,17 @@ mod loom_tests {
 
     const T: Duration = Duration::from_millis(50);
 
+    /// Takes an item. Every model has one consuming thread at a time (the
+    /// receiver, or the main thread after joining it).
+    fn take(mb: &Mailbox<u32>) -> Option<u32> {
+        // SAFETY: one consumer at a time (above).
+        unsafe { mb.pop() }
+    }
+
     /// The owner's idle loop: take an item or go through the sleep protocol.
     fn recv(mb: &Mailbox<u32>) -> u32 {
         loop {
-            if let Some(v) = mb.pop() {
+            if let Some(v) = take(mb) {
                 return v;
             }
             mb.park(T, || false);
@@ -271,7 +330,90 @@ mod loom_tests {
             mb.push(2);
             tx.join().unwrap();
             assert_eq!(rx.join().unwrap(), 3);
-            assert!(mb.pop().is_none());
+            assert!(take(&mb).is_none());
+        });
+    }
+
+    /// (b') One sender, three messages through a 2-slot ring: the third
+    /// spills (or reuses a slot the receiver freed); they arrive in order,
+    /// and no wake-up is lost on either path.
+    #[test]
+    fn loom_spill_keeps_order() {
+        loom::model(|| {
+            let mb = Arc::new(Mailbox::<u32>::new());
+            let rx = {
+                let mb = mb.clone();
+                thread::spawn(move || {
+                    mb.register_thread();
+                    [recv(&mb), recv(&mb), recv(&mb)]
+                })
+            };
+            for v in 1..=3 {
+                mb.push(v);
+            }
+            assert_eq!(rx.join().unwrap(), [1, 2, 3]);
+            assert!(take(&mb).is_none());
+        });
+    }
+
+    /// (b'') Two senders of two messages each into a 2-slot ring (so one
+    /// sender can spill while the other still claims a slot): each sender's
+    /// messages arrive in its order, all four arrive, and the spill drains.
+    #[test]
+    fn loom_two_senders_spill() {
+        loom::model(|| {
+            let mb = Arc::new(Mailbox::<u32>::new());
+            let tx = {
+                let mb = mb.clone();
+                thread::spawn(move || {
+                    mb.push(10);
+                    mb.push(11);
+                })
+            };
+            mb.push(20);
+            mb.push(21);
+            tx.join().unwrap();
+            let mut got = Vec::new();
+            while let Some(v) = take(&mb) {
+                got.push(v);
+            }
+            assert_eq!(got.len(), 4, "{got:?}");
+            let of = |base: u32| got.iter().copied().filter(|v| v / 10 == base / 10).collect::<Vec<_>>();
+            assert_eq!(of(10), [10, 11]);
+            assert_eq!(of(20), [20, 21]);
+        });
+    }
+
+    /// (b''') A receiver taking while two senders push three messages in
+    /// all through the 2-slot ring: per-sender order holds when the
+    /// receiver drains the ring and the spill concurrently with the pushes.
+    /// The only model explored with a bound (3 preemptions, about 8 s):
+    /// exhaustively it runs for hours.
+    #[test]
+    fn loom_take_while_spilling() {
+        let mut bounded = loom::model::Builder::new();
+        bounded.preemption_bound = Some(bounded.preemption_bound.map_or(3, |b| b.min(3)));
+        bounded.check(|| {
+            let mb = Arc::new(Mailbox::<u32>::new());
+            let rx = {
+                let mb = mb.clone();
+                thread::spawn(move || {
+                    mb.register_thread();
+                    [recv(&mb), recv(&mb), recv(&mb)]
+                })
+            };
+            let tx = {
+                let mb = mb.clone();
+                thread::spawn(move || mb.push(10))
+            };
+            mb.push(20);
+            mb.push(21);
+            tx.join().unwrap();
+            let got = rx.join().unwrap();
+            let mine: Vec<u32> = got.iter().copied().filter(|v| *v >= 20).collect();
+            assert_eq!(mine, [20, 21], "{got:?}");
+            assert!(got.contains(&10), "{got:?}");
+            assert!(take(&mb).is_none());
         });
     }
 
@@ -290,7 +432,7 @@ mod loom_tests {
                     mb.register_thread();
                     let mut got = 0;
                     while !stop.load(Ordering::Relaxed) {
-                        if let Some(v) = mb.pop() {
+                        if let Some(v) = take(&mb) {
                             got += v;
                             continue;
                         }
@@ -321,7 +463,7 @@ mod loom_tests {
                     mb.register_thread();
                     let mut got = 0;
                     while !stop.load(Ordering::Relaxed) {
-                        if let Some(v) = mb.pop() {
+                        if let Some(v) = take(&mb) {
                             got += v;
                             continue;
                         }
@@ -338,7 +480,7 @@ mod loom_tests {
             mb.wake();
             tx.join().unwrap();
             let got = rx.join().unwrap();
-            assert_eq!(got + mb.pop().unwrap_or(0), 5);
+            assert_eq!(got + take(&mb).unwrap_or(0), 5);
         });
     }
 }

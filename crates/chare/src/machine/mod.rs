@@ -18,20 +18,20 @@ pub(crate) mod local;
 pub(crate) mod mpi;
 pub(crate) mod wire;
 
-pub(crate) use local::LocalMachine;
+pub(crate) use local::{LocalMachine, LocalPe};
 #[cfg(feature = "mpi")]
 pub(crate) use mpi::MpiMachine;
 
 use crate::message::Msg;
-use std::sync::Arc;
 
 /// The machine layer as one PE sees it. Closed set, static dispatch.
 // One per PE: boxing the MPI machine would only add an indirection to its
 // every send and receive.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Machine {
-    /// All PEs are threads of this process; the machine is shared by them.
-    Local(Arc<LocalMachine>),
+    /// All PEs are threads of this process; this PE's handle on the machine
+    /// they share.
+    Local(LocalPe),
     /// One PE per MPI rank; this PE's endpoint, codec and queue.
     #[cfg(feature = "mpi")]
     Mpi(MpiMachine),
@@ -97,7 +97,7 @@ impl Machine {
 
     /// The local layer, if this is it.
     #[inline]
-    pub(crate) fn local(&self) -> Option<&LocalMachine> {
+    pub(crate) fn local(&self) -> Option<&LocalPe> {
         match self {
             Machine::Local(m) => Some(m),
             #[cfg(feature = "mpi")]
@@ -115,12 +115,12 @@ impl Machine {
         }
     }
 
-    /// Queues a message of PE `me` to itself, behind everything that arrived
+    /// Queues a message of this PE to itself, behind everything that arrived
     /// before it.
     #[inline]
-    pub(crate) fn push_own(&self, me: usize, msg: Msg) {
+    pub(crate) fn push_own(&self, msg: Msg) {
         match self {
-            Machine::Local(m) => m.push_own(me, msg),
+            Machine::Local(m) => m.push_own(msg),
             #[cfg(feature = "mpi")]
             Machine::Mpi(m) => m.push_own(msg),
         }
@@ -136,21 +136,21 @@ impl Machine {
         }
     }
 
-    /// The oldest message that arrived for PE `me` (from any source).
+    /// The oldest message that arrived for this PE (from any source).
     #[inline]
-    pub(crate) fn next(&self, me: usize) -> Option<Msg> {
+    pub(crate) fn next(&self) -> Option<Msg> {
         match self {
-            Machine::Local(m) => m.try_recv(me),
+            Machine::Local(m) => m.try_recv(),
             #[cfg(feature = "mpi")]
             Machine::Mpi(m) => m.next(),
         }
     }
 
-    /// Whether messages wait in PE `me`'s queue.
+    /// Whether messages wait in this PE's queue.
     #[inline]
-    pub(crate) fn has_queued(&self, me: usize) -> bool {
+    pub(crate) fn has_queued(&self) -> bool {
         match self {
-            Machine::Local(m) => m.has_queued(me),
+            Machine::Local(m) => m.has_queued(),
             #[cfg(feature = "mpi")]
             Machine::Mpi(m) => m.has_queued(),
         }

@@ -6,13 +6,13 @@
 //! in a normal build and on [loom]'s model-checked ones when the crate is
 //! built with `RUSTFLAGS="--cfg loom"`.
 //!
-//! * `not(loom)`: plain re-exports of `std` and `crossbeam_queue::SegQueue`,
-//!   plus two `#[inline(always)]` one-line wrappers ([`park_timeout`] and
-//!   [`ThreadSlot`], a `OnceLock<Thread>`): zero cost, the generated code is
-//!   what direct use of `std` gives.
-//! * `loom`: loom's atomics, `fence`, `thread::{park, current, Thread}`; a
-//!   queue whose emptiness test is a lock-free atomic load, like the
-//!   `SegQueue`'s; a `OnceLock`-like thread slot with the same
+//! * `not(loom)`: plain re-exports of `std`, plus `#[inline(always)]`
+//!   one-line wrappers ([`park_timeout`], [`ThreadSlot`], a
+//!   `OnceLock<Thread>`, and [`UnsafeCell`] with loom's closure-based
+//!   access): zero cost, the generated code is what direct use of `std`
+//!   gives.
+//! * `loom`: loom's atomics, `fence`, `UnsafeCell`, `thread::{park, current,
+//!   Thread}`; a `OnceLock`-like thread slot with the same
 //!   release/acquire publication as `std`'s. Loom has no `park_timeout`:
 //!   [`park_timeout`] is a plain `park`, so the model must prove that no
 //!   wake-up is lost without the help of timeouts.
@@ -27,8 +27,7 @@ pub(crate) use imp_loom::*;
 
 #[cfg(not(loom))]
 mod imp_std {
-    pub(crate) use crossbeam_queue::SegQueue as Queue;
-    pub(crate) use std::sync::atomic::{fence, AtomicBool, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
     use std::sync::OnceLock;
     pub(crate) use std::thread::{current, Thread};
     use std::time::Duration;
@@ -37,6 +36,26 @@ mod imp_std {
     #[inline(always)]
     pub(crate) fn park_timeout(timeout: Duration) {
         std::thread::park_timeout(timeout);
+    }
+
+    /// `std::cell::UnsafeCell` with loom's access methods.
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        #[inline(always)]
+        pub(crate) fn new(v: T) -> UnsafeCell<T> {
+            UnsafeCell(std::cell::UnsafeCell::new(v))
+        }
+
+        #[inline(always)]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
     }
 
     /// A thread handle set at most once, then read by any thread.
@@ -66,62 +85,15 @@ mod imp_std {
 
 #[cfg(loom)]
 mod imp_loom {
-    use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, Ordering};
-    use loom::sync::atomic::{AtomicU8, AtomicUsize};
+    pub(crate) use loom::cell::UnsafeCell;
+    use loom::sync::atomic::AtomicU8;
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
     pub(crate) use loom::thread::{current, park, Thread};
-    use std::collections::VecDeque;
     use std::time::Duration;
 
     /// Loom has no `park_timeout`: parks without a timeout.
     pub(crate) fn park_timeout(_timeout: Duration) {
         park();
-    }
-
-    /// Model of `crossbeam_queue::SegQueue`. Emptiness is, like
-    /// `SegQueue`'s, a lock-free `SeqCst` load of a counter that `push` bumps
-    /// with a `SeqCst` read-modify-write (the `SegQueue` tail CAS), so loom
-    /// checks the sleep protocol's fences against the queue's real orderings,
-    /// with no lock adding any.
-    ///
-    /// The items themselves sit in a `std` mutex (not a loom one) whose
-    /// critical sections contain no loom operation: loom runs one thread at a
-    /// time and switches only at loom operations, so the mutex is never
-    /// contended and is invisible to the model. A loom `Mutex` would not do:
-    /// a thread blocked on it must not be unparked, and loom 0.7 mishandles
-    /// an `unpark` that hits a thread blocked on anything but `park`
-    /// ("expected to be able to acquire lock", tokio-rs/loom#249).
-    pub(crate) struct Queue<T> {
-        items: std::sync::Mutex<VecDeque<T>>,
-        /// Items published by `push` and not yet taken by `pop`.
-        len: AtomicUsize,
-    }
-
-    impl<T> Queue<T> {
-        pub(crate) fn new() -> Queue<T> {
-            Queue { items: std::sync::Mutex::new(VecDeque::new()), len: AtomicUsize::new(0) }
-        }
-
-        pub(crate) fn push(&self, v: T) {
-            self.items.lock().unwrap().push_back(v);
-            self.len.fetch_add(1, Ordering::SeqCst);
-        }
-
-        /// Single consumer (the mailbox's owner): if `len` says an item is
-        /// published, the deque holds at least one.
-        pub(crate) fn pop(&self) -> Option<T> {
-            if self.len.load(Ordering::SeqCst) == 0 {
-                return None;
-            }
-            let v = self.items.lock().unwrap().pop_front();
-            assert!(v.is_some(), "published item missing");
-            self.len.fetch_sub(1, Ordering::SeqCst);
-            v
-        }
-
-        pub(crate) fn is_empty(&self) -> bool {
-            self.len.load(Ordering::SeqCst) == 0
-        }
     }
 
     const EMPTY: u8 = 0;

@@ -244,7 +244,7 @@ impl Pe {
     /// object within the process, as bytes to another.
     fn send_system(&self, to: usize, w: Wire) {
         match self.route(to) {
-            Route::Here => self.machine.push_own(self.id, w.into_msg(self.id, Encoded::default())),
+            Route::Here => self.machine.push_own(w.into_msg(self.id, Encoded::default())),
             Route::Process => self.machine.send_local(to, w.into_msg(self.id, Encoded::default())),
             Route::Remote => self.send_system_remote(to, w),
         }

@@ -114,7 +114,7 @@ impl Idle {
             }
             if let Some(m) = pe.machine.local() {
                 let shared = &pe.shared;
-                m.park(pe.id, timeout, || shared.stopping());
+                m.park(timeout, || shared.stopping());
             }
         }
     }

@@ -125,7 +125,7 @@ fn pin_thread(pe: usize, cfg: &Config) {
 fn run_pe(shared: Arc<Shared>, id: usize, main: Option<BoxedMain>, machine: Machine) {
     pin_thread(id, &shared.cfg);
     if let Some(m) = machine.local() {
-        m.register_thread(id);
+        m.register_thread();
     }
     let pe = Pe::new(id, shared.clone(), machine);
     CURRENT.with(|c| c.set(&pe as *const Pe));
@@ -161,7 +161,7 @@ impl Pe {
         self.timers.clear();
         self.chares.clear();
         self.locations.clear();
-        while self.machine.next(self.id).is_some() {}
+        while self.machine.next().is_some() {}
     }
 }
 
@@ -196,10 +196,10 @@ where
     let mut handles = Vec::with_capacity(pes.saturating_sub(1));
     for id in 1..pes {
         let sh = shared.clone();
-        let local = local.clone();
+        let port = local.claim(id);
         let h = std::thread::Builder::new()
             .name(format!("chare-pe-{id}"))
-            .spawn(move || run_pe(sh, id, None, Machine::Local(local)));
+            .spawn(move || run_pe(sh, id, None, Machine::Local(port)));
         match h {
             Ok(h) => handles.push(h),
             Err(e) => {
@@ -212,7 +212,7 @@ where
     // PE 0 runs on the caller's thread: give its CPU set back afterwards, or
     // a later job's threads (spawned from it) would inherit PE 0's core.
     let caller_cpus = CpuSet::of_current();
-    run_pe(shared.clone(), 0, Some(boxed), Machine::Local(local));
+    run_pe(shared.clone(), 0, Some(boxed), Machine::Local(local.claim(0)));
     if let Some(c) = caller_cpus {
         c.restore();
     }

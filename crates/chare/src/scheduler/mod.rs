@@ -236,7 +236,7 @@ impl Pe {
     /// Whether work is queued on this PE: messages, ready tasks, or timers
     /// (pending work for quiescence detection; see [`crate::timer`]).
     pub(crate) fn busy(&self) -> bool {
-        self.machine.has_queued(self.id) || self.tasks.has_ready() || self.timers.pending() > 0
+        self.machine.has_queued() || self.tasks.has_ready() || self.timers.pending() > 0
     }
 
     /// Ends the job because of a misuse found by the runtime.

@@ -74,7 +74,7 @@ impl Pe {
                         counted
                     }
                     _ => {
-                        let Some(msg) = self.machine.next(self.id) else { break };
+                        let Some(msg) = self.machine.next() else { break };
                         // Quiescence-protocol messages are not work: a PE
                         // that only answers probes stays idle.
                         let counted = msg.counted();
@@ -92,7 +92,7 @@ impl Pe {
                 // Run what the message made ready before looking again when
                 // nothing else waits: on the MPI layer another look is an
                 // MPI test on a ping-pong's critical path.
-                if self.tasks.has_ready() && !self.machine.has_queued(self.id) || self.shared.stopping() {
+                if self.tasks.has_ready() && !self.machine.has_queued() || self.shared.stopping() {
                     break;
                 }
             }
