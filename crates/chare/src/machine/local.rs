@@ -41,10 +41,11 @@
 //!     cargo test -p chare --release --lib loom
 //! ```
 //!
-//! The models are explored exhaustively except `loom_take_while_spilling`,
-//! which runs with at most 3 preemptions (exhaustively it would take hours);
-//! all of them take about 80 s on 2 cores once built, most of it
-//! `loom_two_senders`. `LOOM_MAX_PREEMPTIONS=3` bounds every model for a
+//! The models are explored exhaustively except the two with a spill and a
+//! concurrent receiver (`loom_spill_keeps_order`, `loom_take_while_spilling`),
+//! which run with at most 4 and 3 preemptions (exhaustively they would take
+//! minutes and hours); all of them take about 80 s on 2 cores once built,
+//! most of it `loom_two_senders`. `LOOM_MAX_PREEMPTIONS=3` bounds every model for a
 //! quicker run (about 10 s). `LOOM_LOG=info` prints the
 //! number of iterations per model (with `-- --nocapture`); `LOOM_LOG=trace
 //! LOOM_LOCATION=1` shows the interleaving of a failure. The separate
@@ -273,6 +274,15 @@ mod loom_tests {
 
     const T: Duration = Duration::from_millis(50);
 
+    /// A model checker that explores the interleavings with at most `n`
+    /// preemptions (or fewer, if `LOOM_MAX_PREEMPTIONS` says so), for the
+    /// models too large to explore exhaustively.
+    fn bounded(n: usize) -> loom::model::Builder {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(b.preemption_bound.map_or(n, |env| env.min(n)));
+        b
+    }
+
     /// Takes an item. Every model has one consuming thread at a time (the
     /// receiver, or the main thread after joining it).
     fn take(mb: &Mailbox<u32>) -> Option<u32> {
@@ -334,24 +344,26 @@ mod loom_tests {
         });
     }
 
-    /// (b') One sender, three messages through a 2-slot ring: the third
-    /// spills (or reuses a slot the receiver freed); they arrive in order,
-    /// and no wake-up is lost on either path.
+    /// (b') One sender, four messages through a 2-slot ring: later ones
+    /// spill or reuse a slot the receiver freed, and one pushed while
+    /// something is spilled must spill too; they arrive in order, and no
+    /// wake-up is lost on either path.
+    /// Bounded to 4 preemptions (0.4 s; exhaustively about 5 minutes).
     #[test]
     fn loom_spill_keeps_order() {
-        loom::model(|| {
+        bounded(4).check(|| {
             let mb = Arc::new(Mailbox::<u32>::new());
             let rx = {
                 let mb = mb.clone();
                 thread::spawn(move || {
                     mb.register_thread();
-                    [recv(&mb), recv(&mb), recv(&mb)]
+                    [recv(&mb), recv(&mb), recv(&mb), recv(&mb)]
                 })
             };
-            for v in 1..=3 {
+            for v in 1..=4 {
                 mb.push(v);
             }
-            assert_eq!(rx.join().unwrap(), [1, 2, 3]);
+            assert_eq!(rx.join().unwrap(), [1, 2, 3, 4]);
             assert!(take(&mb).is_none());
         });
     }
@@ -387,13 +399,11 @@ mod loom_tests {
     /// (b''') A receiver taking while two senders push three messages in
     /// all through the 2-slot ring: per-sender order holds when the
     /// receiver drains the ring and the spill concurrently with the pushes.
-    /// The only model explored with a bound (3 preemptions, about 8 s):
-    /// exhaustively it runs for hours.
+    /// Bounded to 3 preemptions (about 8 s; exhaustively it runs for
+    /// hours).
     #[test]
     fn loom_take_while_spilling() {
-        let mut bounded = loom::model::Builder::new();
-        bounded.preemption_bound = Some(bounded.preemption_bound.map_or(3, |b| b.min(3)));
-        bounded.check(|| {
+        bounded(3).check(|| {
             let mb = Arc::new(Mailbox::<u32>::new());
             let rx = {
                 let mb = mb.clone();
