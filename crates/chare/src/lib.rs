@@ -139,7 +139,9 @@
 //! * Calls from one chare to another arrive in send order.
 //! * Fair scheduling: a PE handles messages in the order they arrived,
 //!   whatever their source (itself, another PE, another process), so a
-//!   message is handled after at most 0 messages that arrived after it. On
+//!   message is handled after at most 0 messages that arrived after it
+//!   (local layer, while more than 512 messages wait at one PE: after at
+//!   most one of them per other sending thread). On
 //!   the MPI layer a message from another process arrives when the PE takes
 //!   it from MPI, once per message it handles. A task woken by a message is
 //!   polled at once when no other message waits, otherwise after at most 64
