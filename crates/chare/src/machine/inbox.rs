@@ -72,8 +72,6 @@ pub(crate) struct Inbox<T> {
 // consumer's release store of `pos + CAPACITY` orders its read before the
 // next producer's write. Items move between threads, so `T: Send`.
 unsafe impl<T: Send> Sync for Inbox<T> {}
-// SAFETY: the inbox owns its items; sending it sends them.
-unsafe impl<T: Send> Send for Inbox<T> {}
 
 impl<T> Inbox<T> {
     pub(crate) fn new() -> Inbox<T> {
