@@ -290,6 +290,16 @@ mod loom_tests {
         unsafe { mb.pop() }
     }
 
+    /// A receiver thread that registers as the owner, then takes `N` items
+    /// (through the sleep protocol) and returns them in the order taken.
+    fn receiver<const N: usize>(mb: &Arc<Mailbox<u32>>) -> thread::JoinHandle<[u32; N]> {
+        let mb = mb.clone();
+        thread::spawn(move || {
+            mb.register_thread();
+            std::array::from_fn(|_| recv(&mb))
+        })
+    }
+
     /// The owner's idle loop: take an item or go through the sleep protocol.
     fn recv(mb: &Mailbox<u32>) -> u32 {
         loop {
@@ -306,15 +316,9 @@ mod loom_tests {
     fn loom_one_sender() {
         loom::model(|| {
             let mb = Arc::new(Mailbox::<u32>::new());
-            let rx = {
-                let mb = mb.clone();
-                thread::spawn(move || {
-                    mb.register_thread();
-                    recv(&mb)
-                })
-            };
+            let rx = receiver::<1>(&mb);
             mb.push(7);
-            assert_eq!(rx.join().unwrap(), 7);
+            assert_eq!(rx.join().unwrap(), [7]);
         });
     }
 
@@ -324,22 +328,14 @@ mod loom_tests {
     fn loom_two_senders() {
         loom::model(|| {
             let mb = Arc::new(Mailbox::<u32>::new());
-            let rx = {
-                let mb = mb.clone();
-                thread::spawn(move || {
-                    mb.register_thread();
-                    let a = recv(&mb);
-                    let b = recv(&mb);
-                    a + b
-                })
-            };
+            let rx = receiver::<2>(&mb);
             let tx = {
                 let mb = mb.clone();
                 thread::spawn(move || mb.push(1))
             };
             mb.push(2);
             tx.join().unwrap();
-            assert_eq!(rx.join().unwrap(), 3);
+            assert_eq!(rx.join().unwrap().iter().sum::<u32>(), 3);
             assert!(take(&mb).is_none());
         });
     }
@@ -353,13 +349,7 @@ mod loom_tests {
     fn loom_spill_keeps_order() {
         bounded(4).check(|| {
             let mb = Arc::new(Mailbox::<u32>::new());
-            let rx = {
-                let mb = mb.clone();
-                thread::spawn(move || {
-                    mb.register_thread();
-                    [recv(&mb), recv(&mb), recv(&mb), recv(&mb)]
-                })
-            };
+            let rx = receiver::<4>(&mb);
             for v in 1..=4 {
                 mb.push(v);
             }
@@ -405,13 +395,7 @@ mod loom_tests {
     fn loom_take_while_spilling() {
         bounded(3).check(|| {
             let mb = Arc::new(Mailbox::<u32>::new());
-            let rx = {
-                let mb = mb.clone();
-                thread::spawn(move || {
-                    mb.register_thread();
-                    [recv(&mb), recv(&mb), recv(&mb)]
-                })
-            };
+            let rx = receiver::<3>(&mb);
             let tx = {
                 let mb = mb.clone();
                 thread::spawn(move || mb.push(10))
