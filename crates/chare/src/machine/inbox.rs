@@ -33,11 +33,10 @@
 //! at most (producers - 1) items that arrived after it. Without spills, the
 //! order is exactly the claim order.
 
-use super::sync::{AtomicUsize, Ordering, UnsafeCell};
+use super::sync::{AtomicUsize, Lock, Ordering, UnsafeCell};
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
-use std::sync::Mutex;
 
 /// Ring slots per inbox (a power of two). 512 slots of 128 bytes: 64 KiB per
 /// PE. A PE with more waiting messages than this spills the rest.
@@ -68,7 +67,7 @@ pub(crate) struct Inbox<T, const CAP: usize = CAPACITY> {
     /// Items in the spill: changed only under the spill's lock, so it is
     /// the spill's length whenever the lock is free.
     spilled: CachePadded<AtomicUsize>,
-    spill: Mutex<VecDeque<T>>,
+    spill: Lock<VecDeque<T>>,
     slots: Box<[Slot<T>]>,
 }
 
@@ -89,7 +88,7 @@ impl<T, const CAP: usize> Inbox<T, CAP> {
             head: CachePadded::new(AtomicUsize::new(0)),
             tail: CachePadded::new(AtomicUsize::new(0)),
             spilled: CachePadded::new(AtomicUsize::new(0)),
-            spill: Mutex::new(VecDeque::new()),
+            spill: Lock::new(VecDeque::new()),
             slots,
         }
     }
@@ -131,7 +130,7 @@ impl<T, const CAP: usize> Inbox<T, CAP> {
                 }
             }
         }
-        let mut spill = self.spill.lock().unwrap_or_else(|e| e.into_inner());
+        let mut spill = self.spill.lock();
         spill.push_back(v);
         // Under the lock, so that `spilled` equals the spill's length
         // whenever the lock is free: counted apart, a consumer taking
@@ -182,7 +181,7 @@ impl<T, const CAP: usize> Inbox<T, CAP> {
         if !self.spill_is_next(head) {
             return None;
         }
-        let mut spill = self.spill.lock().unwrap_or_else(|e| e.into_inner());
+        let mut spill = self.spill.lock();
         let v = spill.pop_front();
         debug_assert!(v.is_some(), "spill count without a spilled item");
         self.spilled.fetch_sub(1, Ordering::AcqRel);

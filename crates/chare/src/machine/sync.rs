@@ -8,12 +8,15 @@
 //!
 //! * `not(loom)`: plain re-exports of `std`, plus `#[inline(always)]`
 //!   one-line wrappers ([`park_timeout`], [`ThreadSlot`], a
-//!   `OnceLock<Thread>`, and [`UnsafeCell`] with loom's closure-based
-//!   access): zero cost, the generated code is what direct use of `std`
-//!   gives.
+//!   `OnceLock<Thread>`, [`UnsafeCell`] with loom's closure-based
+//!   access, and [`Lock`], a `Mutex`): zero cost, the generated code is
+//!   what direct use of `std` gives.
 //! * `loom`: loom's atomics, `fence`, `UnsafeCell`, `thread::{park, current,
 //!   Thread}`; a `OnceLock`-like thread slot with the same
-//!   release/acquire publication as `std`'s. Loom has no `park_timeout`:
+//!   release/acquire publication as `std`'s; [`Lock`], a spin lock on a
+//!   loom atomic, so that loom may switch threads inside the inbox spill's
+//!   critical section (a `std` mutex there would block the one thread loom
+//!   runs). Loom has no `park_timeout`:
 //!   [`park_timeout`] is a plain `park`, so the model must prove that no
 //!   wake-up is lost without the help of timeouts.
 //!
@@ -36,6 +39,20 @@ mod imp_std {
     #[inline(always)]
     pub(crate) fn park_timeout(timeout: Duration) {
         std::thread::park_timeout(timeout);
+    }
+
+    /// A mutex (the inbox's spill): `std::sync::Mutex`, poison ignored.
+    pub(crate) struct Lock<T>(std::sync::Mutex<T>);
+
+    impl<T> Lock<T> {
+        pub(crate) fn new(v: T) -> Lock<T> {
+            Lock(std::sync::Mutex::new(v))
+        }
+
+        #[inline]
+        pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
     }
 
     /// `std::cell::UnsafeCell` with loom's access methods.
@@ -94,6 +111,56 @@ mod imp_loom {
     /// Loom has no `park_timeout`: parks without a timeout.
     pub(crate) fn park_timeout(_timeout: Duration) {
         park();
+    }
+
+    /// A spin lock on a loom atomic, so that loom sees it (and may switch
+    /// threads inside its critical section). Not a loom `Mutex`: a thread
+    /// blocked on one must not be unparked, and the inbox's owner is
+    /// unparked by producers (loom 0.7, tokio-rs/loom#249).
+    pub(crate) struct Lock<T> {
+        locked: AtomicBool,
+        value: std::cell::UnsafeCell<T>,
+    }
+
+    // SAFETY: `value` is accessed only through a guard, and one guard exists
+    // at a time (the CAS on `locked`), with acquire/release between holders.
+    unsafe impl<T: Send> Sync for Lock<T> {}
+
+    pub(crate) struct LockGuard<'a, T>(&'a Lock<T>);
+
+    impl<T> Lock<T> {
+        pub(crate) fn new(v: T) -> Lock<T> {
+            Lock { locked: AtomicBool::new(false), value: std::cell::UnsafeCell::new(v) }
+        }
+
+        pub(crate) fn lock(&self) -> LockGuard<'_, T> {
+            while self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+                loom::thread::yield_now();
+            }
+            LockGuard(self)
+        }
+    }
+
+    impl<T> std::ops::Deref for LockGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            // SAFETY: this guard holds the lock.
+            unsafe { &*self.0.value.get() }
+        }
+    }
+
+    impl<T> std::ops::DerefMut for LockGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            // SAFETY: this guard holds the lock, and `&mut self` makes this
+            // the only reference through it.
+            unsafe { &mut *self.0.value.get() }
+        }
+    }
+
+    impl<T> Drop for LockGuard<'_, T> {
+        fn drop(&mut self) {
+            self.0.locked.store(false, Ordering::Release);
+        }
     }
 
     const EMPTY: u8 = 0;
