@@ -54,7 +54,11 @@
 //!
 //! The models fail, as they should, if any of these is removed: the fence in
 //! `push`, the fence in `park`, the fence in `wake`, the unpark in `push`, or
-//! the inbox re-check in `park`. Loom treats SeqCst loads and stores as
+//! the inbox re-check in `park`; and if the inbox's consumer takes from the
+//! spill while claimed ring slots are unwritten, if a producer ignores the
+//! spill count, or if a slot is published or handed back `Relaxed`. (A
+//! spill count kept outside the spill's lock needs five items in the 2-slot
+//! ring, beyond these models: `inbox.rs`'s tiny-ring stress test covers it.) Loom treats SeqCst loads and stores as
 //! AcqRel (only SeqCst fences get full strength), which is one reason the
 //! protocol is written with explicit fences on both sides.
 
