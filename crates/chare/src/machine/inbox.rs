@@ -1,6 +1,6 @@
 //! A PE's inbox: an unbounded multi-producer, single-consumer FIFO queue.
 //!
-//! The hot part is a ring of `CAPACITY` slots (Vyukov's bounded queue with
+//! The hot part is a ring of `CAP` slots, 512 by default (Vyukov's bounded queue with
 //! one consumer). Each slot carries a sequence number that says whose turn
 //! it is: `pos` means free for the producer that claims position `pos`,
 //! `pos + 1` means the item of position `pos` is written. A producer claims
@@ -74,7 +74,7 @@ pub(crate) struct Inbox<T, const CAP: usize = CAPACITY> {
 // SAFETY: an item is written by exactly one producer (the one whose CAS
 // claimed its position) before the release store of the slot's sequence
 // number, and read by the one consumer after an acquire load of it; the
-// consumer's release store of `pos + CAPACITY` orders its read before the
+// consumer's release store of `pos + CAP` orders its read before the
 // next producer's write. Items move between threads, so `T: Send`.
 unsafe impl<T: Send, const CAP: usize> Sync for Inbox<T, CAP> {}
 
@@ -121,7 +121,7 @@ impl<T, const CAP: usize> Inbox<T, CAP> {
                         Err(now) => pos = now,
                     }
                 } else if (seq.wrapping_sub(pos) as isize) < 0 {
-                    // The slot still holds the item of `pos - CAPACITY`:
+                    // The slot still holds the item of `pos - CAP`:
                     // the ring is full.
                     break;
                 } else {
@@ -172,7 +172,7 @@ impl<T, const CAP: usize> Inbox<T, CAP> {
             // `head + 1`: the item is written, and (single consumer, the
             // caller's contract) nobody else reads it. After the read the
             // slot counts as empty: the store below hands it to the
-            // producer of `head + CAPACITY`.
+            // producer of `head + CAP`.
             let v = slot.value.with(|p| unsafe { (*p).assume_init_read() });
             slot.seq.store(head.wrapping_add(CAP), Ordering::Release);
             self.head.store(head.wrapping_add(1), Ordering::Relaxed);
