@@ -456,10 +456,14 @@ pub fn large_buffers_move_without_copy() -> Scenario {
             let b = rt.array::<Big>(2).create(());
             let (f0, f1) = (b.elem(0).pingpong_ret(20), b.elem(1).pingpong_ret(20));
             // The check mode copies every value through the wire format on
-            // purpose: then the buffer comes back intact but not itself.
+            // purpose, so the address says nothing there: two copies per
+            // round trip can land back at the freed original's address (the
+            // allocator reuses it; a fresh-clone CI run saw 20 of 20).
             let copies = std::env::var("CHARE_CHECK_SERDE").is_ok_and(|v| v == "1");
             let same = f0.await;
-            assert_eq!(same, if copies { 0 } else { 20 }, "element 0 got its own buffer back every time");
+            if !copies {
+                assert_eq!(same, 20, "element 0 got its own buffer back every time");
+            }
             f1.await;
         })
     })
