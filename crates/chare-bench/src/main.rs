@@ -169,7 +169,8 @@ fn fail(kind: &Failure) -> ExitCode {
         Failure::Usage(m) => (m, 2),
         Failure::Runtime(m) => (m, 1),
     };
-    eprintln!("chare-bench: error: {msg}");
+    // One write: under mpirun a line written in pieces can interleave.
+    eprint!("{}", format!("chare-bench: error: {msg}\n"));
     ExitCode::from(code)
 }
 

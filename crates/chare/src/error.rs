@@ -56,11 +56,16 @@ impl JobError {
     /// panic's backtrace if `RUST_BACKTRACE` asked for one.
     pub fn report(&self) {
         use std::io::Write;
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "chare: {self}");
+        // One `write` per line: stderr is unbuffered, so `writeln!` would
+        // issue one system call per piece of the format string, and under
+        // mpirun, which forwards each rank's output in the chunks it reads,
+        // another rank's (or mpirun's own) output could land mid-line.
+        let mut text = format!("chare: {self}\n");
         if let JobError::Panic { backtrace: Some(bt), .. } = self {
-            let _ = writeln!(err, "{bt}");
+            text.push_str(&format!("{bt}\n"));
         }
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
         let _ = err.flush();
     }
 

@@ -439,7 +439,8 @@ mod ranks_impl {
         outgoing: &mut [Vec<Particle>; 8],
     ) {
         if let Err(e) = kernel::step_tile(particles, hood, outgoing) {
-            eprintln!("chare-bench: error: rank {}: {e}", hood.index);
+            // One write, so mpirun cannot interleave the abort banner.
+            eprint!("{}", format!("chare-bench: error: rank {}: {e}\n", hood.index));
             world.abort(1);
         }
     }
