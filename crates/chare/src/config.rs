@@ -69,6 +69,13 @@ pub(crate) fn mpi_coalesce() -> bool {
     !matches!(std::env::var("CHARE_MPI_COALESCE").as_deref(), Ok("0" | "off" | "OFF" | "false" | "no"))
 }
 
+/// Whether the MPI layer sends mid-sized messages and attachments in eager
+/// parts (`CHARE_MPI_SPLIT`; see `machine::mpi::endpoint`). A measuring
+/// switch like `CHARE_MPI_COALESCE`: no invalid values.
+pub(crate) fn mpi_split() -> bool {
+    !matches!(std::env::var("CHARE_MPI_SPLIT").as_deref(), Ok("0" | "off" | "OFF" | "false" | "no"))
+}
+
 /// What an idle PE does while it has nothing to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IdlePolicy {

@@ -129,3 +129,27 @@ fn messages_without_coalescing() {
         run_mpi_with(name, &[("CHARE_MPI_COALESCE", "0")]);
     }
 }
+
+/// Messages and `Buffer`s of up to 32 KiB travel in eager parts of about
+/// 4 KiB (see the MPI endpoint); the scenarios that move such values once
+/// more with each sent as one MPI message.
+#[test]
+fn messages_without_eager_parts() {
+    for name in
+        ["small_and_large_values_keep_their_order", "plain_buffers_cross_pes_intact", "large_buffers_cross_pes_intact"]
+    {
+        run_mpi_with(name, &[("CHARE_MPI_SPLIT", "0")]);
+    }
+}
+
+/// Mid-sized buffers arrive while their sender computes even where a
+/// rendezvous would need the sender (Open MPI's shared-memory transport
+/// without single copy, as between hosts). `OMPI_MCA_...` is ignored by
+/// other MPI libraries.
+#[test]
+fn mid_sized_buffers_without_single_copy() {
+    run_mpi_with(
+        "mid_sized_buffers_are_not_held_while_their_sender_computes",
+        &[("OMPI_MCA_btl_vader_single_copy_mechanism", "none")],
+    );
+}

@@ -51,7 +51,8 @@ macro_rules! for_each_scenario {
                 random_messages_arrive_exactly_once,
                 entry_calls_return_futures_of_their_values,
                 calls_to_a_suspended_chare_wait_until_its_task_finishes,
-                a_message_is_not_held_while_its_sender_computes;
+                a_message_is_not_held_while_its_sender_computes,
+                mid_sized_buffers_are_not_held_while_their_sender_computes;
             collections:
                 group_has_one_element_per_pe,
                 three_d_array_with_block_map,

@@ -31,6 +31,14 @@
 //!   receiver hands a batch's messages out one at a time, in order, from the
 //!   eager buffer (posted again after the batch's last).
 //!   `CHARE_MPI_COALESCE=0` sends every message on its own.
+//! * Mid sizes: an attachment or large message of at most [`SPLIT_MAX`]
+//!   (32 KiB) travels as consecutive parts of [`EAGER_PART`] bytes, each
+//!   small enough to go eagerly. One MPI message of that size would go by
+//!   rendezvous, which without single copy (between hosts, or a host
+//!   without CMA) stops halfway until the sender next calls MPI: after its
+//!   entry method, however long it computes. Parts also cut the one-way
+//!   time at 4-32 KiB by a third to a half. `CHARE_MPI_SPLIT=0` sends them
+//!   whole.
 //! * Any size: MPI counts are `int`, so a message or attachment longer than
 //!   the chunk size (1 GiB; `CHARE_MPI_CHUNK` for tests) travels as
 //!   consecutive messages of at most that many bytes on its tag, received
@@ -85,6 +93,23 @@ pub(crate) const COALESCE_MAX: usize = 512;
 /// MB/s without coalescing; batches released at 64 / 128 / 256 / 512 / 1024
 /// bytes or at the next look: 27 / 30 / 34 / 34 / 30 / 25 MB/s.)
 const BATCH_RELEASE: usize = 512;
+
+/// Attachments and large messages of at most [`SPLIT_MAX`] bytes travel in
+/// parts of this many bytes: small enough for the transport's eager protocol
+/// (Open MPI's shared-memory transport sends up to 4 KiB, its header
+/// included, eagerly). A larger MPI message uses a rendezvous: the receiver
+/// matches the first fragment and the rest moves only when the *sender*
+/// next calls into MPI, and a PE in a long entry method (a stencil's
+/// compute after its halos arrived) calls nothing for milliseconds, while
+/// the receiver waits. Eager parts are complete once sent.
+const EAGER_PART: usize = 4096 - 64;
+/// The largest message or attachment sent in eager parts. Eager parts are
+/// copied in and out of shared memory and peak at ~6 GB/s here; a
+/// rendezvous moves larger messages with one copy (8-12 GB/s at 64 KiB and
+/// up) but needs the sender's progress unless single copy is available. At
+/// 32 KiB and below the parts are faster or level in both latency and
+/// bandwidth (8 B..1 MiB, 2 ranks, docs/perf.md v0.12).
+const SPLIT_MAX: usize = 32 * 1024;
 
 /// Messages to one rank held for coalescing.
 #[derive(Default)]
@@ -159,6 +184,8 @@ pub(crate) struct MpiEndpoint {
     polls: u32,
     /// Most bytes per MPI message (`config::mpi_chunk_bytes`).
     chunk: usize,
+    /// Whether mid-sized messages go in eager parts (`CHARE_MPI_SPLIT`).
+    split: bool,
     /// `MPI_COMM_WORLD`, leaked so that `procs` can borrow it for the
     /// endpoint's life (the predefined communicator is never freed anyway).
     world: &'static SimpleCommunicator,
@@ -220,6 +247,7 @@ impl MpiEndpoint {
             coalesce: crate::config::mpi_coalesce(),
             polls: 0,
             chunk: crate::config::mpi_chunk_bytes(),
+            split: crate::config::mpi_split(),
             world,
             procs,
             rank,
@@ -387,10 +415,24 @@ impl MpiEndpoint {
     /// Sends `data` as consecutive messages of at most `chunk` bytes on
     /// `tag` (one empty message if it is empty); `keep` owns the memory.
     fn send_chunks(&mut self, to: usize, data: &'static [u8], tag: i32, keep: Rc<Box<dyn Any>>) {
-        let chunks: Vec<&'static [u8]> = if data.is_empty() { vec![data] } else { data.chunks(self.chunk).collect() };
+        let part = self.part_size(data.len());
+        let chunks: Vec<&'static [u8]> = if data.is_empty() { vec![data] } else { data.chunks(part).collect() };
         for c in chunks {
             let req = self.procs[to].immediate_send_with_tag(StaticScope, c, tag);
             self.in_flight.push(InFlight { req, buf: None, keep: Some(keep.clone()) });
+        }
+    }
+
+    /// The size of the parts a message or attachment of `len` bytes travels
+    /// in (both ends compute it from `len`): [`EAGER_PART`] up to
+    /// [`SPLIT_MAX`] bytes, so that each part is an eager send, complete
+    /// without the sender; the chunk size above.
+    #[inline]
+    fn part_size(&self, len: usize) -> usize {
+        if self.split && len <= SPLIT_MAX {
+            EAGER_PART.min(self.chunk)
+        } else {
+            self.chunk
         }
     }
 
@@ -399,7 +441,7 @@ impl MpiEndpoint {
     fn recv_chunks(&mut self, from: usize, tag: i32, ptr: *mut u8, len: usize) -> Result<(), String> {
         let mut off = 0;
         loop {
-            let want = (len - off).min(self.chunk);
+            let want = (len - off).min(self.part_size(len));
             let (msg, status) = self.world.process_at_rank(from as i32).matched_probe_with_tag(tag);
             let n = status.count(u8::equivalent_datatype());
             if n < 0 || n as usize != want {
