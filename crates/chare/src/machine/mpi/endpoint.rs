@@ -37,7 +37,7 @@
 //!   rendezvous, which without single copy (between hosts, or a host
 //!   without CMA) stops halfway until the sender next calls MPI: after its
 //!   entry method, however long it computes. Parts also cut the one-way
-//!   time at 4-32 KiB by a third to a half. `CHARE_MPI_SPLIT=0` sends them
+//!   time at 4-32 KiB by a third to two thirds. `CHARE_MPI_SPLIT=0` sends them
 //!   whole.
 //! * Any size: MPI counts are `int`, so a message or attachment longer than
 //!   the chunk size (1 GiB; `CHARE_MPI_CHUNK` for tests) travels as
