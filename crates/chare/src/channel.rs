@@ -40,6 +40,35 @@ use std::task::{Context, Poll};
 pub(crate) struct ChanState {
     pub queue: VecDeque<Incoming>,
     pub waker: Option<Waker>,
+    /// The receiver was woken by an arrival and has not polled this buffer
+    /// since: later arrivals need not wake it again (its next poll takes
+    /// them all; a burst of values would otherwise queue the task once per
+    /// value and poll it once per value, all but the first for nothing).
+    /// Cleared by every poll that finds the buffer empty, before it waits.
+    pub woken: bool,
+}
+
+impl ChanState {
+    /// Queues an arrived value; gives the waker to wake, if the receiver
+    /// waits and was not woken since its last poll.
+    fn push(&mut self, item: Incoming) -> Option<&Waker> {
+        self.queue.push_back(item);
+        if self.woken {
+            return None;
+        }
+        let w = self.waker.as_ref()?;
+        self.woken = true;
+        Some(w)
+    }
+
+    /// The receiver found the buffer empty and waits: the next arrival
+    /// wakes `waker` (cloned only when it is not the one registered).
+    fn wait(&mut self, waker: &Waker) {
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            self.waker = Some(waker.clone());
+        }
+        self.woken = false;
+    }
 }
 
 /// The channel buffers of one PE, found by key.
@@ -148,15 +177,15 @@ impl ChannelTable {
 }
 
 /// A value arrives on the channel `key` of this PE: queue it and wake the
-/// receiver. The waker stays registered (a receiver that polls again with the
-/// same waker need not clone it); a spurious wake of a task that no longer
-/// waits costs one poll. Waking only touches the ready queue, never
-/// `channels`.
+/// receiver, unless an earlier arrival woke it and it has not polled since
+/// ([`ChanState::woken`]). The waker stays registered (a receiver that polls
+/// again with the same waker need not clone it); a spurious wake of a task
+/// that no longer waits costs one poll. Waking only touches the ready queue,
+/// never `channels`.
 pub(crate) fn arrive(pe: &Pe, key: ChanKey, item: Incoming) {
     let mut chans = pe.channels.borrow_mut();
     let st = chans.arrival(key);
-    st.queue.push_back(item);
-    if let Some(w) = &st.waker {
+    if let Some(w) = st.push(item) {
         w.wake_by_ref();
     }
 }
@@ -317,9 +346,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> std::future::Future for R
                     Err(e) => panic!("channel from {}[{}]: {e}", self.ch.peer_info.chare, self.ch.peer_index),
                 },
                 None => {
-                    if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        st.waker = Some(cx.waker().clone());
-                    }
+                    st.wait(cx.waker());
                     drop(chans);
                     pe.note_wait(WaitOn::Channel { from: key.from });
                     Poll::Pending
@@ -340,6 +367,46 @@ mod tests {
 
     fn value(v: u32) -> Incoming {
         Incoming::Obj(Erased::new(v))
+    }
+
+    /// A waker that counts its wakes.
+    struct Counter(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counter {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// A burst of arrivals wakes a waiting receiver once; once it has
+    /// found the buffer empty again, the next arrival wakes it again. No
+    /// wake before anyone waits.
+    #[test]
+    fn a_burst_wakes_the_receiver_once_per_wait() {
+        let counter = std::sync::Arc::new(Counter(Default::default()));
+        let waker = Waker::from(counter.clone());
+        let wakes = || counter.0.load(std::sync::atomic::Ordering::Relaxed);
+        let mut st = ChanState::default();
+        let arrive = |st: &mut ChanState, v| {
+            if let Some(w) = st.push(value(v)) {
+                w.wake_by_ref();
+            }
+        };
+        arrive(&mut st, 1);
+        assert_eq!(wakes(), 0, "nobody waits yet");
+        assert_eq!(drain(&mut st), vec![1]);
+        st.wait(&waker);
+        for v in 2..=4 {
+            arrive(&mut st, v);
+        }
+        assert_eq!(wakes(), 1, "three arrivals while woken: one wake");
+        assert_eq!(drain(&mut st), vec![2, 3, 4]);
+        st.wait(&waker);
+        arrive(&mut st, 5);
+        assert_eq!(wakes(), 2, "after the receiver waited again, the next arrival wakes it");
     }
 
     fn drain(st: &mut ChanState) -> Vec<u32> {
