@@ -66,12 +66,15 @@
 //!    (between two time slices: requests are messages), the one with the
 //!    most items not run; if it has two or more, it sends the last half to
 //!    `t` as a stolen part, whose results go straight to the owner (by
-//!    position, like any chunk's). Otherwise it answers `StealNone` and the
-//!    owner uncounts the request; `t` stays idle (no retry).
+//!    position, like any chunk's). Otherwise it answers `StealNone`; the
+//!    owner uncounts the request and asks the next PE holding parts that
+//!    has not refused `t` since `t` last closed a part (so `t` tries each
+//!    such PE once; the owner cannot tell which PE runs the long chunk).
 //!
-//! Requests stop with the work: one follows only the close of a part, and
-//! a thief has at most one out, so a finished job leaves no message behind
-//! and quiescence and deadlock detection see the pool idle.
+//! Requests stop with the work: one follows only the close of a part or a
+//! refusal (each PE refuses a thief at most once per idle period of that
+//! thief), and a thief has at most one out, so a finished job leaves no
+//! message behind and quiescence and deadlock detection see the pool idle.
 //! `CHARE_POOL_STEAL=0` turns stealing off (to measure it).
 //!
 //! The owner's own chunks are messages to itself: they run between other
@@ -494,6 +497,11 @@ pub(crate) struct PoolState {
     /// closed), stolen parts, and steal requests made for it and not
     /// answered. 0: the PE has none of this owner's work, a thief.
     held: RefCell<Vec<u32>>,
+    /// Per thief, the PEs that answered a steal request for it with
+    /// nothing since it last closed a part: not asked again for it until
+    /// then (so an idle PE tries every PE holding work once, and requests
+    /// still end with the work).
+    refused: RefCell<FxHashMap<usize, Vec<usize>>>,
     /// Where the search for the PE with the most credits starts.
     cursor: Cell<usize>,
     next_job: Cell<u64>,
@@ -694,6 +702,7 @@ impl Pe {
             if let Some(h) = p.held.borrow_mut().get_mut(from) {
                 *h -= 1;
             }
+            p.refused.borrow_mut().remove(&from);
         }
         if close == Close::Credit {
             if let Some(c) = p.credits.borrow_mut().get_mut(from) {
@@ -730,7 +739,11 @@ impl Pe {
             return;
         }
         let npes = held.len();
-        let victim = (1..npes).map(|k| (thief + k) % npes).filter(|&v| held[v] > 0).max_by_key(|&v| held[v]);
+        let refused = p.refused.borrow();
+        let asked = |v: &usize| refused.get(&thief).is_some_and(|r| r.contains(v));
+        let victim =
+            (1..npes).map(|k| (thief + k) % npes).filter(|&v| held[v] > 0 && !asked(&v)).max_by_key(|&v| held[v]);
+        drop(refused);
         if let Some(victim) = victim {
             held[thief] += 1;
             drop(held);
@@ -754,15 +767,21 @@ impl Pe {
         };
         let given = best.is_some_and(|(_, r)| r.split(self, thief));
         if !given {
-            self.post(owner, StealNone { thief });
+            self.post(owner, StealNone { thief, victim: self.id });
         }
     }
 
-    /// The steal request made for `thief` found nothing to split.
-    fn pool_steal_none(&self, thief: usize) {
+    /// The steal request made for `thief` found nothing to split at PE
+    /// `victim`: ask the next PE holding work, if one was not asked yet.
+    /// (Which PE holds the long chunk, the owner cannot tell: a PE whose
+    /// last chunk is done but whose results are still on their way counts
+    /// as much, and was often asked first when PEs shared the cores.)
+    fn pool_steal_none(&self, thief: usize, victim: usize) {
         if let Some(h) = self.pool.held.borrow_mut().get_mut(thief) {
             *h -= 1;
         }
+        self.pool.refused.borrow_mut().entry(thief).or_default().push(victim);
+        self.pool_steal_for(thief);
     }
 }
 
@@ -854,12 +873,14 @@ impl Outgoing for StealMsg {
 /// The answer to a steal request that found nothing, to the owner.
 struct StealNone {
     thief: usize,
+    /// The PE that answers (on the MPI layer the message's source).
+    victim: usize,
 }
 
 impl Outgoing for StealNone {
     fn into_msg(self) -> Msg {
-        let thief = self.thief;
-        Msg::Control(Box::new(move |pe: &Pe| pe.pool_steal_none(thief)))
+        let StealNone { thief, victim } = self;
+        Msg::Control(Box::new(move |pe: &Pe| pe.pool_steal_none(thief, victim)))
     }
     fn encode(&self, _out: &mut Vec<u8>) -> Result<Wire, String> {
         Ok(Wire::Pool(Box::new(PoolHead::StealNone { thief: self.thief })))
@@ -892,7 +913,7 @@ impl PoolHead {
             },
             PoolHead::Results { job, start, close } => pe.pool_results(from, job, start, Chunk::Bytes(body), close),
             PoolHead::Steal { thief } => pe.pool_steal(from, thief),
-            PoolHead::StealNone { thief } => pe.pool_steal_none(thief),
+            PoolHead::StealNone { thief } => pe.pool_steal_none(thief, from),
         }
     }
 }
